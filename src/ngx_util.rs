@@ -1,0 +1,202 @@
+//! The few primitives the module needs from nginx, each wrapping one raw operation.
+//!
+//! Everything here is `unsafe` underneath; callers get slices, `Option`s and `Result`s.
+
+use core::ffi::c_void;
+use core::ptr::{self, NonNull};
+
+use ngx::ffi::{
+    ngx_hash_key, ngx_http_complex_value, ngx_http_complex_value_t, ngx_http_request_t, ngx_list_part_t,
+    ngx_list_push, ngx_list_t, ngx_pnalloc, ngx_pool_cleanup_add, ngx_pool_t, ngx_str_t,
+    ngx_table_elt_t, ngx_variable_value_t,
+};
+
+/// The bytes of an `ngx_str_t`.
+pub fn bytes(s: &ngx_str_t) -> &[u8] {
+    // SAFETY: nginx strings point at `len` initialised bytes that outlive the borrow of `s`.
+    unsafe { bytes_unbound(*s) }
+}
+
+/// The bytes of an `ngx_str_t` for a caller-chosen lifetime.
+///
+/// # Safety
+/// The memory must stay valid for `'a` (pool or configuration memory).
+pub unsafe fn bytes_unbound<'a>(s: ngx_str_t) -> &'a [u8] {
+    if s.len == 0 || s.data.is_null() {
+        return &[];
+    }
+    // SAFETY: guaranteed by the caller.
+    unsafe { core::slice::from_raw_parts(s.data, s.len) }
+}
+
+/// Copies `value` into `pool`; `None` when the pool is out of memory.
+pub fn pool_str(pool: *mut ngx_pool_t, value: &[u8]) -> Option<ngx_str_t> {
+    if value.is_empty() {
+        return Some(ngx_str_t { len: 0, data: ptr::null_mut() });
+    }
+    // SAFETY: `pool` is a live nginx pool; ngx_pnalloc returns NULL or `len` writable bytes.
+    let data = unsafe { ngx_pnalloc(pool, value.len()) }.cast::<u8>();
+    if data.is_null() {
+        return None;
+    }
+    // SAFETY: `data` has room for `value.len()` bytes and cannot overlap a Rust slice.
+    unsafe { ptr::copy_nonoverlapping(value.as_ptr(), data, value.len()) };
+    Some(ngx_str_t { len: value.len(), data })
+}
+
+unsafe extern "C" fn drop_in_pool<T>(data: *mut c_void) {
+    // SAFETY: registered by `pool_box` for exactly one initialised `T` at `data`.
+    unsafe { ptr::drop_in_place(data.cast::<T>()) };
+}
+
+/// Moves `value` into `pool` and drops it when the pool is destroyed.
+///
+/// Unlike `ngx::core::Pool::allocate`, a failed allocation is reported, never written through.
+pub fn pool_box<T>(pool: *mut ngx_pool_t, value: T) -> Option<NonNull<T>> {
+    // SAFETY: `pool` is a live nginx pool; a cleanup with `size` allocates `size` bytes aligned
+    // to NGX_ALIGNMENT, which covers every type this module stores there (align <= 8).
+    let cln = unsafe { ngx_pool_cleanup_add(pool, core::mem::size_of::<T>()) };
+    if cln.is_null() || core::mem::align_of::<T>() > core::mem::align_of::<u64>() {
+        return None;
+    }
+    // SAFETY: `cln` is a fresh cleanup record; `data` is NULL or room for one `T`.
+    unsafe {
+        let data = NonNull::new((*cln).data.cast::<T>())?;
+        data.as_ptr().write(value);
+        (*cln).handler = Some(drop_in_pool::<T>);
+        Some(data)
+    }
+}
+
+/// Iterates the elements of an `ngx_list_t` of `ngx_table_elt_t` (request or response headers).
+pub fn headers(list: &ngx_list_t) -> impl Iterator<Item = &ngx_table_elt_t> {
+    let mut part: *const ngx_list_part_t = &list.part;
+    let mut i = 0usize;
+    core::iter::from_fn(move || loop {
+        // SAFETY: `part` walks the list's own chain of parts, each holding `nelts` elements.
+        let p = unsafe { part.as_ref()? };
+        if i < p.nelts {
+            // SAFETY: `i < nelts`, so the element is initialised.
+            let elt = unsafe { &*p.elts.cast::<ngx_table_elt_t>().add(i) };
+            i += 1;
+            return Some(elt);
+        }
+        part = p.next;
+        i = 0;
+    })
+}
+
+/// Appends a header to `list` (allocated in `pool`). Returns `None` when out of memory.
+///
+/// `lowcase` must be the lowercase form of `key`; `hash` is 1 for response headers (nginx's
+/// header filter only tests for non-zero) or the real key hash for request headers.
+pub fn push_header(
+    list: &mut ngx_list_t,
+    pool: *mut ngx_pool_t,
+    key: &[u8],
+    lowcase: &[u8],
+    value: &[u8],
+    real_hash: bool,
+) -> Option<NonNull<ngx_table_elt_t>> {
+    let key = pool_str(pool, key)?;
+    let lowcase = pool_str(pool, lowcase)?;
+    let value = pool_str(pool, value)?;
+    let hash = if real_hash {
+        // SAFETY: `lowcase` holds `len` bytes just copied into the pool.
+        unsafe { ngx_hash_key(lowcase.data, lowcase.len) }
+    } else {
+        1
+    };
+    // SAFETY: `list` is an initialised nginx list of ngx_table_elt_t.
+    let h = unsafe { ngx_list_push(list) }.cast::<ngx_table_elt_t>();
+    if h.is_null() {
+        return None;
+    }
+    // SAFETY: `h` points at an uninitialised element we own; zeroing first leaves any field this
+    // nginx version has beyond ours (e.g. `next`, 1.23+) NULL.
+    unsafe {
+        ptr::write_bytes(h, 0, 1);
+        (*h).hash = hash;
+        (*h).key = key;
+        (*h).value = value;
+        (*h).lowcase_key = lowcase.data;
+    }
+    NonNull::new(h)
+}
+
+/// Rebuilds the request's header list without the elements `drop` selects.
+///
+/// nginx has no list removal, and shifting elements in place would invalidate the pointers
+/// `headers_in` keeps to known headers (Host, Cookie, ...). A fresh list of copies leaves those
+/// elements where they are, unchanged, while every reader that walks the list (proxy,
+/// `$http_*`) no longer sees the dropped ones.
+pub fn rebuild_list_without(
+    r: &mut ngx_http_request_t,
+    mut drop: impl FnMut(&ngx_table_elt_t) -> bool,
+) -> Option<()> {
+    let kept: Vec<ngx_table_elt_t> =
+        headers(&r.headers_in.headers).filter(|h| !drop(h)).copied().collect();
+    let n = kept.len() + 8;
+    // SAFETY: the request pool is live; ngx_list_create returns NULL or an initialised list.
+    let fresh = unsafe {
+        ngx::ffi::ngx_list_create(r.pool, n, core::mem::size_of::<ngx_table_elt_t>())
+    };
+    // SAFETY: checked non-NULL just below before any use.
+    let fresh = unsafe { fresh.as_mut()? };
+    for h in kept {
+        // SAFETY: `fresh` is a list of ngx_table_elt_t with room for `n` elements.
+        let slot = unsafe { ngx_list_push(fresh) }.cast::<ngx_table_elt_t>();
+        if slot.is_null() {
+            return None;
+        }
+        // SAFETY: `slot` is an element-sized slot of `fresh`.
+        unsafe { slot.write(h) };
+    }
+    r.headers_in.headers = *fresh;
+    // The copied header still points `last` at the pool copy's first part; point it at our own.
+    if ptr::eq(fresh.last, &fresh.part) {
+        r.headers_in.headers.last = &mut r.headers_in.headers.part;
+    }
+    Some(())
+}
+
+/// Evaluates a compiled complex value for `r`.
+pub fn complex_value<'r>(
+    r: &'r mut ngx_http_request_t,
+    cv: NonNull<ngx_http_complex_value_t>,
+) -> Option<&'r [u8]> {
+    let mut out = ngx_str_t { len: 0, data: ptr::null_mut() };
+    // SAFETY: `cv` was compiled at configuration time and lives as long as the cycle; the
+    // result is allocated in the request pool, which outlives `'r`.
+    let rc = unsafe { ngx_http_complex_value(r, cv.as_ptr(), &mut out) };
+    if rc != ngx::ffi::NGX_OK as ngx::ffi::ngx_int_t {
+        return None;
+    }
+    // SAFETY: see above: pool memory valid for the request.
+    Some(unsafe { bytes_unbound(out) })
+}
+
+/// Fills a variable value that points at request-lifetime memory.
+pub fn set_variable(v: &mut ngx_variable_value_t, value: ngx_str_t) {
+    v.set_len(value.len as u32);
+    v.set_valid(1);
+    v.set_no_cacheable(0);
+    v.set_not_found(0);
+    v.set_escape(0);
+    v.data = value.data;
+}
+
+/// Marks a variable as not found (empty everywhere; `-` in access logs).
+pub fn set_not_found(v: &mut ngx_variable_value_t) {
+    v.set_len(0);
+    v.set_valid(0);
+    v.set_not_found(1);
+    v.data = ptr::null_mut();
+}
+
+/// nginx's cached current time, in Unix seconds.
+pub fn now() -> i64 {
+    // SAFETY: ngx_cached_time always points at a valid slot once the cycle has started; the
+    // volatile read matches how nginx's own ngx_time() reads a value updated by the timer.
+    unsafe { ptr::read_volatile(&(*ngx::ffi::ngx_cached_time).sec) as i64 }
+}

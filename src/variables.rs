@@ -1,0 +1,123 @@
+//! `$jwt_sub`, `$jwt_claim_NAME`, `$jwt_header_NAME`, `$jwt_payload`, `$jwt_error`.
+//!
+//! All read the request's shared verdict (see `outcome`), so they agree with the access handler
+//! and cost one verification per request at most, in any phase and in subrequests. They are
+//! non-cacheable on purpose: nginx would otherwise keep a value across an internal redirect to
+//! a location with other keys.
+
+use std::borrow::Cow;
+
+use ngx::ffi::{
+    ngx_conf_t, ngx_http_add_variable, ngx_http_get_variable_pt, ngx_http_request_t, ngx_int_t,
+    ngx_str_t, ngx_variable_value_t, NGX_ERROR, NGX_HTTP_VAR_NOCACHEABLE, NGX_HTTP_VAR_PREFIX,
+    NGX_OK,
+};
+use ngx::ngx_string;
+
+use crate::ngx_util::{bytes_unbound, pool_str, set_not_found, set_variable};
+use crate::outcome::outcome;
+
+const CLAIM_PREFIX: &[u8] = b"jwt_claim_";
+const HEADER_PREFIX: &[u8] = b"jwt_header_";
+
+type Getter = unsafe extern "C" fn(*mut ngx_http_request_t, *mut ngx_variable_value_t, usize) -> ngx_int_t;
+
+/// Adds the variables; called from preconfiguration.
+pub fn register(cf: *mut ngx_conf_t) -> Result<(), ()> {
+    let vars: [(ngx_str_t, u32, Getter); 5] = [
+        (ngx_string!("jwt_sub"), 0, get_sub),
+        (ngx_string!("jwt_payload"), 0, get_payload),
+        (ngx_string!("jwt_error"), 0, get_error),
+        (ngx_string!("jwt_claim_"), NGX_HTTP_VAR_PREFIX, get_claim),
+        (ngx_string!("jwt_header_"), NGX_HTTP_VAR_PREFIX, get_header),
+    ];
+    for (mut name, flags, get) in vars {
+        // SAFETY: `cf` is the configuration being parsed; nginx copies nothing from `name`
+        // beyond the call but keeps its data pointer, which is static here.
+        let v = unsafe { ngx_http_add_variable(cf, &mut name, (flags | NGX_HTTP_VAR_NOCACHEABLE) as usize) };
+        // SAFETY: NULL or the variable nginx just added.
+        let v = unsafe { v.as_mut() }.ok_or(())?;
+        let handler: ngx_http_get_variable_pt = Some(get);
+        v.get_handler = handler;
+        v.data = 0;
+    }
+    Ok(())
+}
+
+/// What a variable evaluates to, before it is handed to nginx.
+enum Value<'a> {
+    NotFound,
+    Text(Cow<'a, str>),
+}
+
+/// Common shell of every getter: run `f` on the request and store its value.
+fn eval(
+    r: *mut ngx_http_request_t,
+    v: *mut ngx_variable_value_t,
+    f: impl FnOnce(&ngx_http_request_t) -> Value<'_>,
+) -> ngx_int_t {
+    // SAFETY: nginx calls getters with the request being evaluated and a value slot to fill.
+    let (Some(r), Some(v)) = (unsafe { r.as_ref() }, unsafe { v.as_mut() }) else {
+        return NGX_ERROR as ngx_int_t;
+    };
+    match f(r) {
+        Value::NotFound => set_not_found(v),
+        // Borrowed text lives in the request's verdict or is static: no copy needed.
+        Value::Text(Cow::Borrowed(s)) => set_variable(v, ngx_str_t { len: s.len(), data: s.as_ptr().cast_mut() }),
+        Value::Text(Cow::Owned(s)) => match pool_str(r.pool, s.as_bytes()) {
+            Some(copy) => set_variable(v, copy),
+            None => return NGX_ERROR as ngx_int_t,
+        },
+    }
+    NGX_OK as ngx_int_t
+}
+
+/// The part of a prefix variable's name after `prefix` (`data` points at the full name).
+fn suffix(data: usize, prefix: &[u8]) -> Option<&'static str> {
+    // SAFETY: for prefix variables nginx passes the address of the variable's full name, an
+    // ngx_str_t in configuration memory that lives as long as the cycle.
+    let name: &'static [u8] = unsafe { bytes_unbound(*(data as *const ngx_str_t).as_ref()?) };
+    std::str::from_utf8(name.strip_prefix(prefix)?).ok()
+}
+
+fn text_or_not_found<'a>(value: Option<Cow<'a, str>>) -> Value<'a> {
+    value.map_or(Value::NotFound, Value::Text)
+}
+
+unsafe extern "C" fn get_sub(r: *mut ngx_http_request_t, v: *mut ngx_variable_value_t, _: usize) -> ngx_int_t {
+    eval(r, v, |r| match outcome(r) {
+        Some(Ok(jwt)) => text_or_not_found(jwt.sub().map(Cow::Borrowed)),
+        _ => Value::NotFound,
+    })
+}
+
+unsafe extern "C" fn get_payload(r: *mut ngx_http_request_t, v: *mut ngx_variable_value_t, _: usize) -> ngx_int_t {
+    eval(r, v, |r| match outcome(r) {
+        Some(Ok(jwt)) => Value::Text(Cow::Borrowed(jwt.payload_json())),
+        _ => Value::NotFound,
+    })
+}
+
+unsafe extern "C" fn get_error(r: *mut ngx_http_request_t, v: *mut ngx_variable_value_t, _: usize) -> ngx_int_t {
+    eval(r, v, |r| match outcome(r) {
+        Some(Ok(_)) => Value::Text(Cow::Borrowed("")),
+        Some(Err(e)) => Value::Text(Cow::Borrowed(e.reason.word())),
+        None => Value::NotFound,
+    })
+}
+
+unsafe extern "C" fn get_claim(r: *mut ngx_http_request_t, v: *mut ngx_variable_value_t, data: usize) -> ngx_int_t {
+    eval(r, v, |r| match (outcome(r), suffix(data, CLAIM_PREFIX)) {
+        (Some(Ok(jwt)), Some(name)) => text_or_not_found(jwt.claim(name).map(jwt_core::render)),
+        _ => Value::NotFound,
+    })
+}
+
+unsafe extern "C" fn get_header(r: *mut ngx_http_request_t, v: *mut ngx_variable_value_t, data: usize) -> ngx_int_t {
+    eval(r, v, |r| match (outcome(r), suffix(data, HEADER_PREFIX)) {
+        (Some(Ok(jwt)), Some(name)) => text_or_not_found(jwt.header(name).map(jwt_core::render)),
+        _ => Value::NotFound,
+    })
+}
+
+
