@@ -1,1 +1,36 @@
+//! JWT verification core for the nginx `auth_jwt` module.
+//!
+//! Everything here runs inside nginx worker processes, where a panic takes the
+//! worker down with all its connections: the crate is written so that no input
+//! (token, key file, header value) can make it panic.
+
 #![forbid(unsafe_code)]
+#![deny(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+#![cfg_attr(
+    test,
+    allow(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::indexing_slicing
+    )
+)]
+
+mod alg;
+mod der;
+mod json;
+mod keys;
+mod source;
+mod text;
+mod verify;
+
+pub use alg::{decode_secret, Algorithm, SecretEncoding};
+pub use keys::{KeyError, KeySet};
+pub use source::{find_cookie, find_query_arg, strip_bearer, Source, SourceKind};
+pub use text::{percent_encode_component, quote_param};
+pub use verify::{render, verify, Error, Jwt, Policy, Reason, MAX_TOKEN_LEN};

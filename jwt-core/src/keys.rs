@@ -1,0 +1,636 @@
+//! Loading verification keys: HMAC secrets, PEM/DER public keys, JWK and JWKS.
+//!
+//! Every key is bound to exactly one algorithm when it is loaded, and ring key
+//! objects are built here, once, so that a request only verifies.
+
+use std::fmt;
+
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine as _;
+use ring::{hmac, signature};
+use serde_json::{Map, Value};
+
+use crate::alg::{Algorithm, URL_SAFE_LENIENT};
+use crate::der::{self, DerError, Reader};
+use crate::json;
+use crate::text::quoted;
+
+/// A key that could not be loaded. The message never contains key bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyError(pub String);
+
+impl KeyError {
+    pub(crate) fn new(message: impl Into<String>) -> Self {
+        KeyError(message.into())
+    }
+}
+
+impl fmt::Display for KeyError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for KeyError {}
+
+impl From<DerError> for KeyError {
+    fn from(err: DerError) -> Self {
+        KeyError(format!("invalid public key: {}", err.0))
+    }
+}
+
+const MIN_RSA_BITS: usize = 2048;
+const MAX_RSA_BITS: usize = 8192;
+
+const OID_RSA_ENCRYPTION: &[u8] = &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x01];
+const OID_EC_PUBLIC_KEY: &[u8] = &[0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01];
+const OID_PRIME256V1: &[u8] = &[0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07];
+const OID_SECP384R1: &[u8] = &[0x2b, 0x81, 0x04, 0x00, 0x22];
+const OID_ED25519: &[u8] = &[0x2b, 0x65, 0x70];
+
+/// The kind of a public key, which decides the algorithms it may serve.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum KeyKind {
+    Rsa,
+    EcP256,
+    EcP384,
+    Ed25519,
+    Secret,
+}
+
+impl KeyKind {
+    fn describe(self) -> &'static str {
+        match self {
+            KeyKind::Rsa => "RSA key",
+            KeyKind::EcP256 => "EC P-256 key",
+            KeyKind::EcP384 => "EC P-384 key",
+            KeyKind::Ed25519 => "Ed25519 key",
+            KeyKind::Secret => "secret key",
+        }
+    }
+
+    fn serves(self, alg: Algorithm) -> bool {
+        match self {
+            KeyKind::Rsa => alg.is_rsa(),
+            KeyKind::EcP256 => alg == Algorithm::ES256,
+            KeyKind::EcP384 => alg == Algorithm::ES384,
+            KeyKind::Ed25519 => alg == Algorithm::EdDSA,
+            KeyKind::Secret => alg.is_hmac(),
+        }
+    }
+
+    fn check(self, alg: Algorithm) -> Result<(), KeyError> {
+        if self.serves(alg) {
+            Ok(())
+        } else {
+            Err(KeyError(format!(
+                "{} cannot be used with {}",
+                self.describe(),
+                alg
+            )))
+        }
+    }
+}
+
+/// Public key material in the form ring verifies with, before it is bound to an algorithm.
+struct PublicKey {
+    kind: KeyKind,
+    /// PKCS#1 RSAPublicKey DER, an uncompressed EC point, or raw Ed25519 bytes.
+    bytes: Vec<u8>,
+}
+
+#[derive(Clone)]
+pub(crate) enum Verifier {
+    Hmac(hmac::Key),
+    Public(signature::UnparsedPublicKey<Vec<u8>>),
+}
+
+impl Verifier {
+    pub(crate) fn verify(&self, message: &[u8], sig: &[u8]) -> bool {
+        match self {
+            // hmac::verify compares in constant time.
+            Verifier::Hmac(key) => hmac::verify(key, message, sig).is_ok(),
+            Verifier::Public(key) => key.verify(message, sig).is_ok(),
+        }
+    }
+}
+
+#[derive(Clone)]
+pub(crate) struct Key {
+    pub(crate) kid: Option<String>,
+    pub(crate) alg: Algorithm,
+    pub(crate) verifier: Verifier,
+}
+
+impl Key {
+    fn secret(kid: Option<String>, secret: &[u8], alg: Algorithm) -> Result<Key, KeyError> {
+        let hmac_alg = match alg {
+            Algorithm::HS256 => hmac::HMAC_SHA256,
+            Algorithm::HS384 => hmac::HMAC_SHA384,
+            Algorithm::HS512 => hmac::HMAC_SHA512,
+            _ => {
+                return Err(KeyError(format!(
+                    "a secret key cannot be used with {alg}; use a PEM public key"
+                )))
+            }
+        };
+        if secret.is_empty() {
+            return Err(KeyError::new("empty secret key"));
+        }
+        Ok(Key {
+            kid,
+            alg,
+            verifier: Verifier::Hmac(hmac::Key::new(hmac_alg, secret)),
+        })
+    }
+
+    fn public(kid: Option<String>, key: PublicKey, alg: Algorithm) -> Result<Key, KeyError> {
+        key.kind.check(alg)?;
+        let ring_alg: &'static dyn signature::VerificationAlgorithm = match alg {
+            Algorithm::RS256 => &signature::RSA_PKCS1_2048_8192_SHA256,
+            Algorithm::RS384 => &signature::RSA_PKCS1_2048_8192_SHA384,
+            Algorithm::RS512 => &signature::RSA_PKCS1_2048_8192_SHA512,
+            Algorithm::PS256 => &signature::RSA_PSS_2048_8192_SHA256,
+            Algorithm::PS384 => &signature::RSA_PSS_2048_8192_SHA384,
+            Algorithm::PS512 => &signature::RSA_PSS_2048_8192_SHA512,
+            Algorithm::ES256 => &signature::ECDSA_P256_SHA256_FIXED,
+            Algorithm::ES384 => &signature::ECDSA_P384_SHA384_FIXED,
+            Algorithm::EdDSA => &signature::ED25519,
+            Algorithm::HS256 | Algorithm::HS384 | Algorithm::HS512 => {
+                return Err(KeyError(format!(
+                    "a PEM key cannot be used with {alg}; give the secret"
+                )))
+            }
+        };
+        Ok(Key {
+            kid,
+            alg,
+            verifier: Verifier::Public(signature::UnparsedPublicKey::new(ring_alg, key.bytes)),
+        })
+    }
+}
+
+/// The keys one location verifies with. Each key serves exactly one algorithm.
+#[derive(Clone)]
+pub struct KeySet {
+    pub(crate) keys: Vec<Key>,
+}
+
+impl fmt::Debug for KeySet {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Key material stays out of logs: only kid and algorithm are shown.
+        f.debug_list()
+            .entries(self.keys.iter().map(|key| {
+                format!(
+                    "{}{}",
+                    key.alg,
+                    key.kid
+                        .as_deref()
+                        .map(|kid| format!(" kid={}", quoted(kid)))
+                        .unwrap_or_default()
+                )
+            }))
+            .finish()
+    }
+}
+
+impl KeySet {
+    /// An HMAC secret for an HS* algorithm; an error if `alg` is not HS* or the secret is empty.
+    pub fn from_secret(secret: &[u8], alg: Algorithm) -> Result<KeySet, KeyError> {
+        Ok(KeySet {
+            keys: vec![Key::secret(None, secret, alg)?],
+        })
+    }
+
+    /// Key material as found in a key file or an inline `auth_jwt_key`: a PEM
+    /// public key ("PUBLIC KEY" SPKI with RSA / EC P-256 / EC P-384 / Ed25519,
+    /// or "RSA PUBLIC KEY" PKCS#1), DER SPKI (or DER PKCS#1), a single JWK
+    /// object, or a JWKS `{"keys":[...]}`. `alg` is the configured algorithm.
+    ///
+    /// Returns the set and warnings, one per skipped JWKS entry or per JWKS key
+    /// that can never be selected.
+    pub fn from_material(data: &[u8], alg: Algorithm) -> Result<(KeySet, Vec<String>), KeyError> {
+        let trimmed = trim_start(data);
+        if trimmed.starts_with(b"-----BEGIN ") {
+            if alg.is_hmac() {
+                return Err(KeyError(format!(
+                    "a PEM key cannot be used with {alg}; give the secret"
+                )));
+            }
+            let key = parse_pem(trimmed)?;
+            return Ok((single(Key::public(None, key, alg)?), Vec::new()));
+        }
+        if trimmed.starts_with(b"{") {
+            return from_json(trimmed, alg);
+        }
+        if data.first() == Some(&der::TAG_SEQUENCE) {
+            if alg.is_hmac() {
+                return Err(KeyError(format!(
+                    "a DER key cannot be used with {alg}; give the secret"
+                )));
+            }
+            let key = parse_der(data)?;
+            return Ok((single(Key::public(None, key, alg)?), Vec::new()));
+        }
+        Err(KeyError::new(
+            "key file is neither PEM, DER nor JSON (JWK/JWKS)",
+        ))
+    }
+
+    pub fn len(&self) -> usize {
+        self.keys.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.keys.is_empty()
+    }
+
+    /// The algorithms the set's keys serve, one entry per key, in set order.
+    pub fn algorithms(&self) -> impl Iterator<Item = Algorithm> + '_ {
+        self.keys.iter().map(|key| key.alg)
+    }
+
+    /// Picks the one key a token may be verified with: never several.
+    pub(crate) fn select(&self, kid: Option<&str>) -> Result<&Key, String> {
+        let only = match self.keys.as_slice() {
+            [only] => Some(only),
+            _ => None,
+        };
+        match kid {
+            // A kid names one key; it falls back only to a set's single anonymous key (a PEM).
+            Some(kid) => self
+                .keys
+                .iter()
+                .find(|key| key.kid.as_deref() == Some(kid))
+                .or(only.filter(|key| key.kid.is_none()))
+                .ok_or_else(|| format!("no key with kid {}", quoted(kid))),
+            // Without a kid, only an unambiguous set is usable: never try several keys.
+            None => only.ok_or_else(|| {
+                format!(
+                    "token has no kid and the set holds {} keys",
+                    self.keys.len()
+                )
+            }),
+        }
+    }
+}
+
+fn single(key: Key) -> KeySet {
+    KeySet { keys: vec![key] }
+}
+
+fn trim_start(data: &[u8]) -> &[u8] {
+    let data = data.strip_prefix(b"\xef\xbb\xbf").unwrap_or(data);
+    let start = data
+        .iter()
+        .position(|b| !b.is_ascii_whitespace())
+        .unwrap_or(data.len());
+    data.get(start..).unwrap_or_default()
+}
+
+// ---------------------------------------------------------------------------
+// PEM and DER
+
+fn parse_pem(data: &[u8]) -> Result<PublicKey, KeyError> {
+    let text = std::str::from_utf8(data).map_err(|_| KeyError::new("PEM key is not text"))?;
+    let mut lines = text.lines().map(str::trim);
+    let begin = lines.next().unwrap_or_default();
+    let label = begin
+        .strip_prefix("-----BEGIN ")
+        .and_then(|rest| rest.strip_suffix("-----"))
+        .ok_or_else(|| KeyError::new("invalid PEM begin line"))?;
+    let pkcs1 = match label {
+        "PUBLIC KEY" => false,
+        "RSA PUBLIC KEY" => true,
+        "PRIVATE KEY"
+        | "RSA PRIVATE KEY"
+        | "EC PRIVATE KEY"
+        | "ENCRYPTED PRIVATE KEY"
+        | "OPENSSH PRIVATE KEY" => {
+            return Err(KeyError::new(
+                "PEM holds a private key; give the public key",
+            ))
+        }
+        "CERTIFICATE" => {
+            return Err(KeyError::new(
+                "PEM certificates are not supported; give the public key",
+            ))
+        }
+        _ => {
+            return Err(KeyError(format!(
+                "unsupported PEM type {}, expected PUBLIC KEY or RSA PUBLIC KEY",
+                quoted(label)
+            )))
+        }
+    };
+    let end = format!("-----END {label}-----");
+    let mut body = String::new();
+    let mut ended = false;
+    for line in lines.by_ref() {
+        if line == end {
+            ended = true;
+            break;
+        }
+        if line.contains(':') {
+            return Err(KeyError::new("PEM headers are not supported"));
+        }
+        body.push_str(line);
+    }
+    if !ended {
+        return Err(KeyError::new("PEM key has no end line"));
+    }
+    if lines.any(|line| !line.is_empty()) {
+        return Err(KeyError::new("unexpected data after the PEM key"));
+    }
+    let der = STANDARD
+        .decode(body.as_bytes())
+        .map_err(|_| KeyError::new("invalid base64 in PEM key"))?;
+    if pkcs1 {
+        parse_pkcs1(&der)
+    } else {
+        parse_spki(&der)
+    }
+}
+
+fn parse_der(data: &[u8]) -> Result<PublicKey, KeyError> {
+    // SubjectPublicKeyInfo starts with an AlgorithmIdentifier SEQUENCE,
+    // PKCS#1 RSAPublicKey with the modulus INTEGER.
+    let mut outer = Reader::new(data);
+    let inner = Reader::new(outer.read(der::TAG_SEQUENCE)?);
+    if inner.peek_tag() == Some(der::TAG_INTEGER) {
+        parse_pkcs1(data)
+    } else {
+        parse_spki(data)
+    }
+}
+
+fn parse_spki(data: &[u8]) -> Result<PublicKey, KeyError> {
+    let mut outer = Reader::new(data);
+    let mut spki = Reader::new(outer.read(der::TAG_SEQUENCE)?);
+    outer.finish()?;
+    let mut alg_id = Reader::new(spki.read(der::TAG_SEQUENCE)?);
+    let bits = spki.read(der::TAG_BIT_STRING)?;
+    spki.finish()?;
+    let key = match bits.split_first() {
+        Some((0, key)) => key,
+        _ => return Err(KeyError::new("invalid public key: bad bit string")),
+    };
+    let oid = alg_id.read(der::TAG_OID)?;
+    match oid {
+        OID_RSA_ENCRYPTION => {
+            // RFC 3279 says NULL parameters; some encoders omit them.
+            if !alg_id.is_empty() {
+                alg_id.read(der::TAG_NULL)?;
+            }
+            alg_id.finish()?;
+            parse_pkcs1(key)
+        }
+        OID_EC_PUBLIC_KEY => {
+            if alg_id.peek_tag() != Some(der::TAG_OID) {
+                return Err(KeyError::new(
+                    "EC key without a named curve is not supported",
+                ));
+            }
+            let curve = alg_id.read(der::TAG_OID)?;
+            alg_id.finish()?;
+            let kind = match curve {
+                OID_PRIME256V1 => KeyKind::EcP256,
+                OID_SECP384R1 => KeyKind::EcP384,
+                other => {
+                    return Err(KeyError(format!(
+                        "unsupported EC curve (OID {}), expected P-256 or P-384",
+                        der::oid_to_string(other).unwrap_or_else(|| "?".to_owned())
+                    )))
+                }
+            };
+            ec_point(kind, key.to_vec())
+        }
+        OID_ED25519 => {
+            alg_id.finish()?;
+            ed25519(key.to_vec())
+        }
+        other => Err(KeyError(format!(
+            "unsupported public key type (OID {})",
+            der::oid_to_string(other).unwrap_or_else(|| "?".to_owned())
+        ))),
+    }
+}
+
+fn parse_pkcs1(data: &[u8]) -> Result<PublicKey, KeyError> {
+    let mut outer = Reader::new(data);
+    let mut seq = Reader::new(outer.read(der::TAG_SEQUENCE)?);
+    outer.finish()?;
+    let n = der::positive_integer(seq.read(der::TAG_INTEGER)?)?;
+    let e = der::positive_integer(seq.read(der::TAG_INTEGER)?)?;
+    seq.finish()?;
+    rsa(n, e)
+}
+
+/// Checks an RSA key against the limits ring enforces at verification time,
+/// so that an unusable key is refused at load rather than failing every request.
+fn rsa(n: &[u8], e: &[u8]) -> Result<PublicKey, KeyError> {
+    let bits = der::bit_length(n);
+    if bits < MIN_RSA_BITS {
+        return Err(KeyError(format!(
+            "RSA key of {bits} bits is too short, {MIN_RSA_BITS} bits at least"
+        )));
+    }
+    if bits > MAX_RSA_BITS {
+        return Err(KeyError(format!(
+            "RSA key of {bits} bits is too long, {MAX_RSA_BITS} bits at most"
+        )));
+    }
+    if n.last().is_some_and(|b| b & 1 == 0) {
+        return Err(KeyError::new("invalid RSA key: even modulus"));
+    }
+    let e_bits = der::bit_length(e);
+    let e_low = e.last().copied().unwrap_or(0);
+    if !(2..=33).contains(&e_bits) || e_low & 1 == 0 {
+        return Err(KeyError::new(
+            "invalid RSA key: unsupported public exponent",
+        ));
+    }
+    Ok(PublicKey {
+        kind: KeyKind::Rsa,
+        bytes: der::rsa_public_key(n, e),
+    })
+}
+
+fn ec_point(kind: KeyKind, point: Vec<u8>) -> Result<PublicKey, KeyError> {
+    let coordinate = if kind == KeyKind::EcP256 { 32 } else { 48 };
+    match point.first() {
+        Some(4) if point.len() == 1 + 2 * coordinate => Ok(PublicKey { kind, bytes: point }),
+        Some(2 | 3) => Err(KeyError::new("compressed EC points are not supported")),
+        _ => Err(KeyError(format!(
+            "invalid {}: bad point encoding",
+            kind.describe()
+        ))),
+    }
+}
+
+fn ed25519(key: Vec<u8>) -> Result<PublicKey, KeyError> {
+    if key.len() != 32 {
+        return Err(KeyError::new("invalid Ed25519 key: not 32 bytes"));
+    }
+    Ok(PublicKey {
+        kind: KeyKind::Ed25519,
+        bytes: key,
+    })
+}
+
+// ---------------------------------------------------------------------------
+// JWK and JWKS
+
+fn from_json(data: &[u8], alg: Algorithm) -> Result<(KeySet, Vec<String>), KeyError> {
+    let object =
+        json::parse_object(data).map_err(|err| KeyError(format!("invalid JSON key: {err}")))?;
+    let Some(entries) = object.get("keys") else {
+        let key = jwk(&object, alg).map_err(|err| KeyError(format!("unusable JWK: {err}")))?;
+        return Ok((single(key), Vec::new()));
+    };
+    let entries = entries
+        .as_array()
+        .ok_or_else(|| KeyError::new("\"keys\" of the JWK set is not an array"))?;
+    let mut keys: Vec<Key> = Vec::new();
+    let mut warnings = Vec::new();
+    for (index, entry) in entries.iter().enumerate() {
+        let number = index.saturating_add(1);
+        let label = match entry.get("kid").and_then(Value::as_str) {
+            Some(kid) => format!("key #{number} (kid {})", quoted(kid)),
+            None => format!("key #{number}"),
+        };
+        let result = match entry.as_object() {
+            Some(object) => jwk(object, alg),
+            None => Err("not a JSON object".to_owned()),
+        };
+        match result {
+            Ok(key) => {
+                if let Some(kid) = &key.kid {
+                    if keys.iter().any(|k| k.kid.as_ref() == Some(kid)) {
+                        return Err(KeyError(format!(
+                            "duplicate kid {} in the JWK set",
+                            quoted(kid)
+                        )));
+                    }
+                }
+                keys.push(key);
+            }
+            Err(err) => warnings.push(format!("skipping {label}: {err}")),
+        }
+    }
+    if keys.is_empty() {
+        return Err(KeyError::new("no usable key in the JWK set"));
+    }
+    if keys.len() > 1 {
+        let unreachable = keys.iter().filter(|key| key.kid.is_none()).count();
+        if unreachable > 0 {
+            warnings.push(format!(
+                "{unreachable} key(s) of the JWK set have no kid and can never be selected"
+            ));
+        }
+    }
+    Ok((KeySet { keys }, warnings))
+}
+
+/// Loads one JWK; the error says why the key is unusable.
+fn jwk(object: &Map<String, Value>, configured: Algorithm) -> Result<Key, String> {
+    let kid = match object.get("kid") {
+        None => None,
+        Some(Value::String(kid)) => Some(kid.clone()),
+        Some(_) => return Err("kid is not a string".to_owned()),
+    };
+    match object.get("use") {
+        None => {}
+        Some(Value::String(u)) if u == "sig" => {}
+        Some(Value::String(u)) => return Err(format!("use {} is not \"sig\"", quoted(u))),
+        Some(_) => return Err("use is not a string".to_owned()),
+    }
+    if let Some(ops) = object.get("key_ops") {
+        let ops = ops
+            .as_array()
+            .ok_or_else(|| "key_ops is not an array".to_owned())?;
+        if !ops.iter().any(|op| op.as_str() == Some("verify")) {
+            return Err("key_ops does not allow \"verify\"".to_owned());
+        }
+    }
+    let pinned = match object.get("alg") {
+        None => None,
+        Some(Value::String(name)) => match Algorithm::from_name(name) {
+            Some(alg) => Some(alg),
+            None if name == "none" => return Err("alg \"none\" is not allowed".to_owned()),
+            None => return Err(format!("unsupported alg {}", quoted(name))),
+        },
+        Some(_) => return Err("alg is not a string".to_owned()),
+    };
+    let kty = match object.get("kty") {
+        Some(Value::String(kty)) => kty.as_str(),
+        Some(_) => return Err("kty is not a string".to_owned()),
+        None => return Err("kty is missing".to_owned()),
+    };
+    let alg = pinned.unwrap_or(configured);
+    if kty == "oct" {
+        KeyKind::Secret.check(alg).map_err(|e| e.0)?;
+        let secret = member_bytes(object, "k")?;
+        return Key::secret(kid, &secret, alg).map_err(|e| e.0);
+    }
+    let key = match kty {
+        "RSA" => {
+            let n = member_bytes(object, "n")?;
+            let e = member_bytes(object, "e")?;
+            // Some encoders emit a sign byte; the magnitude is what counts.
+            rsa(&n, &e).map_err(|e| e.0)?
+        }
+        "EC" => {
+            let kind = match member_str(object, "crv")? {
+                "P-256" => KeyKind::EcP256,
+                "P-384" => KeyKind::EcP384,
+                other => return Err(format!("unsupported crv {}", quoted(other))),
+            };
+            let size = if kind == KeyKind::EcP256 { 32 } else { 48 };
+            let x = member_bytes(object, "x")?;
+            let y = member_bytes(object, "y")?;
+            if x.len() != size || y.len() != size {
+                return Err(format!(
+                    "x and y of a {} must be {size} bytes",
+                    kind.describe()
+                ));
+            }
+            let mut point = Vec::with_capacity(1 + 2 * size);
+            point.push(4);
+            point.extend_from_slice(&x);
+            point.extend_from_slice(&y);
+            ec_point(kind, point).map_err(|e| e.0)?
+        }
+        "OKP" => {
+            match member_str(object, "crv")? {
+                "Ed25519" => {}
+                other => return Err(format!("unsupported crv {}", quoted(other))),
+            }
+            ed25519(member_bytes(object, "x")?).map_err(|e| e.0)?
+        }
+        other => return Err(format!("unsupported kty {}", quoted(other))),
+    };
+    Key::public(kid, key, alg).map_err(|e| e.0)
+}
+
+fn member_str<'a>(object: &'a Map<String, Value>, name: &str) -> Result<&'a str, String> {
+    match object.get(name) {
+        Some(Value::String(value)) => Ok(value),
+        Some(_) => Err(format!("{name} is not a string")),
+        None => Err(format!("{name} is missing")),
+    }
+}
+
+fn member_bytes(object: &Map<String, Value>, name: &str) -> Result<Vec<u8>, String> {
+    let text = member_str(object, name)?;
+    let bytes = URL_SAFE_LENIENT
+        .decode(text)
+        .map_err(|_| format!("{name} is not valid base64url"))?;
+    if bytes.is_empty() {
+        return Err(format!("{name} is empty"));
+    }
+    Ok(bytes)
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,225 @@
+//! Finding the token in a request: header, cookie or query argument.
+
+use crate::text::quoted;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SourceKind {
+    Header,
+    Cookie,
+    Query,
+}
+
+/// Where to read a token from, as configured with `HEADER=NAME`, `COOKIE=NAME` or `QUERY=NAME`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Source {
+    pub kind: SourceKind,
+    pub name: String,
+}
+
+impl Source {
+    pub fn parse(spec: &str) -> Result<Source, String> {
+        let invalid = || {
+            format!(
+                "invalid token location {}, expected HEADER=NAME, COOKIE=NAME or QUERY=NAME",
+                quoted(spec)
+            )
+        };
+        let (kind, name) = spec.split_once('=').ok_or_else(invalid)?;
+        let kind = if kind.eq_ignore_ascii_case("header") {
+            SourceKind::Header
+        } else if kind.eq_ignore_ascii_case("cookie") {
+            SourceKind::Cookie
+        } else if kind.eq_ignore_ascii_case("query") {
+            SourceKind::Query
+        } else {
+            return Err(invalid());
+        };
+        let bad_char =
+            |c: char| matches!(c, '=' | ';' | ',') || c.is_whitespace() || c.is_control();
+        if name.is_empty() || name.chars().any(bad_char) {
+            return Err(invalid());
+        }
+        Ok(Source {
+            kind,
+            name: name.to_owned(),
+        })
+    }
+}
+
+fn is_blank(b: &u8) -> bool {
+    *b == b' ' || *b == b'\t'
+}
+
+fn trim_blanks(value: &[u8]) -> &[u8] {
+    let start = value
+        .iter()
+        .position(|b| !is_blank(b))
+        .unwrap_or(value.len());
+    let end = value
+        .iter()
+        .rposition(|b| !is_blank(b))
+        .map_or(start, |last| last.saturating_add(1));
+    value.get(start..end).unwrap_or_default()
+}
+
+/// Trims spaces and tabs; a leading "bearer" (any case) followed by at least
+/// one space or tab is dropped with the blanks after it.
+pub fn strip_bearer(value: &[u8]) -> &[u8] {
+    let value = trim_blanks(value);
+    match (value.get(..6), value.get(6)) {
+        (Some(scheme), Some(sep)) if scheme.eq_ignore_ascii_case(b"bearer") && is_blank(sep) => {
+            trim_blanks(value.get(6..).unwrap_or_default())
+        }
+        _ => value,
+    }
+}
+
+/// Value of cookie `name` (case-sensitive) in one Cookie header ("a=1; b=2";
+/// missing spaces and empty pairs are tolerated), first match; a value wrapped
+/// in double quotes is unquoted.
+pub fn find_cookie<'a>(header: &'a [u8], name: &[u8]) -> Option<&'a [u8]> {
+    header.split(|&b| b == b';').find_map(|pair| {
+        let eq = pair.iter().position(|&b| b == b'=')?;
+        let (key, rest) = pair.split_at_checked(eq)?;
+        if trim_blanks(key) != name {
+            return None;
+        }
+        let value = trim_blanks(rest.get(1..)?);
+        Some(
+            value
+                .strip_prefix(b"\"")
+                .and_then(|v| v.strip_suffix(b"\""))
+                .unwrap_or(value),
+        )
+    })
+}
+
+/// Value of argument `name` in a raw query string ("a=1&b=2"), first match,
+/// raw (no percent-decoding). A bare `name` without '=' has an empty value.
+pub fn find_query_arg<'a>(args: &'a [u8], name: &[u8]) -> Option<&'a [u8]> {
+    args.split(|&b| b == b'&')
+        .find_map(|pair| match pair.iter().position(|&b| b == b'=') {
+            Some(eq) => {
+                let (key, rest) = pair.split_at_checked(eq)?;
+                (key == name).then(|| rest.get(1..).unwrap_or_default())
+            }
+            None => (pair == name).then(|| pair.get(pair.len()..).unwrap_or_default()),
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_sources() {
+        assert_eq!(
+            Source::parse("HEADER=Authorization").unwrap(),
+            Source {
+                kind: SourceKind::Header,
+                name: "Authorization".into()
+            }
+        );
+        assert_eq!(
+            Source::parse("cookie=auth").unwrap(),
+            Source {
+                kind: SourceKind::Cookie,
+                name: "auth".into()
+            }
+        );
+        assert_eq!(
+            Source::parse("Query=token").unwrap().kind,
+            SourceKind::Query
+        );
+        assert!(Source::parse("QUERY=a=b").is_err());
+        for bad in [
+            "",
+            "HEADER",
+            "HEADER=",
+            "BODY=x",
+            "HEADER =x",
+            "COOKIE=a b",
+            "COOKIE=a;b",
+            "COOKIE=a,b",
+            "QUERY=a\tb",
+            "QUERY=a\u{7f}",
+            "=x",
+        ] {
+            let err = Source::parse(bad).unwrap_err();
+            assert!(
+                err.starts_with("invalid token location \"")
+                    && err.ends_with("expected HEADER=NAME, COOKIE=NAME or QUERY=NAME"),
+                "{bad:?}: {err}"
+            );
+        }
+        assert_eq!(
+            Source::parse("x").unwrap_err(),
+            "invalid token location \"x\", expected HEADER=NAME, COOKIE=NAME or QUERY=NAME"
+        );
+    }
+
+    #[test]
+    fn strips_bearer() {
+        let cases: &[(&[u8], &[u8])] = &[
+            (b"Bearer abc", b"abc"),
+            (b"bearer abc", b"abc"),
+            (b"BEARER\t\t abc  ", b"abc"),
+            (b"  Bearer   a.b.c \t", b"a.b.c"),
+            (b"abc", b"abc"),
+            (b"  abc  ", b"abc"),
+            (b"Bearerabc", b"Bearerabc"),
+            (b"Bearer", b"Bearer"),
+            (b"Bearer ", b"Bearer"),
+            (b"Basic abc", b"Basic abc"),
+            (b"", b""),
+            (b" \t ", b""),
+            (b"Bearer Bearer x", b"Bearer x"),
+        ];
+        for (input, expected) in cases {
+            assert_eq!(
+                strip_bearer(input),
+                *expected,
+                "{:?}",
+                String::from_utf8_lossy(input)
+            );
+        }
+    }
+
+    #[test]
+    fn finds_cookies() {
+        let h = b"xauth=1; auth=two; authx=3";
+        assert_eq!(find_cookie(h, b"auth"), Some(&b"two"[..]));
+        assert_eq!(find_cookie(h, b"xauth"), Some(&b"1"[..]));
+        assert_eq!(find_cookie(h, b"authx"), Some(&b"3"[..]));
+        assert_eq!(find_cookie(h, b"Auth"), None);
+        assert_eq!(find_cookie(h, b"aut"), None);
+        assert_eq!(find_cookie(b"a=1;b=2;;  ; c=3", b"c"), Some(&b"3"[..]));
+        assert_eq!(find_cookie(b"a=1;b=2", b"b"), Some(&b"2"[..]));
+        assert_eq!(find_cookie(b"a=\"q.r.s\"", b"a"), Some(&b"q.r.s"[..]));
+        assert_eq!(
+            find_cookie(b"x=1; a=\"Bearer t.o.k\"", b"a").map(strip_bearer),
+            Some(&b"t.o.k"[..])
+        );
+        assert_eq!(find_cookie(b"a=\"", b"a"), Some(&b"\""[..]));
+        assert_eq!(find_cookie(b"a=\"\"", b"a"), Some(&b""[..]));
+        assert_eq!(find_cookie(b"a=1; a=2", b"a"), Some(&b"1"[..]));
+        assert_eq!(find_cookie(b"a; b=2", b"a"), None);
+        assert_eq!(find_cookie(b"a=x=y", b"a"), Some(&b"x=y"[..]));
+        assert_eq!(find_cookie(b"", b"a"), None);
+        assert_eq!(find_cookie(b"a=", b"a"), Some(&b""[..]));
+    }
+
+    #[test]
+    fn finds_query_args() {
+        let args = b"xtoken=1&token=a.b.c&tokenx=3";
+        assert_eq!(find_query_arg(args, b"token"), Some(&b"a.b.c"[..]));
+        assert_eq!(find_query_arg(args, b"xtoken"), Some(&b"1"[..]));
+        assert_eq!(find_query_arg(args, b"Token"), None);
+        assert_eq!(find_query_arg(b"a=%41&a=2", b"a"), Some(&b"%41"[..]));
+        assert_eq!(find_query_arg(b"a&b=2", b"a"), Some(&b""[..]));
+        assert_eq!(find_query_arg(b"a=&b=2", b"a"), Some(&b""[..]));
+        assert_eq!(find_query_arg(b"&&b=2&", b"b"), Some(&b"2"[..]));
+        assert_eq!(find_query_arg(b"", b"a"), None);
+        assert_eq!(find_query_arg(b"b=a", b"a"), None);
+    }
+}

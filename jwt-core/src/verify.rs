@@ -1,0 +1,435 @@
+//! Token verification: structure, header, key selection, signature, then claims.
+
+use std::borrow::Cow;
+use std::fmt;
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
+use serde_json::{Map, Number, Value};
+
+use crate::alg::Algorithm;
+use crate::json;
+use crate::keys::KeySet;
+use crate::text::quoted;
+
+/// Longest token accepted, in bytes.
+pub const MAX_TOKEN_LEN: usize = 16 * 1024;
+
+/// Claim checks beyond the signature.
+#[derive(Debug, Clone, Default)]
+pub struct Policy {
+    /// Clock skew tolerated on `exp` and `nbf`, in seconds.
+    pub leeway: u64,
+    /// Accepted `iss` values; empty accepts any (or none).
+    pub issuers: Vec<String>,
+    /// Accepted `aud` values; empty accepts any (or none).
+    pub audiences: Vec<String>,
+    pub require_sub: bool,
+}
+
+/// Why a token was refused, in categories stable enough for logs and metrics.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Reason {
+    Missing,
+    Malformed,
+    TooLarge,
+    Algorithm,
+    Key,
+    Signature,
+    Expired,
+    NotYetValid,
+    Issuer,
+    Audience,
+    Subject,
+    Claim,
+}
+
+impl Reason {
+    pub fn word(self) -> &'static str {
+        match self {
+            Reason::Missing => "missing",
+            Reason::Malformed => "malformed",
+            Reason::TooLarge => "too_large",
+            Reason::Algorithm => "algorithm",
+            Reason::Key => "key",
+            Reason::Signature => "signature",
+            Reason::Expired => "expired",
+            Reason::NotYetValid => "not_yet_valid",
+            Reason::Issuer => "issuer",
+            Reason::Audience => "audience",
+            Reason::Subject => "subject",
+            Reason::Claim => "claim",
+        }
+    }
+}
+
+impl fmt::Display for Reason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.word())
+    }
+}
+
+/// A refused token. `detail` never holds token or key bytes; claim values are
+/// quoted, truncated and escaped.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Error {
+    pub reason: Reason,
+    pub detail: String,
+}
+
+impl Error {
+    fn new(reason: Reason, detail: impl Into<String>) -> Error {
+        Error {
+            reason,
+            detail: detail.into(),
+        }
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.reason.word(), self.detail)
+    }
+}
+
+impl std::error::Error for Error {}
+
+/// A verified token whose claims passed the policy.
+#[derive(Debug, Clone)]
+pub struct Jwt {
+    header: Map<String, Value>,
+    payload: Map<String, Value>,
+    payload_json: String,
+}
+
+impl Jwt {
+    /// Exact name first, then ASCII-case-insensitive: nginx lowercases variable names.
+    pub fn claim(&self, name: &str) -> Option<&Value> {
+        lookup(&self.payload, name)
+    }
+
+    /// Same lookup rule as `claim`, on the JOSE header.
+    pub fn header(&self, name: &str) -> Option<&Value> {
+        lookup(&self.header, name)
+    }
+
+    /// The decoded payload as received (valid JSON).
+    pub fn payload_json(&self) -> &str {
+        &self.payload_json
+    }
+
+    /// `sub` when it is a string.
+    pub fn sub(&self) -> Option<&str> {
+        self.payload.get("sub").and_then(Value::as_str)
+    }
+}
+
+fn lookup<'a>(map: &'a Map<String, Value>, name: &str) -> Option<&'a Value> {
+    map.get(name).or_else(|| {
+        map.iter()
+            .find(|(key, _)| key.eq_ignore_ascii_case(name))
+            .map(|(_, value)| value)
+    })
+}
+
+/// Rendering for nginx variables and headers: a string as-is; a number or bool
+/// as JSON text; null as ""; an array of scalars as its items rendered and
+/// joined with ","; an array holding arrays or objects, or an object, as compact JSON.
+pub fn render(value: &Value) -> Cow<'_, str> {
+    match value {
+        Value::Null => Cow::Borrowed(""),
+        Value::Bool(true) => Cow::Borrowed("true"),
+        Value::Bool(false) => Cow::Borrowed("false"),
+        Value::Number(n) => Cow::Owned(n.to_string()),
+        Value::String(s) => Cow::Borrowed(s),
+        Value::Array(items) if items.iter().all(|v| !v.is_array() && !v.is_object()) => {
+            let rendered: Vec<Cow<'_, str>> = items.iter().map(render).collect();
+            Cow::Owned(rendered.join(","))
+        }
+        Value::Array(_) | Value::Object(_) => Cow::Owned(value.to_string()),
+    }
+}
+
+/// Verifies and validates one token. `now` is Unix seconds.
+///
+/// Checks run in a fixed order and stop at the first failure; the payload is
+/// not even decoded before the signature is known to be good.
+pub fn verify(token: &[u8], keys: &KeySet, policy: &Policy, now: i64) -> Result<Jwt, Error> {
+    if token.is_empty() {
+        return Err(Error::new(Reason::Missing, "no token"));
+    }
+    if token.len() > MAX_TOKEN_LEN {
+        return Err(Error::new(
+            Reason::TooLarge,
+            format!(
+                "token of {} bytes exceeds {MAX_TOKEN_LEN} bytes",
+                token.len()
+            ),
+        ));
+    }
+
+    let mut parts = token.splitn(4, |&b| b == b'.');
+    let (header_b64, payload_b64, sig_b64) =
+        match (parts.next(), parts.next(), parts.next(), parts.next()) {
+            (Some(h), Some(p), Some(s), None) => (h, p, s),
+            (_, _, _, Some(_)) => {
+                return Err(Error::new(
+                    Reason::Malformed,
+                    "token has more than 3 segments",
+                ))
+            }
+            _ => {
+                return Err(Error::new(
+                    Reason::Malformed,
+                    "token has fewer than 3 segments",
+                ))
+            }
+        };
+    if header_b64.is_empty() {
+        return Err(Error::new(Reason::Malformed, "empty header segment"));
+    }
+    if payload_b64.is_empty() {
+        return Err(Error::new(Reason::Malformed, "empty payload segment"));
+    }
+    // "header.payload" is exactly the token up to the second dot.
+    let signing_input = token
+        .get(
+            ..header_b64
+                .len()
+                .saturating_add(payload_b64.len())
+                .saturating_add(1),
+        )
+        .ok_or_else(|| Error::new(Reason::Malformed, "token has fewer than 3 segments"))?;
+
+    let header_bytes = b64(header_b64, "header")?;
+    let signature = b64(sig_b64, "signature")?;
+    let header = json::parse_object(&header_bytes)
+        .map_err(|err| Error::new(Reason::Malformed, format!("header: {err}")))?;
+
+    let alg_name = match header.get("alg") {
+        Some(Value::String(name)) => name.as_str(),
+        Some(_) => return Err(Error::new(Reason::Malformed, "header alg is not a string")),
+        None => return Err(Error::new(Reason::Malformed, "header has no alg")),
+    };
+    let alg = match Algorithm::from_name(alg_name) {
+        Some(alg) => alg,
+        None if alg_name == "none" => {
+            return Err(Error::new(
+                Reason::Algorithm,
+                "token alg \"none\" is refused",
+            ))
+        }
+        None => {
+            return Err(Error::new(
+                Reason::Algorithm,
+                format!("unsupported token alg {}", quoted(alg_name)),
+            ))
+        }
+    };
+    if header.contains_key("crit") {
+        return Err(Error::new(Reason::Malformed, "unsupported crit header"));
+    }
+    let kid = match header.get("kid") {
+        None => None,
+        Some(Value::String(kid)) => Some(kid.as_str()),
+        Some(_) => return Err(Error::new(Reason::Malformed, "header kid is not a string")),
+    };
+
+    let key = keys
+        .select(kid)
+        .map_err(|detail| Error::new(Reason::Key, detail))?;
+    if key.alg != alg {
+        return Err(Error::new(
+            Reason::Algorithm,
+            format!("token alg \"{}\" does not match {}", alg, key.alg),
+        ));
+    }
+    if signature.is_empty() {
+        return Err(Error::new(Reason::Signature, "empty signature"));
+    }
+    if !key.verifier.verify(signing_input, &signature) {
+        return Err(Error::new(
+            Reason::Signature,
+            format!("invalid {alg} signature"),
+        ));
+    }
+
+    let payload_bytes = b64(payload_b64, "payload")?;
+    let payload = json::parse_object(&payload_bytes)
+        .map_err(|err| Error::new(Reason::Malformed, format!("payload: {err}")))?;
+    let payload_json = String::from_utf8(payload_bytes)
+        .map_err(|_| Error::new(Reason::Malformed, "payload is not UTF-8"))?;
+
+    check_claims(&payload, policy, now)?;
+    Ok(Jwt {
+        header,
+        payload,
+        payload_json,
+    })
+}
+
+fn b64(segment: &[u8], what: &str) -> Result<Vec<u8>, Error> {
+    // URL_SAFE_NO_PAD refuses padding, the standard alphabet and
+    // non-canonical trailing bits: one token has one spelling.
+    URL_SAFE_NO_PAD
+        .decode(segment)
+        .map_err(|_| Error::new(Reason::Malformed, format!("{what} is not valid base64url")))
+}
+
+/// A NumericDate compared exactly: integers in i128, fractions in f64.
+#[derive(Clone, Copy)]
+enum Time {
+    Int(i128),
+    Float(f64),
+}
+
+impl Time {
+    fn of(n: &Number) -> Time {
+        if let Some(i) = n.as_i64() {
+            Time::Int(i128::from(i))
+        } else if let Some(u) = n.as_u64() {
+            Time::Int(i128::from(u))
+        } else {
+            Time::Float(n.as_f64().unwrap_or(f64::NAN))
+        }
+    }
+
+    /// Whole seconds from `self` to `now`, saturated to i128.
+    fn seconds_before(self, now: i128) -> i128 {
+        match self {
+            Time::Int(t) => now.saturating_sub(t),
+            // `as` saturates for floats and maps NaN to 0.
+            Time::Float(t) => (now as f64 - t).floor() as i128,
+        }
+    }
+
+    /// Whole seconds from `now` to `self`, saturated to i128.
+    fn seconds_after(self, now: i128) -> i128 {
+        match self {
+            Time::Int(t) => t.saturating_sub(now),
+            Time::Float(t) => (t - now as f64).floor() as i128,
+        }
+    }
+}
+
+fn numeric_claim(
+    payload: &Map<String, Value>,
+    name: &str,
+) -> Result<Option<(Time, String)>, Error> {
+    match payload.get(name) {
+        None => Ok(None),
+        Some(Value::Number(n)) => Ok(Some((Time::of(n), n.to_string()))),
+        Some(_) => Err(Error::new(Reason::Claim, format!("{name} is not a number"))),
+    }
+}
+
+fn check_claims(payload: &Map<String, Value>, policy: &Policy, now: i64) -> Result<(), Error> {
+    let now = i128::from(now);
+    let leeway = i128::from(policy.leeway);
+
+    let (exp, exp_text) = numeric_claim(payload, "exp")?
+        .ok_or_else(|| Error::new(Reason::Claim, "exp is missing"))?;
+    // Expired when now >= exp + leeway, i.e. exp + leeway - now <= 0.
+    let expired = match exp {
+        Time::Int(exp) => exp.saturating_add(leeway) <= now,
+        Time::Float(exp) => exp + leeway as f64 <= now as f64,
+    };
+    if expired {
+        let ago = exp.seconds_before(now).max(0);
+        return Err(Error::new(
+            Reason::Expired,
+            format!("exp {exp_text} is {ago}s in the past"),
+        ));
+    }
+
+    if let Some((nbf, nbf_text)) = numeric_claim(payload, "nbf")? {
+        let early = match nbf {
+            Time::Int(nbf) => now.saturating_add(leeway) < nbf,
+            Time::Float(nbf) => (now.saturating_add(leeway) as f64) < nbf,
+        };
+        if early {
+            let ahead = nbf.seconds_after(now).max(0);
+            return Err(Error::new(
+                Reason::NotYetValid,
+                format!("nbf {nbf_text} is {ahead}s in the future"),
+            ));
+        }
+    }
+
+    if !policy.issuers.is_empty() {
+        match payload.get("iss") {
+            None => return Err(Error::new(Reason::Issuer, "iss is missing")),
+            Some(Value::String(iss)) => {
+                if !policy.issuers.iter().any(|accepted| accepted == iss) {
+                    return Err(Error::new(
+                        Reason::Issuer,
+                        format!("iss {} is not accepted", quoted(iss)),
+                    ));
+                }
+            }
+            Some(_) => return Err(Error::new(Reason::Issuer, "iss is not a string")),
+        }
+    }
+
+    if !policy.audiences.is_empty() {
+        let accepted = |aud: &str| policy.audiences.iter().any(|a| a == aud);
+        match payload.get("aud") {
+            None => return Err(Error::new(Reason::Audience, "aud is missing")),
+            Some(Value::String(aud)) => {
+                if !accepted(aud) {
+                    return Err(Error::new(
+                        Reason::Audience,
+                        format!("aud {} is not accepted", quoted(aud)),
+                    ));
+                }
+            }
+            Some(Value::Array(items)) => {
+                let mut found = false;
+                for item in items {
+                    match item {
+                        Value::String(aud) => found |= accepted(aud),
+                        _ => {
+                            return Err(Error::new(
+                                Reason::Audience,
+                                "aud array holds a value that is not a string",
+                            ))
+                        }
+                    }
+                }
+                if !found {
+                    return Err(Error::new(
+                        Reason::Audience,
+                        match items.as_slice() {
+                            [] => "aud is an empty array".to_owned(),
+                            [Value::String(only)] => {
+                                format!("aud {} is not accepted", quoted(only))
+                            }
+                            _ => format!("none of the {} aud values is accepted", items.len()),
+                        },
+                    ));
+                }
+            }
+            Some(_) => {
+                return Err(Error::new(
+                    Reason::Audience,
+                    "aud is not a string or an array of strings",
+                ))
+            }
+        }
+    }
+
+    if policy.require_sub {
+        match payload.get("sub") {
+            None => return Err(Error::new(Reason::Subject, "sub is missing")),
+            Some(Value::String(sub)) if sub.is_empty() => {
+                return Err(Error::new(Reason::Subject, "sub is empty"))
+            }
+            Some(Value::String(_)) => {}
+            Some(_) => return Err(Error::new(Reason::Subject, "sub is not a string")),
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests;
