@@ -1,0 +1,39 @@
+# Shared helpers for the scripts in this directory. Sourced, not run.
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+
+log() { printf '==> %s\n' "$*" >&2; }
+die() { printf 'error: %s\n' "$*" >&2; exit 1; }
+
+# Installs the Debian packages given that are not installed yet (one `apt-get update` first).
+need_packages() {
+    local missing=()
+    for p in "$@"; do
+        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+    done
+    [ ${#missing[@]} -eq 0 ] && return 0
+    command -v apt-get >/dev/null || die "missing packages ${missing[*]} and no apt-get to install them"
+    local sudo=""
+    [ "$(id -u)" -eq 0 ] || sudo="sudo"
+    log "installing ${missing[*]}"
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
+}
+
+# What building the module needs: bindgen's libclang and the libraries nginx links.
+need_build_deps() {
+    need_packages build-essential libclang-dev libssl-dev libpcre2-dev zlib1g-dev pkg-config
+    command -v cargo >/dev/null || die "cargo not found: install a Rust toolchain (https://rustup.rs), 1.81 or newer"
+}
+
+# PyJWT, for the interop tests (tokens minted as the real login service does).
+need_pyjwt() {
+    local py=${PYTHON:-python3}
+    "$py" -c 'import jwt' 2>/dev/null && return 0
+    log "installing PyJWT for $py"
+    if ! "$py" -m pip install -q PyJWT 2>/dev/null; then
+        # Debian's own python3 refuses pip (PEP 668); its package is python3-jwt.
+        need_packages python3-jwt
+    fi
+    "$py" -c 'import jwt' || die "PyJWT is not importable by $py"
+}

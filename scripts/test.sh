@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Runs every test: the JWT core's unit and property tests, and the integration suite that
+# starts the nginx this module was built against on 127.0.0.1 with real tokens.
+#
+#   scripts/test.sh            # lint (fmt, clippy -D warnings) and every test: what CI runs
+#   scripts/test.sh --no-lint  # tests only
+#
+# The integration suite can target another nginx: NGX_JWT_NGINX=/path/to/nginx and
+# NGX_JWT_MODULE=/path/to/ngx_http_auth_jwt_module.so (see tests/common/mod.rs).
+set -euo pipefail
+source "$(dirname "$0")/lib.sh"
+cd "$ROOT"
+
+need_build_deps
+need_pyjwt
+
+if [ "${1:-}" != "--no-lint" ]; then
+    log "cargo fmt --check"
+    cargo fmt --all -- --check
+    log "cargo clippy"
+    cargo clippy --all-targets -- -D warnings
+fi
+
+log "cargo test (builds nginx 1.28.3 and the module on first run)"
+cargo test --workspace
