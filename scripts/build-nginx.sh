@@ -1,58 +1,309 @@
 #!/usr/bin/env bash
-# Builds nginx with this module, installs both under build/nginx/ (a self-contained nginx
-# prefix), and checks every configuration in nginx-conf/ with `nginx -t`.
+# Builds ngx_http_auth_jwt_module for an nginx and checks every configuration in nginx-conf/.
 #
-#   scripts/build-nginx.sh             # vendored nginx 1.28.3 (offline), release build
-#   scripts/build-nginx.sh --serve     # then serve nginx-conf/quickstart.conf on 127.0.0.1:8080
-#   scripts/build-nginx.sh --debug     # debug build (what `cargo test` uses)
+#   scripts/build-nginx.sh [vendored] [--serve] [--test] [--debug]
+#       nginx 1.28.3 from the nginx-src crate (offline) and the module, installed as a
+#       self-contained prefix in build/nginx/ (sbin/nginx, modules/, conf/ = nginx-conf/).
+#       --serve then serves nginx-conf/quickstart.conf on 127.0.0.1:8080 (Ctrl-C stops).
 #
-# Result:
-#   build/nginx/sbin/nginx                               the nginx the module was built for
-#   build/nginx/modules/ngx_http_auth_jwt_module.so      the module, as `load_module` expects it
-#   build/nginx/conf/                                    nginx-conf/ (examples and their keys)
+#   scripts/build-nginx.sh debian [--test]
+#       The module for Debian's own nginx (/usr/sbin/nginx, no nginx rebuild): installs nginx and
+#       nginx-dev when missing, configures a copy of the nginx-dev tree with Debian's conf_flags,
+#       builds against it and writes to dist/:
+#         ngx_http_auth_jwt_module.so            loads into the packaged nginx
+#         libnginx-mod-http-auth-jwt_*.deb       installs it as Debian's libnginx-mod-* packages do
+#       then runs `nginx -t` over nginx-conf/ with the packaged binary.
+#
+#   scripts/build-nginx.sh source DIR [--test]
+#       Builds nginx from the nginx source tree DIR (--with-compat, auth_request, plus
+#       NGX_CONFIGURE_ARGS) and the module against it, into the prefix build/nginx-source/.
+#
+#   --test   also runs the integration suite against the nginx and module just built
+#            (through NGX_JWT_NGINX / NGX_JWT_MODULE, see tests/common/mod.rs).
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 cd "$ROOT"
 
-profile=release serve=no
-for arg in "$@"; do
-    case "$arg" in
+usage() { sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-0}"; }
+
+mode=vendored source_dir="" profile=release serve=no run_tests=no
+while [ $# -gt 0 ]; do
+    case "$1" in
+        vendored|debian) mode=$1 ;;
+        source) mode=source; source_dir=${2:-}; [ -n "$source_dir" ] || die "source needs a DIR"; shift ;;
         --serve) serve=yes ;;
+        --test) run_tests=yes ;;
         --debug) profile=debug ;;
-        -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
-        *) die "unknown argument '$arg' (see --help)" ;;
+        -h|--help) usage 0 ;;
+        *) printf 'unknown argument: %s\n\n' "$1" >&2; usage 2 ;;
     esac
+    shift
 done
+[ "$serve" = no ] || [ "$mode" = vendored ] || die "--serve goes with the vendored build"
 
-need_build_deps
+MODULE=ngx_http_auth_jwt_module.so
+PKG=libnginx-mod-http-auth-jwt
 
-log "building the module and nginx ($profile)"
-flags=()
-[ "$profile" = release ] && flags+=(--release)
-cargo build "${flags[@]}" --lib
-# build.rs records which nginx build directory the module was compiled against.
-out=$(ls -t target/"$profile"/build/ngx_http_auth_jwt_module-*/output | head -n 1)
-objs=$(sed -n 's/^cargo::rustc-env=NGX_JWT_BUILD_DIR=//p' "$out")
-[ -x "$objs/nginx" ] || die "no nginx binary in '$objs'"
+# cargo build of the module; extra environment (the nginx tree) comes from the caller.
+# Prints the path of the built module.
+build_module() {
+    local target_dir=$1; shift
+    local flags=(--lib --target-dir "$target_dir")
+    [ "$profile" = release ] && flags+=(--release)
+    log "building the module ($profile, $target_dir)"
+    cargo build "${flags[@]}" "$@" >&2
+    echo "$target_dir/$profile/libngx_http_auth_jwt_module.so"
+}
 
-prefix=$ROOT/build/nginx
-mkdir -p "$prefix"/{sbin,modules,conf,logs,html}
-install -m 755 "$objs/nginx" "$prefix/sbin/nginx"
-install -m 644 target/"$profile"/libngx_http_auth_jwt_module.so "$prefix/modules/ngx_http_auth_jwt_module.so"
-cp -r nginx-conf/. "$prefix/conf/"
-echo '<h1>It works: you are authenticated.</h1>' > "$prefix/html/index.html"
-log "$("$prefix/sbin/nginx" -v 2>&1) with ngx_http_auth_jwt_module in $prefix"
+# The nginx build directory the module was compiled against (recorded by build.rs).
+built_against() {
+    local out
+    out=$(ls -t "$1/$profile"/build/ngx_http_auth_jwt_module-*/output | head -n 1)
+    sed -n 's/^cargo::rustc-env=NGX_JWT_BUILD_DIR=//p' "$out"
+}
 
-log "nginx -t over nginx-conf/"
-for conf in nginx-conf/*.conf; do
-    "$prefix/sbin/nginx" -p "$prefix" -c "conf/$(basename "$conf")" -t -q \
-        || die "nginx -t failed for $conf"
-    printf '    ok  %s\n' "$conf" >&2
-done
+# A prefix holding the nginx binary (when given), the module and nginx-conf/.
+make_prefix() {
+    local prefix=$1 module=$2 nginx=${3:-}
+    mkdir -p "$prefix"/{sbin,modules,conf,logs,html}
+    [ -z "$nginx" ] || install -m 755 "$nginx" "$prefix/sbin/nginx"
+    install -m 644 "$module" "$prefix/modules/$MODULE"
+    cp -r nginx-conf/. "$prefix/conf/"
+    echo '<h1>It works: you are authenticated.</h1>' > "$prefix/html/index.html"
+}
 
-if [ "$serve" = yes ]; then
-    log "serving nginx-conf/quickstart.conf on http://127.0.0.1:8080 (Ctrl-C stops)"
-    log "try:  curl -i http://127.0.0.1:8080/api/"
-    log "      curl -i -H \"Authorization: Bearer \$(scripts/mint-token.py alice)\" http://127.0.0.1:8080/api/"
-    exec "$prefix/sbin/nginx" -p "$prefix" -c conf/quickstart.conf -g 'daemon off; master_process on;'
+# nginx -t over every configuration of nginx-conf/: whole files as they are, sites (server
+# blocks for Debian's sites-enabled/) inside a minimal main configuration.
+check_confs() {
+    local nginx=$1 prefix=$2
+    log "nginx -t over nginx-conf/ with $("$nginx" -v 2>&1)"
+    for conf in nginx-conf/*.conf; do
+        "$nginx" -p "$prefix" -c "conf/$(basename "$conf")" -t -q || die "nginx -t failed for $conf"
+        printf '    ok  %s\n' "$conf" >&2
+    done
+    for site in nginx-conf/sites/*.conf; do
+        [ -e "$site" ] || continue
+        cat > "$prefix/conf/site-check.conf" <<EOF
+load_module modules/$MODULE;
+events {}
+http { include sites/$(basename "$site"); }
+EOF
+        "$nginx" -p "$prefix" -c conf/site-check.conf -t -q || die "nginx -t failed for $site"
+        printf '    ok  %s\n' "$site" >&2
+    done
+}
+
+run_suite() {
+    local nginx=$1 module=$2; shift 2
+    need_pyjwt
+    log "integration tests against $nginx"
+    NGX_JWT_NGINX=$nginx NGX_JWT_MODULE=$(realpath "$module") cargo test --test '*' "$@"
+}
+
+build_vendored() {
+    need_build_deps
+    local module objs prefix=$ROOT/build/nginx
+    module=$(build_module target)
+    objs=$(built_against target)
+    [ -x "$objs/nginx" ] || die "no nginx binary in '$objs'"
+    make_prefix "$prefix" "$module" "$objs/nginx"
+    log "$("$prefix/sbin/nginx" -v 2>&1) with the module in $prefix"
+    check_confs "$prefix/sbin/nginx" "$prefix"
+    [ "$run_tests" = no ] || run_suite "$prefix/sbin/nginx" "$prefix/modules/$MODULE"
+    if [ "$serve" = yes ]; then
+        log "serving nginx-conf/quickstart.conf on http://127.0.0.1:8080 (Ctrl-C stops)"
+        log "try:  curl -i -H \"Authorization: Bearer \$(scripts/mint-token.py alice)\" http://127.0.0.1:8080/api/"
+        exec "$prefix/sbin/nginx" -p "$prefix" -c conf/quickstart.conf -g 'daemon off; master_process on;'
+    fi
+}
+
+# Configures a copy of nginx-dev's tree exactly as Debian configured its nginx.
+configure_debian_tree() {
+    local tree=$ROOT/build/debian-src
+    rm -rf "$tree"
+    cp -r /usr/share/nginx/src "$tree"
+    (
+        cd "$tree"
+        # shellcheck disable=SC1091  # defines NGX_CONF_FLAGS, Debian's ./configure arguments
+        source ./conf_flags
+        ./configure "${NGX_CONF_FLAGS[@]}" >configure.log 2>&1 || { tail -20 configure.log; exit 1; }
+    ) >&2
+    echo "$tree"
+}
+
+build_debian() {
+    need_build_deps
+    need_packages nginx nginx-dev
+    local tree module abi version
+    tree=$(configure_debian_tree)
+    module=$(NGINX_SOURCE_DIR=$tree NGINX_BUILD_DIR=$tree/objs build_module target/debian --no-default-features)
+    mkdir -p dist
+    install -m 644 "$module" "dist/$MODULE"
+    abi=$(sed -n 's/^nginx:abi=//p' /usr/share/nginx/src/debian/libnginx-mod.abisubstvars)
+    [ -n "$abi" ] || die "nginx-dev declares no nginx:abi"
+    version=$(cargo metadata --no-deps --format-version 1 | python3 -c \
+        'import json,sys; print(next(p["version"] for p in json.load(sys.stdin)["packages"] if p["name"]=="ngx_http_auth_jwt_module"))')
+    make_deb "dist/$MODULE" "$abi" "$version-1"
+    local prefix=$ROOT/build/debian
+    make_prefix "$prefix" "dist/$MODULE"
+    check_confs /usr/sbin/nginx "$prefix"
+    [ "$run_tests" = yes ] || return 0
+    test_deb "$(ls -t dist/${PKG}_*.deb | head -n 1)"
+    NGINX_SOURCE_DIR=$tree NGINX_BUILD_DIR=$tree/objs \
+        run_suite /usr/sbin/nginx "dist/$MODULE" --no-default-features --target-dir target/debian
+}
+
+# The package on the stock nginx: install, enable an example site, `nginx -t` and a request
+# through the packaged binary; then remove both and check nginx is still fine.
+test_deb() {
+    local deb=$1 site=/etc/nginx/sites-enabled/jwt-example.conf pidfile conf
+    log "installing $deb on the stock nginx"
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "./$deb" >/dev/null
+    [ -L /etc/nginx/modules-enabled/50-mod-http-auth-jwt.conf ] || die "module not enabled"
+    install -m 644 nginx-conf/sites/jwt-example.conf "$site"
+    nginx -t -q || die "stock nginx -t fails with the example site"
+    # A private instance of the stock configuration, on its own pid file, so a running
+    # system nginx (if any) is left alone.
+    pidfile=$(mktemp -u /tmp/jwt-deb-XXXX.pid)
+    conf=$(mktemp /tmp/jwt-deb-XXXX.conf)
+    sed "s|^pid .*|pid $pidfile;|" /etc/nginx/nginx.conf > "$conf"
+    nginx -c "$conf" -g "error_log stderr;" 2>/dev/null || true
+    local token code user
+    token=$(scripts/mint-token.py deb-user)
+    for _ in 1 2 3 4 5 6 7 8 9 10; do
+        code=$(curl -s -o /dev/null -w '%{http_code}' http://127.0.0.1:8088/private/ || true)
+        [ "$code" = 000 ] || break
+        sleep 0.3
+    done
+    user=$(curl -s -D - -o /dev/null -H "Authorization: Bearer $token" http://127.0.0.1:8088/private/ \
+        | tr -d '\r' | sed -n 's/^X-User: //Ip')
+    [ -f "$pidfile" ] && kill -QUIT "$(cat "$pidfile")" 2>/dev/null || true
+    rm -f "$conf"
+    [ "$code" = 401 ] || die "packaged nginx: /private/ without token gave $code, not 401"
+    [ "$user" = deb-user ] || die "packaged nginx: a valid token did not authenticate (X-User '$user')"
+    log "packaged nginx: 401 without token, X-User: $user with one"
+    rm -f "$site"
+    DEBIAN_FRONTEND=noninteractive apt-get remove -y -qq "$PKG" >/dev/null
+    [ ! -e /usr/lib/nginx/modules/$MODULE ] || die "module left behind after remove"
+    nginx -t -q || die "nginx -t fails after removing the package"
+    log "package removed; stock nginx -t still passes"
+}
+
+# Debian packages the shared libraries the module links (libc6, libgcc-s1) come from, libc6
+# with the newest symbol version the module uses.
+shlib_depends() {
+    local deps=() lib path pkg glibc
+    for lib in $(objdump -p "$1" | awk '/NEEDED/ { print $2 }'); do
+        path=$(ldconfig -p | awk -v l="$lib" '$1 == l { print $NF; exit }')
+        [ -n "$path" ] || continue
+        # With merged /usr, dpkg knows a library by one of its two paths only.
+        pkg=$( (dpkg -S "$path" || dpkg -S "$(realpath "$path")") 2>/dev/null | head -n 1 | cut -d: -f1)
+        [ -z "$pkg" ] || deps+=("$pkg")
+    done
+    glibc=$(objdump -T "$1" | grep -o 'GLIBC_[0-9.]*' | sed 's/GLIBC_//' | sort -uV | tail -n 1)
+    printf '%s\n' "${deps[@]}" | sort -u \
+        | sed "s/^libc6\$/libc6 (>= ${glibc:-2.36})/" | paste -sd, | sed 's/,/, /g'
+}
+
+# A package laid out like Debian's libnginx-mod-*: the module in /usr/lib/nginx/modules, its
+# load_module line in modules-available, enabled through a link in /etc/nginx/modules-enabled.
+make_deb() {
+    local module=$1 abi=$2 version=$3 arch root deb
+    arch=$(dpkg --print-architecture)
+    root=$ROOT/build/deb/$PKG
+    rm -rf "$root"
+    mkdir -p "$root/DEBIAN" "$root/usr/lib/nginx/modules" "$root/usr/share/nginx/modules-available" \
+        "$root/usr/share/doc/$PKG"
+    install -m 644 "$module" "$root/usr/lib/nginx/modules/$MODULE"
+    strip --strip-unneeded "$root/usr/lib/nginx/modules/$MODULE"
+    echo "load_module modules/$MODULE;" > "$root/usr/share/nginx/modules-available/mod-http-auth-jwt.conf"
+    install -m 644 README.md "$root/usr/share/doc/$PKG/README.md"
+    local depends=$abi shlibs
+    shlibs=$(shlib_depends "$module")
+    [ -z "$shlibs" ] || depends="$depends, $shlibs"
+    cat > "$root/DEBIAN/control" <<EOF
+Package: $PKG
+Version: $version
+Architecture: $arch
+Section: httpd
+Priority: optional
+Maintainer: ngx_http_auth_jwt_module developers <root@localhost>
+Depends: $depends
+Installed-Size: $(du -sk "$root/usr" | cut -f1)
+Description: JWT authentication for nginx (Rust)
+ A dynamic module that authenticates requests with JSON Web Tokens from a
+ header, cookie or query argument: HS*, RS*, PS*, ES256/384 and EdDSA keys
+ given inline, as PEM, JWK or JWK set. A drop-in replacement for TeslaGov's
+ ngx-http-auth-jwt-module directives.
+EOF
+    write_maintainer_scripts "$root/DEBIAN"
+    mkdir -p dist
+    deb=dist/${PKG}_${version}_${arch}.deb
+    dpkg-deb --root-owner-group --build "$root" "$deb" >/dev/null
+    log "wrote $deb (Depends: $depends)"
+}
+
+write_maintainer_scripts() {
+    local dir=$1 link=/etc/nginx/modules-enabled/50-mod-http-auth-jwt.conf
+    local target=/usr/share/nginx/modules-available/mod-http-auth-jwt.conf
+    cat > "$dir/postinst" <<EOF
+#!/bin/sh
+set -e
+# Enable the module on a first install, and on a reinstall after a remove that disabled it;
+# an administrator who deleted the link on an installed package keeps it deleted on upgrade.
+if [ "\$1" = configure ]; then
+    if [ -z "\$2" ] || [ -L $link.removed ]; then
+        rm -f $link.removed
+        ln -sf $target $link
+    fi
+    dpkg-trigger --no-await nginx-reload 2>/dev/null || true
 fi
+EOF
+    cat > "$dir/prerm" <<EOF
+#!/bin/sh
+set -e
+# Disable before the module file goes, so nginx never points at a missing module.
+if [ "\$1" = remove ] || [ "\$1" = deconfigure ]; then
+    if [ -L $link ]; then
+        mv $link $link.removed
+    fi
+fi
+EOF
+    cat > "$dir/postrm" <<EOF
+#!/bin/sh
+set -e
+if [ "\$1" = remove ]; then
+    dpkg-trigger --no-await nginx-reload 2>/dev/null || true
+fi
+if [ "\$1" = purge ]; then
+    rm -f $link $link.removed
+fi
+EOF
+    chmod 755 "$dir/postinst" "$dir/prerm" "$dir/postrm"
+}
+
+build_source() {
+    need_build_deps
+    local tree objs module prefix=$ROOT/build/nginx-source
+    tree=$(realpath "$source_dir")
+    [ -f "$tree/src/core/nginx.h" ] || die "'$source_dir' is not an nginx source tree"
+    local configure=./configure
+    [ -x "$tree/configure" ] || configure=./auto/configure
+    log "configuring and building nginx in $tree"
+    # shellcheck disable=SC2086  # NGX_CONFIGURE_ARGS is a list of words
+    (cd "$tree" && $configure --with-compat --with-http_auth_request_module ${NGX_CONFIGURE_ARGS:-} \
+        >configure.log 2>&1 && make -j"$(nproc)" >make.log 2>&1) \
+        || die "nginx build failed in $tree (see configure.log, make.log there)"
+    objs=$tree/objs
+    module=$(NGINX_SOURCE_DIR=$tree NGINX_BUILD_DIR=$objs build_module target/source --no-default-features)
+    make_prefix "$prefix" "$module" "$objs/nginx"
+    check_confs "$prefix/sbin/nginx" "$prefix"
+    [ "$run_tests" = no ] || NGINX_SOURCE_DIR=$tree NGINX_BUILD_DIR=$objs \
+        run_suite "$prefix/sbin/nginx" "$prefix/modules/$MODULE" --no-default-features --target-dir target/source
+}
+
+case "$mode" in
+    vendored) build_vendored ;;
+    debian) build_debian ;;
+    source) build_source ;;
+esac

@@ -26,14 +26,15 @@ need_build_deps() {
     command -v cargo >/dev/null || die "cargo not found: install a Rust toolchain (https://rustup.rs), 1.81 or newer"
 }
 
-# PyJWT, for the interop tests (tokens minted as the real login service does).
+# PyJWT (with cryptography for RS/ES), for the interop tests: tokens minted as the real
+# login service does.
 need_pyjwt() {
-    local py=${PYTHON:-python3}
-    "$py" -c 'import jwt' 2>/dev/null && return 0
-    log "installing PyJWT for $py"
-    if ! "$py" -m pip install -q PyJWT 2>/dev/null; then
-        # Debian's own python3 refuses pip (PEP 668); its package is python3-jwt.
-        need_packages python3-jwt
+    local py=${PYTHON:-python3} check='import jwt, cryptography'
+    "$py" -c "$check" 2>/dev/null && return 0
+    log "installing PyJWT and cryptography for $py"
+    if ! "$py" -m pip install -q PyJWT cryptography 2>/dev/null; then
+        # Debian's own python3 refuses pip (PEP 668); there they are Debian packages.
+        need_packages python3-jwt python3-cryptography
     fi
-    "$py" -c 'import jwt' || die "PyJWT is not importable by $py"
+    "$py" -c "$check" || die "PyJWT or cryptography is not importable by $py"
 }
