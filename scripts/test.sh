@@ -21,5 +21,8 @@ if [ "${1:-}" != "--no-lint" ]; then
     cargo clippy --all-targets -- -D warnings
 fi
 
-log "cargo test (builds nginx 1.28.3 and the module on first run)"
+# The module is a cdylib that no test target links, so `cargo test` alone would not rebuild it.
+log "cargo build (nginx 1.28.3 and the module on first run)"
+cargo build --workspace
+log "cargo test"
 cargo test --workspace

@@ -63,10 +63,12 @@ pub struct LocConf {
     enabled: Option<Enabled>,
     key: Option<InlineKey>,
     use_keyfile: Option<bool>,
+    use_keyfile_pos: Option<Pos>,
     keyfile: Option<KeyFile>,
     algorithm: Option<Algorithm>,
     sources: Option<Vec<Source>>,
     redirect: Option<bool>,
+    redirect_pos: Option<Pos>,
     loginurl: Option<ComplexValue>,
     validate_sub: Option<bool>,
     request_claims: Option<Vec<ClaimHeader>>,
@@ -133,7 +135,7 @@ fn flag(args: &ConfArgs) -> Result<bool, String> {
     }
 }
 
-fn utf8_arg<'a>(args: &'a ConfArgs, i: usize) -> Result<&'a str, String> {
+fn utf8_arg(args: &ConfArgs, i: usize) -> Result<&str, String> {
     let v = args.get(i).unwrap_or(&[]);
     std::str::from_utf8(v).map_err(|_| "argument is not valid UTF-8".to_string())
 }
@@ -180,13 +182,19 @@ pub fn cmd_key(conf: &mut LocConf, args: &mut ConfArgs) -> SetResult {
         jwt_core::decode_secret(text, encoding.unwrap_or(SecretEncoding::Hex))
             .map_err(|e| e.to_string())?
     };
-    let key = InlineKey { bytes, material, pos: args.pos() };
+    let key = InlineKey {
+        bytes,
+        material,
+        pos: args.pos(),
+    };
     set_once(&mut conf.key, key)
 }
 
 pub fn cmd_use_keyfile(conf: &mut LocConf, args: &mut ConfArgs) -> SetResult {
     let on = flag(args)?;
-    set_once(&mut conf.use_keyfile, on)
+    set_once(&mut conf.use_keyfile, on)?;
+    conf.use_keyfile_pos = Some(args.pos());
+    Ok(())
 }
 
 pub fn cmd_keyfile_path(conf: &mut LocConf, args: &mut ConfArgs) -> SetResult {
@@ -199,7 +207,10 @@ pub fn cmd_algorithm(conf: &mut LocConf, args: &mut ConfArgs) -> SetResult {
     let name = utf8_arg(args, 1)?;
     let alg = Algorithm::from_name(name).ok_or_else(|| {
         let all: Vec<&str> = Algorithm::ALL.iter().map(|a| a.name()).collect();
-        format!("invalid algorithm \"{name}\", it must be one of {}", all.join(", "))
+        format!(
+            "invalid algorithm \"{name}\", it must be one of {}",
+            all.join(", ")
+        )
     })?;
     set_once(&mut conf.algorithm, alg)
 }
@@ -214,7 +225,9 @@ pub fn cmd_location(conf: &mut LocConf, args: &mut ConfArgs) -> SetResult {
 
 pub fn cmd_redirect(conf: &mut LocConf, args: &mut ConfArgs) -> SetResult {
     let on = flag(args)?;
-    set_once(&mut conf.redirect, on)
+    set_once(&mut conf.redirect, on)?;
+    conf.redirect_pos = Some(args.pos());
+    Ok(())
 }
 
 pub fn cmd_loginurl(conf: &mut LocConf, args: &mut ConfArgs) -> SetResult {
@@ -259,7 +272,11 @@ fn claim_list(args: &ConfArgs) -> Result<Vec<ClaimHeader>, String> {
         }
         let name = format!("JWT-{claim}").into_bytes();
         let lowcase = name.to_ascii_lowercase();
-        out.push(ClaimHeader { claim: claim.to_string(), name, lowcase });
+        out.push(ClaimHeader {
+            claim: claim.to_string(),
+            name,
+            lowcase,
+        });
     }
     Ok(out)
 }
@@ -290,7 +307,9 @@ pub fn cmd_audience(conf: &mut LocConf, args: &mut ConfArgs) -> SetResult {
 }
 
 fn string_list(args: &ConfArgs) -> Result<Vec<String>, String> {
-    (1..args.len()).map(|i| utf8_arg(args, i).map(str::to_string)).collect()
+    (1..args.len())
+        .map(|i| utf8_arg(args, i).map(str::to_string))
+        .collect()
 }
 
 fn inherit<T: Clone>(slot: &mut Option<T>, prev: &Option<T>) {
@@ -324,10 +343,12 @@ impl LocConf {
         inherit(&mut self.enabled, &prev.enabled);
         inherit(&mut self.key, &prev.key);
         inherit(&mut self.use_keyfile, &prev.use_keyfile);
+        inherit(&mut self.use_keyfile_pos, &prev.use_keyfile_pos);
         inherit(&mut self.keyfile, &prev.keyfile);
         inherit(&mut self.algorithm, &prev.algorithm);
         inherit(&mut self.sources, &prev.sources);
         inherit(&mut self.redirect, &prev.redirect);
+        inherit(&mut self.redirect_pos, &prev.redirect_pos);
         inherit(&mut self.loginurl, &prev.loginurl);
         inherit(&mut self.validate_sub, &prev.validate_sub);
         inherit(&mut self.request_claims, &prev.request_claims);
@@ -341,7 +362,7 @@ impl LocConf {
         if self.redirect() && self.loginurl.is_none() {
             return Err(MergeError {
                 message: "\"auth_jwt_redirect\" is on but no \"auth_jwt_loginurl\" is set".into(),
-                pos: None,
+                pos: self.redirect_pos.clone(),
             });
         }
 
@@ -364,15 +385,16 @@ impl LocConf {
                 return Ok(());
             }
             Err((message, pos)) => {
-                // With the algorithm left to its default, the key may be meant for an algorithm
-                // a nested location sets; fail closed at request time rather than refuse a
-                // configuration TeslaGov accepts.
-                if self.algorithm.is_none() {
+                // With the algorithm left to its default, a good key may be meant for the
+                // algorithm a nested location sets: fail closed at request time rather than
+                // refuse a configuration TeslaGov accepts. A key no algorithm can use is
+                // broken wherever it applies.
+                if self.algorithm.is_none() && self.usable_with_some_algorithm() {
                     self.key_error = Some(message);
                     self.auth = None;
                     return Ok(());
                 }
-                return Err(MergeError { message, pos: Some(pos) });
+                return Err(MergeError { message, pos });
             }
         };
         let (keys, skipped) = loaded;
@@ -385,8 +407,18 @@ impl LocConf {
         };
         let sources = self.sources.clone().unwrap_or_else(default_sources);
         self.key_error = None;
-        self.auth = Some(Arc::new(Auth { keys, policy, sources }));
+        self.auth = Some(Arc::new(Auth {
+            keys,
+            policy,
+            sources,
+        }));
         Ok(())
+    }
+
+    fn usable_with_some_algorithm(&self) -> bool {
+        Algorithm::ALL
+            .iter()
+            .any(|&alg| self.load_keys(alg).is_ok())
     }
 
     /// Loads the key set this level uses: the key file when `auth_jwt_use_keyfile` is on,
@@ -395,20 +427,25 @@ impl LocConf {
     fn load_keys(
         &self,
         alg: Algorithm,
-    ) -> Result<Option<((KeySet, Vec<String>), Pos)>, (String, Pos)> {
+    ) -> Result<Option<((KeySet, Vec<String>), Pos)>, (String, Option<Pos>)> {
         if self.use_keyfile == Some(true) {
             let Some(file) = &self.keyfile else {
-                let pos = self.key.as_ref().map(|k| k.pos.clone());
                 return Err((
                     "\"auth_jwt_use_keyfile\" is on but no \"auth_jwt_keyfile_path\" is set".into(),
-                    pos.unwrap_or(Pos { file: String::new(), line: 0 }),
+                    self.use_keyfile_pos.clone(),
                 ));
             };
             let data = std::fs::read(&file.path).map_err(|e| {
-                (format!("cannot read key file \"{}\": {e}", file.path), file.pos.clone())
+                (
+                    format!("cannot read key file \"{}\": {e}", file.path),
+                    Some(file.pos.clone()),
+                )
             })?;
             let loaded = KeySet::from_material(&data, alg).map_err(|e| {
-                (format!("invalid key file \"{}\": {e}", file.path), file.pos.clone())
+                (
+                    format!("invalid key file \"{}\": {e}", file.path),
+                    Some(file.pos.clone()),
+                )
             })?;
             return Ok(Some((loaded, file.pos.clone())));
         }
@@ -420,13 +457,20 @@ impl LocConf {
         } else {
             KeySet::from_material(&key.bytes, alg)
         };
-        let loaded = loaded
-            .map_err(|e| (format!("invalid \"auth_jwt_key\": {e}"), key.pos.clone()))?;
+        let loaded = loaded.map_err(|e| {
+            (
+                format!("invalid \"auth_jwt_key\": {e}"),
+                Some(key.pos.clone()),
+            )
+        })?;
         Ok(Some((loaded, key.pos.clone())))
     }
 }
 
 /// TeslaGov's default: the `Authorization` header.
 fn default_sources() -> Vec<Source> {
-    vec![Source { kind: jwt_core::SourceKind::Header, name: "Authorization".into() }]
+    vec![Source {
+        kind: jwt_core::SourceKind::Header,
+        name: "Authorization".into(),
+    }]
 }

@@ -60,7 +60,10 @@ impl ConfArgs {
                     file: String::from_utf8_lossy(bytes(&file.file.name)).into_owned(),
                     line: file.line,
                 },
-                None => Pos { file: String::new(), line: 0 },
+                None => Pos {
+                    file: String::new(),
+                    line: 0,
+                },
             }
         }
     }
@@ -174,7 +177,10 @@ setter!(set_loginurl, conf::cmd_loginurl);
 setter!(set_validate_sub, conf::cmd_validate_sub);
 setter!(set_extract_var_claims, conf::cmd_extract_var_claims);
 setter!(set_extract_request_claims, conf::cmd_extract_request_claims);
-setter!(set_extract_response_claims, conf::cmd_extract_response_claims);
+setter!(
+    set_extract_response_claims,
+    conf::cmd_extract_response_claims
+);
 setter!(set_bypass_options, conf::cmd_bypass_options);
 setter!(set_realm, conf::cmd_realm);
 setter!(set_leeway, conf::cmd_leeway);
@@ -199,15 +205,51 @@ const fn command(name: ngx_str_t, args: u32, set: Shim) -> ngx_command_t {
 }
 
 static mut COMMANDS: [ngx_command_t; 18] = [
-    command(ngx_string!("auth_jwt_enabled"), ANY_LEVEL_IF | NGX_CONF_TAKE1, set_enabled),
-    command(ngx_string!("auth_jwt_key"), ANY_LEVEL | NGX_CONF_TAKE12, set_key),
-    command(ngx_string!("auth_jwt_use_keyfile"), ANY_LEVEL | NGX_CONF_FLAG, set_use_keyfile),
-    command(ngx_string!("auth_jwt_keyfile_path"), ANY_LEVEL | NGX_CONF_TAKE1, set_keyfile_path),
-    command(ngx_string!("auth_jwt_algorithm"), ANY_LEVEL | NGX_CONF_TAKE1, set_algorithm),
-    command(ngx_string!("auth_jwt_location"), ANY_LEVEL | NGX_CONF_1MORE, set_location),
-    command(ngx_string!("auth_jwt_redirect"), ANY_LEVEL | NGX_CONF_FLAG, set_redirect),
-    command(ngx_string!("auth_jwt_loginurl"), ANY_LEVEL | NGX_CONF_TAKE1, set_loginurl),
-    command(ngx_string!("auth_jwt_validate_sub"), ANY_LEVEL | NGX_CONF_FLAG, set_validate_sub),
+    command(
+        ngx_string!("auth_jwt_enabled"),
+        ANY_LEVEL_IF | NGX_CONF_TAKE1,
+        set_enabled,
+    ),
+    command(
+        ngx_string!("auth_jwt_key"),
+        ANY_LEVEL | NGX_CONF_TAKE12,
+        set_key,
+    ),
+    command(
+        ngx_string!("auth_jwt_use_keyfile"),
+        ANY_LEVEL | NGX_CONF_FLAG,
+        set_use_keyfile,
+    ),
+    command(
+        ngx_string!("auth_jwt_keyfile_path"),
+        ANY_LEVEL | NGX_CONF_TAKE1,
+        set_keyfile_path,
+    ),
+    command(
+        ngx_string!("auth_jwt_algorithm"),
+        ANY_LEVEL | NGX_CONF_TAKE1,
+        set_algorithm,
+    ),
+    command(
+        ngx_string!("auth_jwt_location"),
+        ANY_LEVEL | NGX_CONF_1MORE,
+        set_location,
+    ),
+    command(
+        ngx_string!("auth_jwt_redirect"),
+        ANY_LEVEL | NGX_CONF_FLAG,
+        set_redirect,
+    ),
+    command(
+        ngx_string!("auth_jwt_loginurl"),
+        ANY_LEVEL | NGX_CONF_TAKE1,
+        set_loginurl,
+    ),
+    command(
+        ngx_string!("auth_jwt_validate_sub"),
+        ANY_LEVEL | NGX_CONF_FLAG,
+        set_validate_sub,
+    ),
     command(
         ngx_string!("auth_jwt_extract_var_claims"),
         ANY_LEVEL | NGX_CONF_1MORE,
@@ -223,11 +265,31 @@ static mut COMMANDS: [ngx_command_t; 18] = [
         ANY_LEVEL | NGX_CONF_1MORE,
         set_extract_response_claims,
     ),
-    command(ngx_string!("auth_jwt_bypass_options"), ANY_LEVEL | NGX_CONF_FLAG, set_bypass_options),
-    command(ngx_string!("auth_jwt_realm"), ANY_LEVEL | NGX_CONF_TAKE1, set_realm),
-    command(ngx_string!("auth_jwt_leeway"), ANY_LEVEL | NGX_CONF_TAKE1, set_leeway),
-    command(ngx_string!("auth_jwt_issuer"), ANY_LEVEL | NGX_CONF_1MORE, set_issuer),
-    command(ngx_string!("auth_jwt_audience"), ANY_LEVEL | NGX_CONF_1MORE, set_audience),
+    command(
+        ngx_string!("auth_jwt_bypass_options"),
+        ANY_LEVEL | NGX_CONF_FLAG,
+        set_bypass_options,
+    ),
+    command(
+        ngx_string!("auth_jwt_realm"),
+        ANY_LEVEL | NGX_CONF_TAKE1,
+        set_realm,
+    ),
+    command(
+        ngx_string!("auth_jwt_leeway"),
+        ANY_LEVEL | NGX_CONF_TAKE1,
+        set_leeway,
+    ),
+    command(
+        ngx_string!("auth_jwt_issuer"),
+        ANY_LEVEL | NGX_CONF_1MORE,
+        set_issuer,
+    ),
+    command(
+        ngx_string!("auth_jwt_audience"),
+        ANY_LEVEL | NGX_CONF_1MORE,
+        set_audience,
+    ),
     ngx_command_t::empty(),
 ];
 
@@ -271,7 +333,10 @@ pub struct MainConf {
 unsafe extern "C" fn create_main_conf(cf: *mut ngx_conf_t) -> *mut c_void {
     // SAFETY: nginx passes a valid `cf` to configuration callbacks.
     let pool = unsafe { (*cf).pool };
-    let conf = MainConf { return_url: None, return_url_no_host: None };
+    let conf = MainConf {
+        return_url: None,
+        return_url_no_host: None,
+    };
     pool_box(pool, conf).map_or(ptr::null_mut(), |p| p.as_ptr().cast())
 }
 
@@ -337,7 +402,9 @@ unsafe extern "C" fn postconfiguration(cf: *mut ngx_conf_t) -> ngx_int_t {
 /// Registers the access handler and compiles the main configuration's values.
 fn install(cf: NonNull<ngx_conf_t>) -> Option<()> {
     let mut args = ConfArgs { cf };
-    let return_url = args.compile_always(b"$scheme://$http_host$request_uri").ok()?;
+    let return_url = args
+        .compile_always(b"$scheme://$http_host$request_uri")
+        .ok()?;
     let no_host = args.compile_always(b"$scheme://$host$request_uri").ok()?;
     // SAFETY: during postconfiguration the http context's main configurations are set.
     unsafe {
@@ -350,8 +417,10 @@ fn install(cf: NonNull<ngx_conf_t>) -> Option<()> {
 
         let core_index = (*ptr::addr_of!(ngx_http_core_module)).ctx_index;
         let cmcf = (*main_confs.add(core_index)).cast::<ngx_http_core_main_conf_t>();
-        let handlers = &mut (*cmcf).phases[ngx_http_phases_NGX_HTTP_ACCESS_PHASE as usize].handlers;
-        let h = ngx_array_push(handlers).cast::<ngx_http_handler_pt>();
+        let phase = (*cmcf)
+            .phases
+            .get_mut(ngx_http_phases_NGX_HTTP_ACCESS_PHASE as usize)?;
+        let h = ngx_array_push(&mut phase.handlers).cast::<ngx_http_handler_pt>();
         h.as_mut()?.replace(crate::handler::access_handler);
     }
     Some(())

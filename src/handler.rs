@@ -38,15 +38,26 @@ fn access(r: &mut ngx_http_request_t) -> ngx_int_t {
         return NGX_DECLINED as ngx_int_t;
     }
     if conf.auth.is_none() {
-        let why = conf.key_error.as_deref().unwrap_or("no \"auth_jwt_key\" or key file is configured");
+        let why = conf
+            .key_error
+            .as_deref()
+            .unwrap_or("no \"auth_jwt_key\" or key file is configured");
         log(r, NGX_LOG_ERR, format_args!("auth_jwt: key: {why}"));
         return NGX_HTTP_INTERNAL_SERVER_ERROR as ngx_int_t;
     }
     match outcome(r) {
         Some(Ok(jwt)) => admit(r, conf, jwt),
         Some(Err(e)) => {
-            let level = if e.reason == Reason::Missing { NGX_LOG_INFO } else { NGX_LOG_ERR };
-            log(r, level, format_args!("auth_jwt: {}: {}", e.reason.word(), e.detail));
+            let level = if e.reason == Reason::Missing {
+                NGX_LOG_INFO
+            } else {
+                NGX_LOG_ERR
+            };
+            log(
+                r,
+                level,
+                format_args!("auth_jwt: {}: {}", e.reason.word(), e.detail),
+            );
             reject(r, conf, e.reason)
         }
         None => NGX_HTTP_INTERNAL_SERVER_ERROR as ngx_int_t,
@@ -59,7 +70,7 @@ fn enabled(r: &mut ngx_http_request_t, conf: &LocConf) -> bool {
         None => conf.auth.is_some() || conf.key_error.is_some(),
         Some(Enabled::Static(on)) => *on,
         // A value that cannot be evaluated enables the check: fail closed.
-        Some(Enabled::Variable(cv)) => complex_value(r, cv.0).is_none_or(is_enabled_value),
+        Some(Enabled::Variable(cv)) => complex_value(r, cv.0).map_or(true, is_enabled_value),
     }
 }
 
@@ -89,7 +100,11 @@ fn is_claim_header(h: &ngx_table_elt_t, claims: &[ClaimHeader]) -> bool {
 }
 
 /// Replaces every `JWT-<claim>` request header with the token's claim (or with nothing).
-fn set_request_claims(r: &mut ngx_http_request_t, claims: &[ClaimHeader], jwt: Option<&Jwt>) -> Option<()> {
+fn set_request_claims(
+    r: &mut ngx_http_request_t,
+    claims: &[ClaimHeader],
+    jwt: Option<&Jwt>,
+) -> Option<()> {
     if claims.is_empty() {
         return Some(());
     }
@@ -104,15 +119,33 @@ fn set_request_claims(r: &mut ngx_http_request_t, claims: &[ClaimHeader], jwt: O
             continue;
         };
         if !header_safe(&value) {
-            log(r, NGX_LOG_WARN, format_args!("auth_jwt: claim \"{}\" has control characters, not passed on", c.claim));
+            log(
+                r,
+                NGX_LOG_WARN,
+                format_args!(
+                    "auth_jwt: claim \"{}\" has control characters, not passed on",
+                    c.claim
+                ),
+            );
             continue;
         }
-        push_header(&mut r.headers_in.headers, r.pool, &c.name, &c.lowcase, value.as_bytes(), true)?;
+        push_header(
+            &mut r.headers_in.headers,
+            r.pool,
+            &c.name,
+            &c.lowcase,
+            value.as_bytes(),
+            true,
+        )?;
     }
     Some(())
 }
 
-fn set_response_claims(r: &mut ngx_http_request_t, claims: &[ClaimHeader], jwt: &Jwt) -> Option<()> {
+fn set_response_claims(
+    r: &mut ngx_http_request_t,
+    claims: &[ClaimHeader],
+    jwt: &Jwt,
+) -> Option<()> {
     for c in claims {
         let Some(value) = jwt.claim(&c.claim).map(jwt_core::render) else {
             continue;
@@ -120,13 +153,24 @@ fn set_response_claims(r: &mut ngx_http_request_t, claims: &[ClaimHeader], jwt: 
         if !header_safe(&value) {
             continue;
         }
-        push_header(&mut r.headers_out.headers, r.pool, &c.name, &c.lowcase, value.as_bytes(), false)?;
+        push_header(
+            &mut r.headers_out.headers,
+            r.pool,
+            &c.name,
+            &c.lowcase,
+            value.as_bytes(),
+            false,
+        )?;
     }
     Some(())
 }
 
 fn reject(r: &mut ngx_http_request_t, conf: &LocConf, reason: Reason) -> ngx_int_t {
-    let sent = if conf.redirect() { redirect(r, conf) } else { challenge(r, conf, reason) };
+    let sent = if conf.redirect() {
+        redirect(r, conf)
+    } else {
+        challenge(r, conf, reason)
+    };
     sent.unwrap_or(NGX_HTTP_INTERNAL_SERVER_ERROR as ngx_int_t)
 }
 
@@ -138,7 +182,14 @@ fn challenge(r: &mut ngx_http_request_t, conf: &LocConf, reason: Reason) -> Opti
         value.push_str(describe(reason));
         value.push('"');
     }
-    let h = push_header(&mut r.headers_out.headers, r.pool, b"WWW-Authenticate", b"www-authenticate", value.as_bytes(), false)?;
+    let h = push_header(
+        &mut r.headers_out.headers,
+        r.pool,
+        b"WWW-Authenticate",
+        b"www-authenticate",
+        value.as_bytes(),
+        false,
+    )?;
     r.headers_out.www_authenticate = h.as_ptr();
     Some(NGX_HTTP_UNAUTHORIZED as ngx_int_t)
 }
@@ -170,7 +221,14 @@ fn redirect(r: &mut ngx_http_request_t, conf: &LocConf) -> Option<ngx_int_t> {
         location.push_str("return_url=");
         jwt_core::percent_encode_component(&asked, &mut location);
     }
-    let h = push_header(&mut r.headers_out.headers, r.pool, b"Location", b"location", location.as_bytes(), false)?;
+    let h = push_header(
+        &mut r.headers_out.headers,
+        r.pool,
+        b"Location",
+        b"location",
+        location.as_bytes(),
+        false,
+    )?;
     r.headers_out.location = h.as_ptr();
     Some(NGX_HTTP_MOVED_TEMPORARILY as ngx_int_t)
 }
@@ -178,7 +236,15 @@ fn redirect(r: &mut ngx_http_request_t, conf: &LocConf) -> Option<ngx_int_t> {
 /// `$scheme://$http_host$request_uri`, or with `$host` when the client sent no Host header.
 fn requested_url(r: &mut ngx_http_request_t) -> Option<Vec<u8>> {
     // SAFETY: `main_conf` holds one slot per HTTP module; ours was created by create_main_conf.
-    let main = unsafe { (*r.main_conf.add(module().ctx_index)).cast::<MainConf>().as_ref()? };
-    let cv = if r.headers_in.host.is_null() { main.return_url_no_host } else { main.return_url };
+    let main = unsafe {
+        (*r.main_conf.add(module().ctx_index))
+            .cast::<MainConf>()
+            .as_ref()?
+    };
+    let cv = if r.headers_in.host.is_null() {
+        main.return_url_no_host
+    } else {
+        main.return_url
+    };
     complex_value(r, cv?.0).map(<[u8]>::to_vec)
 }

@@ -5,7 +5,12 @@
 //! merge (`conf`, `glue`), the access handler (`handler`), the per-request verdict shared by
 //! everything (`outcome`) and the variables (`variables`).
 
-#![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+#![deny(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 mod conf;
 mod glue;

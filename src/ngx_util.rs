@@ -6,9 +6,9 @@ use core::ffi::c_void;
 use core::ptr::{self, NonNull};
 
 use ngx::ffi::{
-    ngx_hash_key, ngx_http_complex_value, ngx_http_complex_value_t, ngx_http_request_t, ngx_list_part_t,
-    ngx_list_push, ngx_list_t, ngx_pnalloc, ngx_pool_cleanup_add, ngx_pool_t, ngx_str_t,
-    ngx_table_elt_t, ngx_variable_value_t,
+    ngx_hash_key, ngx_http_complex_value, ngx_http_complex_value_t, ngx_http_request_t,
+    ngx_list_part_t, ngx_list_push, ngx_list_t, ngx_pnalloc, ngx_pool_cleanup_add, ngx_pool_t,
+    ngx_str_t, ngx_table_elt_t, ngx_variable_value_t,
 };
 
 /// The bytes of an `ngx_str_t`.
@@ -32,7 +32,10 @@ pub unsafe fn bytes_unbound<'a>(s: ngx_str_t) -> &'a [u8] {
 /// Copies `value` into `pool`; `None` when the pool is out of memory.
 pub fn pool_str(pool: *mut ngx_pool_t, value: &[u8]) -> Option<ngx_str_t> {
     if value.is_empty() {
-        return Some(ngx_str_t { len: 0, data: ptr::null_mut() });
+        return Some(ngx_str_t {
+            len: 0,
+            data: ptr::null_mut(),
+        });
     }
     // SAFETY: `pool` is a live nginx pool; ngx_pnalloc returns NULL or `len` writable bytes.
     let data = unsafe { ngx_pnalloc(pool, value.len()) }.cast::<u8>();
@@ -41,7 +44,10 @@ pub fn pool_str(pool: *mut ngx_pool_t, value: &[u8]) -> Option<ngx_str_t> {
     }
     // SAFETY: `data` has room for `value.len()` bytes and cannot overlap a Rust slice.
     unsafe { ptr::copy_nonoverlapping(value.as_ptr(), data, value.len()) };
-    Some(ngx_str_t { len: value.len(), data })
+    Some(ngx_str_t {
+        len: value.len(),
+        data,
+    })
 }
 
 unsafe extern "C" fn drop_in_pool<T>(data: *mut c_void) {
@@ -134,13 +140,14 @@ pub fn rebuild_list_without(
     r: &mut ngx_http_request_t,
     mut drop: impl FnMut(&ngx_table_elt_t) -> bool,
 ) -> Option<()> {
-    let kept: Vec<ngx_table_elt_t> =
-        headers(&r.headers_in.headers).filter(|h| !drop(h)).copied().collect();
+    let kept: Vec<ngx_table_elt_t> = headers(&r.headers_in.headers)
+        .filter(|h| !drop(h))
+        .copied()
+        .collect();
     let n = kept.len() + 8;
     // SAFETY: the request pool is live; ngx_list_create returns NULL or an initialised list.
-    let fresh = unsafe {
-        ngx::ffi::ngx_list_create(r.pool, n, core::mem::size_of::<ngx_table_elt_t>())
-    };
+    let fresh =
+        unsafe { ngx::ffi::ngx_list_create(r.pool, n, core::mem::size_of::<ngx_table_elt_t>()) };
     // SAFETY: checked non-NULL just below before any use.
     let fresh = unsafe { fresh.as_mut()? };
     for h in kept {
@@ -161,11 +168,14 @@ pub fn rebuild_list_without(
 }
 
 /// Evaluates a compiled complex value for `r`.
-pub fn complex_value<'r>(
-    r: &'r mut ngx_http_request_t,
+pub fn complex_value(
+    r: &mut ngx_http_request_t,
     cv: NonNull<ngx_http_complex_value_t>,
-) -> Option<&'r [u8]> {
-    let mut out = ngx_str_t { len: 0, data: ptr::null_mut() };
+) -> Option<&[u8]> {
+    let mut out = ngx_str_t {
+        len: 0,
+        data: ptr::null_mut(),
+    };
     // SAFETY: `cv` was compiled at configuration time and lives as long as the cycle; the
     // result is allocated in the request pool, which outlives `'r`.
     let rc = unsafe { ngx_http_complex_value(r, cv.as_ptr(), &mut out) };

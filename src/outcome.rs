@@ -62,7 +62,10 @@ pub fn outcome<'p>(r: &ngx_http_request_t) -> Option<&'p Outcome> {
 
 fn compute(r: &ngx_http_request_t, auth: &Auth) -> Outcome {
     let Some(token) = find_token(r, &auth.sources) else {
-        return Err(Error { reason: Reason::Missing, detail: describe_sources(&auth.sources) });
+        return Err(Error {
+            reason: Reason::Missing,
+            detail: describe_sources(&auth.sources),
+        });
     };
     jwt_core::verify(token, &auth.keys, &auth.policy, now())
 }

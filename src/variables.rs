@@ -20,7 +20,8 @@ use crate::outcome::outcome;
 const CLAIM_PREFIX: &[u8] = b"jwt_claim_";
 const HEADER_PREFIX: &[u8] = b"jwt_header_";
 
-type Getter = unsafe extern "C" fn(*mut ngx_http_request_t, *mut ngx_variable_value_t, usize) -> ngx_int_t;
+type Getter =
+    unsafe extern "C" fn(*mut ngx_http_request_t, *mut ngx_variable_value_t, usize) -> ngx_int_t;
 
 /// Adds the variables; called from preconfiguration.
 pub fn register(cf: *mut ngx_conf_t) -> Result<(), ()> {
@@ -34,7 +35,9 @@ pub fn register(cf: *mut ngx_conf_t) -> Result<(), ()> {
     for (mut name, flags, get) in vars {
         // SAFETY: `cf` is the configuration being parsed; nginx copies nothing from `name`
         // beyond the call but keeps its data pointer, which is static here.
-        let v = unsafe { ngx_http_add_variable(cf, &mut name, (flags | NGX_HTTP_VAR_NOCACHEABLE) as usize) };
+        let v = unsafe {
+            ngx_http_add_variable(cf, &mut name, (flags | NGX_HTTP_VAR_NOCACHEABLE) as usize)
+        };
         // SAFETY: NULL or the variable nginx just added.
         let v = unsafe { v.as_mut() }.ok_or(())?;
         let handler: ngx_http_get_variable_pt = Some(get);
@@ -63,7 +66,13 @@ fn eval(
     match f(r) {
         Value::NotFound => set_not_found(v),
         // Borrowed text lives in the request's verdict or is static: no copy needed.
-        Value::Text(Cow::Borrowed(s)) => set_variable(v, ngx_str_t { len: s.len(), data: s.as_ptr().cast_mut() }),
+        Value::Text(Cow::Borrowed(s)) => set_variable(
+            v,
+            ngx_str_t {
+                len: s.len(),
+                data: s.as_ptr().cast_mut(),
+            },
+        ),
         Value::Text(Cow::Owned(s)) => match pool_str(r.pool, s.as_bytes()) {
             Some(copy) => set_variable(v, copy),
             None => return NGX_ERROR as ngx_int_t,
@@ -84,21 +93,33 @@ fn text_or_not_found<'a>(value: Option<Cow<'a, str>>) -> Value<'a> {
     value.map_or(Value::NotFound, Value::Text)
 }
 
-unsafe extern "C" fn get_sub(r: *mut ngx_http_request_t, v: *mut ngx_variable_value_t, _: usize) -> ngx_int_t {
+unsafe extern "C" fn get_sub(
+    r: *mut ngx_http_request_t,
+    v: *mut ngx_variable_value_t,
+    _: usize,
+) -> ngx_int_t {
     eval(r, v, |r| match outcome(r) {
         Some(Ok(jwt)) => text_or_not_found(jwt.sub().map(Cow::Borrowed)),
         _ => Value::NotFound,
     })
 }
 
-unsafe extern "C" fn get_payload(r: *mut ngx_http_request_t, v: *mut ngx_variable_value_t, _: usize) -> ngx_int_t {
+unsafe extern "C" fn get_payload(
+    r: *mut ngx_http_request_t,
+    v: *mut ngx_variable_value_t,
+    _: usize,
+) -> ngx_int_t {
     eval(r, v, |r| match outcome(r) {
         Some(Ok(jwt)) => Value::Text(Cow::Borrowed(jwt.payload_json())),
         _ => Value::NotFound,
     })
 }
 
-unsafe extern "C" fn get_error(r: *mut ngx_http_request_t, v: *mut ngx_variable_value_t, _: usize) -> ngx_int_t {
+unsafe extern "C" fn get_error(
+    r: *mut ngx_http_request_t,
+    v: *mut ngx_variable_value_t,
+    _: usize,
+) -> ngx_int_t {
     eval(r, v, |r| match outcome(r) {
         Some(Ok(_)) => Value::Text(Cow::Borrowed("")),
         Some(Err(e)) => Value::Text(Cow::Borrowed(e.reason.word())),
@@ -106,18 +127,24 @@ unsafe extern "C" fn get_error(r: *mut ngx_http_request_t, v: *mut ngx_variable_
     })
 }
 
-unsafe extern "C" fn get_claim(r: *mut ngx_http_request_t, v: *mut ngx_variable_value_t, data: usize) -> ngx_int_t {
+unsafe extern "C" fn get_claim(
+    r: *mut ngx_http_request_t,
+    v: *mut ngx_variable_value_t,
+    data: usize,
+) -> ngx_int_t {
     eval(r, v, |r| match (outcome(r), suffix(data, CLAIM_PREFIX)) {
         (Some(Ok(jwt)), Some(name)) => text_or_not_found(jwt.claim(name).map(jwt_core::render)),
         _ => Value::NotFound,
     })
 }
 
-unsafe extern "C" fn get_header(r: *mut ngx_http_request_t, v: *mut ngx_variable_value_t, data: usize) -> ngx_int_t {
+unsafe extern "C" fn get_header(
+    r: *mut ngx_http_request_t,
+    v: *mut ngx_variable_value_t,
+    data: usize,
+) -> ngx_int_t {
     eval(r, v, |r| match (outcome(r), suffix(data, HEADER_PREFIX)) {
         (Some(Ok(jwt)), Some(name)) => text_or_not_found(jwt.header(name).map(jwt_core::render)),
         _ => Value::NotFound,
     })
 }
-
-
