@@ -1,0 +1,854 @@
+//! Integration-test harness: a real nginx with the built module, on 127.0.0.1.
+//!
+//! Every test starts its own nginx (master + one worker) in a fresh prefix under
+//! `CARGO_TARGET_TMPDIR`, talks to it over plain TCP with a tiny HTTP/1.1 client, and stops it in
+//! `Drop`, which also fails the test when the error log shows a worker crash
+//! (`exited on signal`) or any `[alert]`, `[crit]` or `[emerg]` line.
+//!
+//! Environment overrides (so the same suite can run against another nginx, e.g. Debian's):
+//! - `NGX_JWT_NGINX`: the nginx binary. Default: `$NGX_JWT_BUILD_DIR/nginx`, the nginx built by
+//!   `build.rs` (`NGX_JWT_BUILD_DIR` is a compile-time variable of this package).
+//! - `NGX_JWT_MODULE`: the module `.so`. Default: derived from the test executable,
+//!   `target/<profile>/deps/<test>` → `target/<profile>/libngx_http_auth_jwt_module.so`; that
+//!   default must be at least as new as every source file of the module, otherwise the harness
+//!   fails (run `cargo build`).
+//!
+//! Configuration placeholders substituted in every text given to the harness:
+//! `{{PORT}}` (nginx's port), `{{UPSTREAM}}` (the echo upstream's port), `{{PREFIX}}` (the
+//! nginx prefix, absolute, no trailing slash) and `{{KEYS}}` (testdata/keys, absolute).
+//!
+//! Token helpers mint tokens with `jsonwebtoken` from the keys in `testdata/keys`, raw hostile
+//! tokens with `raw_token`, and PyJWT tokens with `pyjwt` (PyJWT must be installed).
+
+#![allow(dead_code)]
+
+use std::fs;
+use std::io::{Read, Write};
+use std::net::{Shutdown, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::thread;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
+use serde_json::Value;
+
+pub use serde_json::json;
+
+// ---------------------------------------------------------------------------------------------
+// Paths
+// ---------------------------------------------------------------------------------------------
+
+const MODULE_FILE: &str = "libngx_http_auth_jwt_module.so";
+
+/// The nginx binary under test.
+pub fn nginx_bin() -> PathBuf {
+    match std::env::var_os("NGX_JWT_NGINX") {
+        Some(p) if !p.is_empty() => PathBuf::from(p),
+        _ => Path::new(env!("NGX_JWT_BUILD_DIR")).join("nginx"),
+    }
+}
+
+/// The module under test (absolute path).
+pub fn module_path() -> PathBuf {
+    if let Some(p) = std::env::var_os("NGX_JWT_MODULE").filter(|p| !p.is_empty()) {
+        let p = PathBuf::from(p);
+        assert!(p.is_file(), "NGX_JWT_MODULE={} does not exist", p.display());
+        return fs::canonicalize(&p).unwrap();
+    }
+    let exe = std::env::current_exe().expect("current_exe");
+    // target/<profile>/deps/<test> → target/<profile>/libngx_http_auth_jwt_module.so
+    let profile_dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("test executable is not in target/<profile>/deps");
+    let so = profile_dir.join(MODULE_FILE);
+    assert!(
+        so.is_file(),
+        "module {} not found: run `cargo build` (or set NGX_JWT_MODULE)",
+        so.display()
+    );
+    check_fresh(&so);
+    so
+}
+
+fn newest_mtime(dir: &Path, newest: &mut SystemTime, newest_path: &mut PathBuf) {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            newest_mtime(&p, newest, newest_path);
+        } else if p.extension().is_some_and(|x| x == "rs") {
+            if let Ok(m) = e.metadata().and_then(|m| m.modified()) {
+                if m > *newest {
+                    *newest = m;
+                    *newest_path = p;
+                }
+            }
+        }
+    }
+}
+
+/// Fails when the default module is older than the sources it is built from: `cargo test`
+/// is expected to rebuild the package's cdylib before it runs the tests.
+fn check_fresh(so: &Path) {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut newest = UNIX_EPOCH;
+    let mut newest_path = PathBuf::new();
+    for dir in ["src", "jwt-core/src"] {
+        newest_mtime(&root.join(dir), &mut newest, &mut newest_path);
+    }
+    let built = fs::metadata(so).and_then(|m| m.modified()).unwrap();
+    assert!(
+        built >= newest,
+        "module {} is older than {}: it was not rebuilt; run `cargo build` before the tests \
+         (or set NGX_JWT_MODULE)",
+        so.display(),
+        newest_path.display()
+    );
+}
+
+pub fn keys_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/keys")
+}
+
+/// Contents of a file in testdata/keys.
+pub fn key(name: &str) -> String {
+    fs::read_to_string(keys_dir().join(name))
+        .unwrap_or_else(|e| panic!("testdata/keys/{name}: {e}"))
+}
+
+static COUNTER: AtomicUsize = AtomicUsize::new(0);
+
+/// A fresh, empty directory under CARGO_TARGET_TMPDIR.
+fn fresh_prefix() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let test = exe.file_name().unwrap().to_string_lossy().into_owned();
+    let test = test.split('-').next().unwrap_or("t").to_string();
+    let thread = thread::current()
+        .name()
+        .unwrap_or("main")
+        .replace("::", ".");
+    let n = COUNTER.fetch_add(1, Ordering::SeqCst);
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!(
+        "ngx-{test}-{}-{n}-{}",
+        std::process::id(),
+        thread
+            .chars()
+            .filter(|c| c.is_ascii_alphanumeric() || *c == '.' || *c == '_')
+            .take(60)
+            .collect::<String>()
+    ));
+    let _ = fs::remove_dir_all(&dir);
+    for sub in ["conf", "logs", "html", "tmp"] {
+        fs::create_dir_all(dir.join(sub)).unwrap();
+    }
+    fs::write(dir.join("html/index.html"), "static index\n").unwrap();
+    dir
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+// ---------------------------------------------------------------------------------------------
+// Configuration
+// ---------------------------------------------------------------------------------------------
+
+/// Line of `nginx.conf` where the http body given to the harness starts (1-based), when no
+/// main-context text is given.
+pub const HTTP_BODY_FIRST_LINE: usize = 13;
+
+fn substitute(text: &str, prefix: &Path, port: u16, upstream: u16) -> String {
+    text.replace("{{PORT}}", &port.to_string())
+        .replace("{{UPSTREAM}}", &upstream.to_string())
+        .replace("{{PREFIX}}", prefix.to_str().unwrap())
+        .replace("{{KEYS}}", keys_dir().to_str().unwrap())
+}
+
+/// The whole nginx.conf. `main` goes after the fixed main-context lines (it shifts the http
+/// body by its number of lines).
+fn render_conf(prefix: &Path, main: &str, http_body: &str) -> String {
+    let p = prefix.to_str().unwrap();
+    let module = module_path();
+    let mut s = String::new();
+    s.push_str(&format!("load_module {};\n", module.display())); // 1
+    s.push_str("worker_processes 1;\n"); // 2
+    s.push_str("daemon off;\n"); // 3
+    s.push_str("master_process on;\n"); // 4
+    s.push_str(&format!("pid {p}/nginx.pid;\n")); // 5
+    s.push_str(&format!("error_log {p}/logs/error.log info;\n")); // 6
+    s.push_str("events { worker_connections 256; }\n"); // 7
+    if !main.is_empty() {
+        s.push_str(main);
+        if !main.ends_with('\n') {
+            s.push('\n');
+        }
+    }
+    s.push_str("http {\n"); // 8
+    s.push_str(&format!("access_log {p}/logs/access.log;\n")); // 9
+    s.push_str(&format!("client_body_temp_path {p}/tmp/client_body;\n")); // 10
+    s.push_str(&format!("proxy_temp_path {p}/tmp/proxy;\n")); // 11
+    s.push_str("default_type text/plain;\n"); // 12
+    s.push_str(http_body); // 13…
+    if !http_body.ends_with('\n') {
+        s.push('\n');
+    }
+    s.push_str("}\n");
+    s
+}
+
+/// Line number (1-based) in nginx.conf of the first line of `http_body` containing `needle`
+/// (no main-context text).
+pub fn conf_line(http_body: &str, needle: &str) -> usize {
+    let idx = http_body
+        .lines()
+        .position(|l| l.contains(needle))
+        .unwrap_or_else(|| panic!("{needle:?} not in the configuration"));
+    HTTP_BODY_FIRST_LINE + idx
+}
+
+fn write_files(prefix: &Path, files: &[(&str, &str)], port: u16, upstream: u16) {
+    for (name, content) in files {
+        let path = prefix.join(name);
+        fs::create_dir_all(path.parent().unwrap()).unwrap();
+        fs::write(&path, substitute(content, prefix, port, upstream)).unwrap();
+    }
+}
+
+/// `nginx -t` on a configuration with this http body; returns (success, stderr+stdout).
+pub fn nginx_t(http_body: &str) -> (bool, String) {
+    nginx_t_full("", http_body, &[])
+}
+
+/// `nginx -t` with main-context text and files placed in the prefix.
+pub fn nginx_t_full(main: &str, http_body: &str, files: &[(&str, &str)]) -> (bool, String) {
+    let prefix = fresh_prefix();
+    let port = free_port();
+    write_files(&prefix, files, port, 1);
+    let conf = substitute(&render_conf(&prefix, main, http_body), &prefix, port, 1);
+    fs::write(prefix.join("conf/nginx.conf"), &conf).unwrap();
+    let out = Command::new(nginx_bin())
+        .arg("-p")
+        .arg(format!("{}/", prefix.display()))
+        .arg("-e")
+        .arg(prefix.join("logs/error.log"))
+        .args(["-c", "conf/nginx.conf", "-t"])
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {}: {e}", nginx_bin().display()));
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stderr),
+        String::from_utf8_lossy(&out.stdout)
+    );
+    // The output says everything; -t leaves nothing worth keeping.
+    let _ = fs::remove_dir_all(&prefix);
+    (out.status.success(), text)
+}
+
+/// Asserts `nginx -t` fails with an `[emerg]` naming nginx.conf and the line of `http_body`
+/// that contains `needle`; returns the output.
+pub fn expect_emerg_at(http_body: &str, needle: &str) -> String {
+    let (ok, out) = nginx_t(http_body);
+    assert!(
+        !ok,
+        "nginx -t accepted the configuration:\n{http_body}\n{out}"
+    );
+    assert!(out.contains("[emerg]"), "no [emerg] in:\n{out}");
+    let line = conf_line(http_body, needle);
+    assert!(
+        out.contains(&format!("nginx.conf:{line}")),
+        "expected the error at nginx.conf:{line} (line with {needle:?}), got:\n{out}"
+    );
+    out
+}
+
+/// Asserts `nginx -t` accepts the configuration.
+pub fn expect_valid(http_body: &str) {
+    let (ok, out) = nginx_t(http_body);
+    assert!(ok, "nginx -t rejected:\n{http_body}\n{out}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Running nginx
+// ---------------------------------------------------------------------------------------------
+
+pub struct Nginx {
+    pub prefix: PathBuf,
+    pub port: u16,
+    pub upstream: Upstream,
+    child: Option<Child>,
+    /// Skip the error-log check in Drop (nginx failed to start: the caller reports why).
+    failed_start: bool,
+}
+
+impl Nginx {
+    /// Starts nginx with this http body (servers use `listen 127.0.0.1:{{PORT}};`).
+    pub fn start(http_body: &str) -> Nginx {
+        Nginx::start_full("", http_body, &[])
+    }
+
+    /// Starts nginx with main-context text and files placed in the prefix (paths relative to it).
+    pub fn start_full(main: &str, http_body: &str, files: &[(&str, &str)]) -> Nginx {
+        let mut last = String::new();
+        for _ in 0..3 {
+            match Nginx::try_start(main, http_body, files) {
+                Ok(n) => return n,
+                // Another test may have taken the port between our probe and nginx's bind.
+                Err(e) if e.contains("Address already in use") => last = e,
+                Err(e) => panic!("{e}"),
+            }
+        }
+        panic!("{last}");
+    }
+
+    fn try_start(main: &str, http_body: &str, files: &[(&str, &str)]) -> Result<Nginx, String> {
+        let prefix = fresh_prefix();
+        let upstream = Upstream::start();
+        let port = free_port();
+        write_files(&prefix, files, port, upstream.port);
+        let conf = substitute(
+            &render_conf(&prefix, main, http_body),
+            &prefix,
+            port,
+            upstream.port,
+        );
+        fs::write(prefix.join("conf/nginx.conf"), &conf).unwrap();
+        let stderr = fs::File::create(prefix.join("logs/stderr.log")).unwrap();
+        let child = Command::new(nginx_bin())
+            .arg("-p")
+            .arg(format!("{}/", prefix.display()))
+            .arg("-e")
+            .arg(prefix.join("logs/error.log"))
+            .args(["-c", "conf/nginx.conf"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(stderr)
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot run {}: {e}", nginx_bin().display()));
+        let mut n = Nginx {
+            prefix,
+            port,
+            upstream,
+            child: Some(child),
+            failed_start: false,
+        };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Some(status) = n.child.as_mut().unwrap().try_wait().unwrap() {
+                n.child = None;
+                n.failed_start = true;
+                let msg = format!(
+                    "nginx exited at start ({status}).\nconfig:\n{conf}\nerror log:\n{}\nstderr:\n{}",
+                    n.error_log(),
+                    fs::read_to_string(n.prefix.join("logs/stderr.log")).unwrap_or_default()
+                );
+                return Err(msg);
+            }
+            if TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                // Our own probe connection is enough proof that the worker accepts.
+                return Ok(n);
+            }
+            if Instant::now() > deadline {
+                let msg = format!(
+                    "nginx did not listen within 10 s.\nerror log:\n{}",
+                    n.error_log()
+                );
+                n.failed_start = true;
+                n.stop();
+                panic!("{msg}");
+            }
+            thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// The master process id.
+    pub fn master_pid(&self) -> u32 {
+        self.child.as_ref().expect("nginx is running").id()
+    }
+
+    pub fn error_log(&self) -> String {
+        fs::read_to_string(self.prefix.join("logs/error.log")).unwrap_or_default()
+    }
+
+    pub fn access_log(&self) -> String {
+        fs::read_to_string(self.prefix.join("logs/access.log")).unwrap_or_default()
+    }
+
+    /// Contents of a file in the prefix.
+    pub fn read(&self, name: &str) -> String {
+        fs::read_to_string(self.prefix.join(name)).unwrap_or_default()
+    }
+
+    /// The `Host` value a client sends by default.
+    pub fn host(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    pub fn get(&self, path: &str, headers: &[(&str, &str)]) -> Response {
+        self.request("GET", path, headers)
+    }
+
+    /// A request with `Host: 127.0.0.1:PORT` (unless given) and `Connection: close`.
+    pub fn request(&self, method: &str, path: &str, headers: &[(&str, &str)]) -> Response {
+        let mut raw = format!("{method} {path} HTTP/1.1\r\n");
+        if !headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("host")) {
+            raw.push_str(&format!("Host: {}\r\n", self.host()));
+        }
+        for (k, v) in headers {
+            raw.push_str(&format!("{k}: {v}\r\n"));
+        }
+        if method == "POST" || method == "PUT" {
+            raw.push_str("Content-Length: 0\r\n");
+        }
+        raw.push_str("Connection: close\r\n\r\n");
+        self.raw(raw.as_bytes(), method == "HEAD")
+    }
+
+    /// Sends raw bytes (a complete request) and reads the response until the server closes.
+    pub fn raw(&self, request: &[u8], head: bool) -> Response {
+        let mut s = TcpStream::connect(("127.0.0.1", self.port)).expect("connect to nginx");
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        s.write_all(request).unwrap();
+        let mut buf = Vec::new();
+        if let Err(e) = s.read_to_end(&mut buf) {
+            if buf.is_empty() {
+                panic!(
+                    "reading the response: {e}\nerror log:\n{}",
+                    self.error_log()
+                );
+            }
+        }
+        Response::parse(&buf, head).unwrap_or_else(|| {
+            panic!(
+                "bad response {:?}\nerror log:\n{}",
+                String::from_utf8_lossy(&buf),
+                self.error_log()
+            )
+        })
+    }
+
+    /// Error-log lines mentioning `auth_jwt`.
+    pub fn jwt_log_lines(&self) -> Vec<String> {
+        self.error_log()
+            .lines()
+            .filter(|l| l.contains("auth_jwt"))
+            .map(str::to_string)
+            .collect()
+    }
+
+    fn stop(&mut self) {
+        let Some(mut child) = self.child.take() else {
+            return;
+        };
+        // SAFETY: plain kill(2) of the master we started.
+        unsafe {
+            libc::kill(child.id() as libc::pid_t, libc::SIGTERM);
+        }
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if child.try_wait().ok().flatten().is_some() {
+                break;
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                break;
+            }
+            thread::sleep(Duration::from_millis(10));
+        }
+        // Workers exit with the master; make sure none is left behind.
+        if let Ok(pid) = fs::read_to_string(self.prefix.join("nginx.pid")) {
+            if let Ok(pid) = pid.trim().parse::<libc::pid_t>() {
+                if pid != child.id() as libc::pid_t {
+                    // SAFETY: only a pid this nginx wrote, still ours if it exists.
+                    unsafe {
+                        libc::kill(pid, libc::SIGKILL);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Asserts the error log shows no crash and nothing at alert/crit/emerg level.
+    pub fn assert_clean_log(&self) {
+        let log = self.error_log();
+        let bad: Vec<&str> = log
+            .lines()
+            .filter(|l| {
+                l.contains("exited on signal")
+                    || l.contains("[alert]")
+                    || l.contains("[crit]")
+                    || l.contains("[emerg]")
+            })
+            .collect();
+        assert!(
+            bad.is_empty(),
+            "nginx error log has crashes/alerts:\n{}\n--- full log ---\n{log}",
+            bad.join("\n")
+        );
+    }
+}
+
+impl Drop for Nginx {
+    fn drop(&mut self) {
+        self.stop();
+        self.upstream.stop();
+        if !thread::panicking() && !self.failed_start {
+            self.assert_clean_log();
+            let _ = fs::remove_dir_all(&self.prefix);
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// HTTP client side
+// ---------------------------------------------------------------------------------------------
+
+#[derive(Debug, Clone)]
+pub struct Response {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: String,
+}
+
+impl Response {
+    fn parse(buf: &[u8], head: bool) -> Option<Response> {
+        let end = buf.windows(4).position(|w| w == b"\r\n\r\n")?;
+        let head_text = String::from_utf8_lossy(&buf[..end]).into_owned();
+        let mut lines = head_text.split("\r\n");
+        let status_line = lines.next()?;
+        let status = status_line.split(' ').nth(1)?.parse().ok()?;
+        let headers: Vec<(String, String)> = lines
+            .filter_map(|l| l.split_once(':'))
+            .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+            .collect();
+        let rest = &buf[end + 4..];
+        let chunked = headers.iter().any(|(k, v)| {
+            k.eq_ignore_ascii_case("transfer-encoding") && v.eq_ignore_ascii_case("chunked")
+        });
+        let body = if head {
+            Vec::new()
+        } else if chunked {
+            dechunk(rest)
+        } else {
+            rest.to_vec()
+        };
+        Some(Response {
+            status,
+            headers,
+            body: String::from_utf8_lossy(&body).into_owned(),
+        })
+    }
+
+    /// First value of a response header, case-insensitive name.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// All values of a response header.
+    pub fn headers_named(&self, name: &str) -> Vec<&str> {
+        self.headers
+            .iter()
+            .filter(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+            .collect()
+    }
+
+    /// The request headers the echo upstream received (lowercase names), in order.
+    pub fn upstream_headers(&self) -> Vec<(String, String)> {
+        assert!(
+            self.header("x-echo-upstream").is_some(),
+            "response did not come from the echo upstream: {self:?}"
+        );
+        self.body
+            .lines()
+            .filter_map(|l| l.split_once(": "))
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    /// Values of one request header as received by the echo upstream.
+    pub fn upstream(&self, name: &str) -> Vec<String> {
+        let name = name.to_ascii_lowercase();
+        self.upstream_headers()
+            .into_iter()
+            .filter(|(k, _)| *k == name)
+            .map(|(_, v)| v)
+            .collect()
+    }
+
+    /// The single value of a request header at the upstream (None when absent; panics on several).
+    pub fn upstream_one(&self, name: &str) -> Option<String> {
+        let v = self.upstream(name);
+        assert!(
+            v.len() <= 1,
+            "{name} reached the upstream {} times: {v:?}",
+            v.len()
+        );
+        v.into_iter().next()
+    }
+}
+
+fn dechunk(mut data: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    while let Some(eol) = data.windows(2).position(|w| w == b"\r\n") {
+        let size_text = String::from_utf8_lossy(&data[..eol]);
+        let size_text = size_text.split(';').next().unwrap_or_default().trim();
+        let size = usize::from_str_radix(size_text, 16).unwrap_or(0);
+        data = &data[eol + 2..];
+        if size == 0 || data.len() < size {
+            out.extend_from_slice(&data[..size.min(data.len())]);
+            break;
+        }
+        out.extend_from_slice(&data[..size]);
+        data = data.get(size + 2..).unwrap_or_default();
+    }
+    out
+}
+
+/// Percent-decodes a string (RFC 3986; `+` stays `+`).
+pub fn percent_decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%' && i + 2 < b.len() {
+            let hex = std::str::from_utf8(&b[i + 1..i + 3]).unwrap();
+            out.push(u8::from_str_radix(hex, 16).expect("bad percent escape"));
+            i += 3;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).expect("decoded return_url is not UTF-8")
+}
+
+// ---------------------------------------------------------------------------------------------
+// Echo upstream
+// ---------------------------------------------------------------------------------------------
+
+/// An HTTP server answering 200 with the request headers it received, one `name: value` per
+/// line (lowercase names); the request line is in the response header `X-Echo-Request`.
+pub struct Upstream {
+    pub port: u16,
+    stop: Arc<AtomicBool>,
+    handle: Option<thread::JoinHandle<()>>,
+}
+
+impl Upstream {
+    pub fn start() -> Upstream {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = stop.clone();
+        let handle = thread::spawn(move || {
+            for conn in listener.incoming() {
+                if flag.load(Ordering::SeqCst) {
+                    break;
+                }
+                if let Ok(conn) = conn {
+                    thread::spawn(move || serve_echo(conn));
+                }
+            }
+        });
+        Upstream {
+            port,
+            stop,
+            handle: Some(handle),
+        }
+    }
+
+    fn stop(&mut self) {
+        if let Some(h) = self.handle.take() {
+            self.stop.store(true, Ordering::SeqCst);
+            let _ = TcpStream::connect(("127.0.0.1", self.port));
+            let _ = h.join();
+        }
+    }
+}
+
+fn serve_echo(mut conn: TcpStream) {
+    let _ = conn.set_read_timeout(Some(Duration::from_secs(10)));
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 8192];
+    let end = loop {
+        if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            break end;
+        }
+        match conn.read(&mut chunk) {
+            Ok(0) | Err(_) => return,
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+        }
+    };
+    let head = String::from_utf8_lossy(&buf[..end]).into_owned();
+    let mut lines = head.split("\r\n");
+    let request_line = lines.next().unwrap_or_default().to_string();
+    let mut body = String::new();
+    let mut content_length = 0usize;
+    for l in lines {
+        if let Some((k, v)) = l.split_once(':') {
+            let k = k.trim().to_ascii_lowercase();
+            let v = v.trim();
+            if k == "content-length" {
+                content_length = v.parse().unwrap_or(0);
+            }
+            body.push_str(&format!("{k}: {v}\n"));
+        }
+    }
+    // Drain a request body, if any.
+    let mut have = buf.len() - end - 4;
+    while have < content_length {
+        match conn.read(&mut chunk) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => have += n,
+        }
+    }
+    let resp = format!(
+        "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nX-Echo-Upstream: 1\r\nX-Echo-Request: {}\r\nConnection: close\r\n\r\n{}",
+        body.len(),
+        request_line,
+        body
+    );
+    let _ = conn.write_all(resp.as_bytes());
+    let _ = conn.shutdown(Shutdown::Write);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Tokens
+// ---------------------------------------------------------------------------------------------
+
+pub use jsonwebtoken::Algorithm;
+
+pub fn now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+}
+
+/// Standard claims valid for an hour, with `sub`.
+pub fn claims(sub: &str) -> Value {
+    json!({"sub": sub, "iat": now(), "exp": now() + 3600})
+}
+
+pub fn b64(data: &[u8]) -> String {
+    URL_SAFE_NO_PAD.encode(data)
+}
+
+pub fn hex(data: &[u8]) -> String {
+    data.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+pub fn hs(alg: Algorithm, secret: &[u8], claims: &Value) -> String {
+    let header = jsonwebtoken::Header::new(alg);
+    jsonwebtoken::encode(
+        &header,
+        claims,
+        &jsonwebtoken::EncodingKey::from_secret(secret),
+    )
+    .unwrap()
+}
+
+pub fn hs256(secret: &[u8], claims: Value) -> String {
+    hs(Algorithm::HS256, secret, &claims)
+}
+
+/// A token signed with the private key `testdata/keys/<stem>.pk8.pem`.
+pub fn signed(alg: Algorithm, stem: &str, claims: &Value) -> String {
+    signed_kid(alg, stem, None, claims)
+}
+
+pub fn signed_kid(alg: Algorithm, stem: &str, kid: Option<&str>, claims: &Value) -> String {
+    let mut header = jsonwebtoken::Header::new(alg);
+    header.kid = kid.map(str::to_string);
+    let pem = key(&format!("{stem}.pk8.pem"));
+    let k = match alg {
+        Algorithm::RS256
+        | Algorithm::RS384
+        | Algorithm::RS512
+        | Algorithm::PS256
+        | Algorithm::PS384
+        | Algorithm::PS512 => jsonwebtoken::EncodingKey::from_rsa_pem(pem.as_bytes()),
+        Algorithm::ES256 | Algorithm::ES384 => {
+            jsonwebtoken::EncodingKey::from_ec_pem(pem.as_bytes())
+        }
+        Algorithm::EdDSA => jsonwebtoken::EncodingKey::from_ed_pem(pem.as_bytes()),
+        _ => panic!("{alg:?} is not an asymmetric algorithm"),
+    }
+    .unwrap();
+    jsonwebtoken::encode(&header, claims, &k).unwrap()
+}
+
+/// `b64(header).b64(payload).b64(sign(signing input))`, for hostile tokens.
+pub fn raw_token(header_json: &str, payload_json: &str, sign: impl Fn(&[u8]) -> Vec<u8>) -> String {
+    let input = format!(
+        "{}.{}",
+        b64(header_json.as_bytes()),
+        b64(payload_json.as_bytes())
+    );
+    let sig = sign(input.as_bytes());
+    format!("{input}.{}", b64(&sig))
+}
+
+/// A signer computing an HMAC with `secret` (for `raw_token`).
+pub fn hmac(alg: Algorithm, secret: &[u8]) -> impl Fn(&[u8]) -> Vec<u8> {
+    let key = jsonwebtoken::EncodingKey::from_secret(secret);
+    move |input: &[u8]| {
+        let sig = jsonwebtoken::crypto::sign(input, &key, alg).unwrap();
+        URL_SAFE_NO_PAD.decode(sig).unwrap()
+    }
+}
+
+/// A token minted by PyJWT: `jwt.encode(payload, secret, algorithm=alg)`.
+pub fn pyjwt(secret: &str, payload_json: &str, alg: &str) -> String {
+    let script = "import sys, json\n\
+        try:\n    import jwt\nexcept ImportError:\n    sys.exit(3)\n\
+        t = jwt.encode(json.loads(sys.argv[2]), sys.argv[1], algorithm=sys.argv[3])\n\
+        print(t if isinstance(t, str) else t.decode())\n";
+    let out = Command::new("python3")
+        .args(["-c", script, secret, payload_json, alg])
+        .output()
+        .expect("python3 is required for the PyJWT tests");
+    assert!(
+        out.status.code() != Some(3),
+        "PyJWT missing: pip install PyJWT (scripts/test.sh installs it)"
+    );
+    assert!(
+        out.status.success(),
+        "PyJWT failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
+
+/// A 64-character ASCII secret, as the deployment's login service uses.
+pub const SECRET64: &str = "Zq3tX9vLw2pR7sK1mN8bC4dF6gH0jY5uA2eI7oP3rT9yW1xV6zQ8nM4kL0sD5fGh";
+
+/// The test HS secret used across the suite, and its hex form for `auth_jwt_key`.
+pub const SECRET: &[u8] = b"integration-test-secret-0123456789abcdef";
+
+pub fn secret_hex() -> String {
+    hex(SECRET)
+}
+
+/// `server { listen 127.0.0.1:{{PORT}}; <body> }`
+pub fn server(body: &str) -> String {
+    format!("server {{\nlisten 127.0.0.1:{{{{PORT}}}};\n{body}\n}}\n")
+}
+
+/// `proxy_pass` to the echo upstream.
+pub const PROXY: &str = "proxy_pass http://127.0.0.1:{{UPSTREAM}};";

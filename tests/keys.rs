@@ -1,0 +1,846 @@
+//! Keys through a real nginx: JWK sets selected by `kid`, key rotation with `nginx -s reload`,
+//! unusable JWKS entries, JWK `alg` pinning and `use`, single JWK files (EC, OKP, oct), PEM forms,
+//! interoperability with other issuers (PyJWT, jsonwebtoken), RFC 6750 challenges, `$jwt_error`
+//! in `error_page` and `log_format`, header/claim variables, leeway, issuer and audience.
+//!
+//! JWKs are built at test time from `testdata/keys/*.pub` with the `openssl` CLI.
+
+mod common;
+use common::*;
+
+use std::fs;
+use std::io::Write;
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+// ---------------------------------------------------------------------------------------------
+// Helpers
+// ---------------------------------------------------------------------------------------------
+
+/// Runs the `openssl` CLI and returns its standard output.
+fn openssl(args: &[&str]) -> Vec<u8> {
+    let out = Command::new("openssl")
+        .args(args)
+        .output()
+        .expect("the openssl CLI is required to build JWKs");
+    assert!(
+        out.status.success(),
+        "openssl {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}
+
+fn pub_file(stem: &str) -> String {
+    keys_dir()
+        .join(format!("{stem}.pub"))
+        .to_str()
+        .unwrap()
+        .to_string()
+}
+
+fn unhex(text: &str) -> Vec<u8> {
+    assert!(text.len() % 2 == 0, "odd hex length: {text}");
+    (0..text.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&text[i..i + 2], 16).expect("hex"))
+        .collect()
+}
+
+/// The DER SubjectPublicKeyInfo of `testdata/keys/<stem>.pub`.
+fn spki_der(stem: &str) -> Vec<u8> {
+    openssl(&["pkey", "-pubin", "-in", &pub_file(stem), "-outform", "DER"])
+}
+
+/// `{"kty":"RSA","kid":kid,"n":…,"e":"AQAB"}` for `testdata/keys/<stem>.pub`.
+fn rsa_jwk(stem: &str, kid: &str) -> Value {
+    let path = pub_file(stem);
+    let text = String::from_utf8(openssl(&[
+        "rsa", "-pubin", "-in", &path, "-modulus", "-noout",
+    ]))
+    .unwrap();
+    let modulus = text
+        .trim()
+        .strip_prefix("Modulus=")
+        .unwrap_or_else(|| panic!("unexpected openssl output: {text}"));
+    let details =
+        String::from_utf8(openssl(&["rsa", "-pubin", "-in", &path, "-text", "-noout"])).unwrap();
+    assert!(
+        details.contains("Exponent: 65537"),
+        "{stem}: exponent is not 65537:\n{details}"
+    );
+    json!({"kty": "RSA", "kid": kid, "n": b64(&unhex(modulus)), "e": "AQAB"})
+}
+
+/// `{"kty":"EC","crv":"P-256","x":…,"y":…}` for `testdata/keys/<stem>.pub` (a P-256 key).
+fn ec256_jwk(stem: &str) -> Value {
+    let der = spki_der(stem);
+    // The SPKI ends with the BIT STRING holding the uncompressed point 04 || x || y.
+    let point = &der[der.len() - 65..];
+    assert_eq!(point[0], 4, "{stem}: not an uncompressed P-256 point");
+    json!({"kty": "EC", "crv": "P-256", "x": b64(&point[1..33]), "y": b64(&point[33..65])})
+}
+
+/// `{"kty":"OKP","crv":"Ed25519","x":…}` for `testdata/keys/<stem>.pub`.
+fn ed25519_jwk(stem: &str) -> Value {
+    let der = spki_der(stem);
+    assert_eq!(der.len(), 44, "{stem}: not an Ed25519 SPKI");
+    json!({"kty": "OKP", "crv": "Ed25519", "x": b64(&der[12..])})
+}
+
+/// Adds fields to a JWK object.
+fn with(mut jwk: Value, fields: Value) -> Value {
+    let obj = jwk.as_object_mut().unwrap();
+    for (k, v) in fields.as_object().unwrap() {
+        obj.insert(k.clone(), v.clone());
+    }
+    jwk
+}
+
+fn jwks(keys: &[Value]) -> String {
+    json!({ "keys": keys }).to_string()
+}
+
+/// An RS256 (PKCS#1 v1.5, SHA-256) signature by `testdata/keys/<stem>.pk8.pem`, made by openssl.
+fn openssl_rs256_sign(stem: &str, input: &[u8]) -> Vec<u8> {
+    let private = keys_dir().join(format!("{stem}.pk8.pem"));
+    let mut child = Command::new("openssl")
+        .args(["dgst", "-sha256", "-sign"])
+        .arg(&private)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the openssl CLI is required");
+    child.stdin.take().unwrap().write_all(input).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "openssl dgst -sign failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}
+
+/// A freshly generated PKCS#8 private key (PEM): `genpkey -algorithm <alg> [opts]`.
+fn fresh_key(args: &[&str]) -> String {
+    let mut all = vec!["genpkey"];
+    all.extend_from_slice(args);
+    String::from_utf8(openssl(&all)).unwrap()
+}
+
+/// A token signed by jsonwebtoken with a PKCS#8 PEM private key.
+fn sign_pem(alg: Algorithm, pem: &str, kid: Option<&str>, claims: &Value) -> String {
+    let mut header = jsonwebtoken::Header::new(alg);
+    header.kid = kid.map(str::to_string);
+    let key = match alg {
+        Algorithm::ES256 | Algorithm::ES384 => {
+            jsonwebtoken::EncodingKey::from_ec_pem(pem.as_bytes())
+        }
+        Algorithm::EdDSA => jsonwebtoken::EncodingKey::from_ed_pem(pem.as_bytes()),
+        _ => jsonwebtoken::EncodingKey::from_rsa_pem(pem.as_bytes()),
+    }
+    .unwrap();
+    jsonwebtoken::encode(&header, claims, &key).unwrap()
+}
+
+/// A token minted by PyJWT with a `kid` header: `jwt.encode(payload, key, alg, headers)`.
+fn pyjwt_kid(key_pem: &str, payload_json: &str, alg: &str, kid: &str) -> String {
+    let script = "import sys, json\n\
+        try:\n    import jwt\nexcept ImportError:\n    sys.exit(3)\n\
+        t = jwt.encode(json.loads(sys.argv[2]), sys.argv[1], algorithm=sys.argv[3], headers={'kid': sys.argv[4]})\n\
+        print(t if isinstance(t, str) else t.decode())\n";
+    let out = Command::new("python3")
+        .args(["-c", script, key_pem, payload_json, alg, kid])
+        .output()
+        .expect("python3 is required for the PyJWT tests");
+    assert!(
+        out.status.code() != Some(3),
+        "PyJWT missing: pip install PyJWT"
+    );
+    assert!(
+        out.status.success(),
+        "PyJWT failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
+
+/// Claims valid for an hour with an extra set of fields.
+fn claims_with(sub: &str, extra: Value) -> Value {
+    with(claims(sub), extra)
+}
+
+/// A server whose directives are `directives`, with `location /` reporting `$jwt_error` in
+/// `X-Jwt-Error` and serving from the echo upstream (content phase).
+fn guarded(directives: &str) -> String {
+    server(&format!(
+        "{directives}\nlocation / {{\nadd_header X-Jwt-Error $jwt_error always;\n{PROXY}\n}}"
+    ))
+}
+
+/// `GET path` with the token as `Authorization: Bearer`, asserting the status and `$jwt_error`
+/// (as reported in `X-Jwt-Error`, `""` when absent).
+#[track_caller]
+fn check(n: &Nginx, path: &str, token: Option<&str>, status: u16, error: &str) -> Response {
+    let auth = token.map(|t| format!("Bearer {t}"));
+    let headers: Vec<(&str, &str)> = auth.iter().map(|a| ("Authorization", a.as_str())).collect();
+    let r = n.get(path, &headers);
+    assert_eq!(
+        r.status,
+        status,
+        "GET {path}: expected {status} ({error:?}), got {r:?}\nerror log:\n{}",
+        n.error_log()
+    );
+    assert_eq!(
+        r.header("X-Jwt-Error").unwrap_or(""),
+        error,
+        "GET {path}: $jwt_error, response {r:?}\nerror log:\n{}",
+        n.error_log()
+    );
+    r
+}
+
+/// Pids of the worker processes the master has started so far (from the error log).
+fn workers_started(n: &Nginx) -> Vec<String> {
+    n.error_log()
+        .lines()
+        .filter_map(|l| l.split_once("start worker process "))
+        .map(|(_, pid)| pid.trim().to_string())
+        .collect()
+}
+
+/// `nginx -s reload` on a running harness nginx; returns once a new worker has started and every
+/// old worker has exited, so that each later request is answered with the new configuration.
+fn reload(n: &Nginx) {
+    let old = workers_started(n);
+    assert!(
+        !old.is_empty(),
+        "no worker in the error log:\n{}",
+        n.error_log()
+    );
+    let out = Command::new(nginx_bin())
+        .arg("-p")
+        .arg(format!("{}/", n.prefix.display()))
+        .arg("-e")
+        .arg(n.prefix.join("logs/error.log"))
+        .args(["-c", "conf/nginx.conf", "-s", "reload"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "nginx -s reload failed: {}{}\nerror log:\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        String::from_utf8_lossy(&out.stdout),
+        n.error_log()
+    );
+    wait_for(n, "a new worker and the old ones' exit", || {
+        let log = n.error_log();
+        workers_started(n).len() > old.len()
+            && old
+                .iter()
+                .all(|pid| log.contains(&format!("{pid}#{pid}: exit\n")))
+    });
+}
+
+/// Polls until `ok()` holds (the reloaded worker answers), at most 15 s.
+#[track_caller]
+fn wait_for(n: &Nginx, what: &str, ok: impl Fn() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while !ok() {
+        assert!(
+            Instant::now() < deadline,
+            "timed out waiting for {what}\nerror log:\n{}",
+            n.error_log()
+        );
+        thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn status_of(n: &Nginx, token: &str) -> u16 {
+    n.get("/", &[("Authorization", &format!("Bearer {token}"))])
+        .status
+}
+
+const JWKS_DIRECTIVES: &str = "auth_jwt_algorithm RS256;\n\
+    auth_jwt_use_keyfile on;\n\
+    auth_jwt_keyfile_path conf/jwks.json;";
+
+// ---------------------------------------------------------------------------------------------
+// 1. JWKS key selection
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn jwks_selects_key_by_kid() {
+    let set = jwks(&[rsa_jwk("rsa2048", "k1"), rsa_jwk("rsa2048-b", "k2")]);
+    let n = Nginx::start_full("", &guarded(JWKS_DIRECTIVES), &[("conf/jwks.json", &set)]);
+    let c = claims("alice");
+
+    let k1 = signed_kid(Algorithm::RS256, "rsa2048", Some("k1"), &c);
+    let k2 = signed_kid(Algorithm::RS256, "rsa2048-b", Some("k2"), &c);
+    check(&n, "/", Some(&k1), 200, "");
+    check(&n, "/", Some(&k2), 200, "");
+
+    // Unknown kid.
+    let k3 = signed_kid(Algorithm::RS256, "rsa2048", Some("k3"), &c);
+    check(&n, "/", Some(&k3), 401, "key");
+
+    // No kid while the set holds two keys: keys are never tried in turn.
+    let nokid = signed_kid(Algorithm::RS256, "rsa2048", None, &c);
+    check(&n, "/", Some(&nokid), 401, "key");
+
+    // kid k1, but signed with k2's private key.
+    let forged = signed_kid(Algorithm::RS256, "rsa2048-b", Some("k1"), &c);
+    check(&n, "/", Some(&forged), 401, "signature");
+}
+
+// ---------------------------------------------------------------------------------------------
+// 2. Key rotation with reload
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn jwks_rotation_with_reload() {
+    let j1 = rsa_jwk("rsa2048", "k1");
+    let j2 = rsa_jwk("rsa2048-b", "k2");
+    let n = Nginx::start_full(
+        "",
+        &guarded(JWKS_DIRECTIVES),
+        &[("conf/jwks.json", &jwks(std::slice::from_ref(&j1)))],
+    );
+    let c = claims("alice");
+    let k1 = signed_kid(Algorithm::RS256, "rsa2048", Some("k1"), &c);
+    let k2 = signed_kid(Algorithm::RS256, "rsa2048-b", Some("k2"), &c);
+    let file = n.prefix.join("conf/jwks.json");
+
+    check(&n, "/", Some(&k1), 200, "");
+    check(&n, "/", Some(&k2), 401, "key");
+
+    // {k1, k2}: k1 keeps working during the reload (no dropped or refused request).
+    fs::write(&file, jwks(&[j1.clone(), j2.clone()])).unwrap();
+    // The old worker keeps the keys it loaded until the reload.
+    check(&n, "/", Some(&k2), 401, "key");
+    let done = AtomicBool::new(false);
+    let failures = thread::scope(|s| {
+        let client = s.spawn(|| {
+            let mut failures = Vec::new();
+            let mut count = 0;
+            while !done.load(Ordering::SeqCst) || count < 20 {
+                let r = n.get("/", &[("Authorization", &format!("Bearer {k1}"))]);
+                if r.status != 200 {
+                    failures.push(r);
+                }
+                count += 1;
+            }
+            failures
+        });
+        reload(&n);
+        wait_for(&n, "the reloaded worker to accept k2", || {
+            status_of(&n, &k2) == 200
+        });
+        done.store(true, Ordering::SeqCst);
+        client.join().unwrap()
+    });
+    assert!(
+        failures.is_empty(),
+        "requests with k1 failed during the reload: {failures:?}"
+    );
+    check(&n, "/", Some(&k1), 200, "");
+    check(&n, "/", Some(&k2), 200, "");
+
+    // {k2} only.
+    fs::write(&file, jwks(std::slice::from_ref(&j2))).unwrap();
+    reload(&n);
+    wait_for(&n, "the reloaded worker to refuse k1", || {
+        status_of(&n, &k1) == 401
+    });
+    check(&n, "/", Some(&k1), 401, "key");
+    check(&n, "/", Some(&k2), 200, "");
+
+    n.assert_clean_log();
+}
+
+// ---------------------------------------------------------------------------------------------
+// 3. Unusable JWKS entries
+// ---------------------------------------------------------------------------------------------
+
+fn bad_entries() -> Vec<Value> {
+    vec![
+        json!({"kty": "foo", "kid": "bad-kty"}),
+        rsa_jwk("rsa1024", "small"),
+        json!({"kty": "RSA", "kid": "bad-n", "n": "!!!not*base64!!!", "e": "AQAB"}),
+    ]
+}
+
+#[test]
+fn jwks_bad_entries_are_skipped_with_warnings() {
+    let body = guarded(JWKS_DIRECTIVES);
+    let line = conf_line(&body, "auth_jwt_keyfile_path");
+    let mut entries = bad_entries();
+    entries.insert(1, rsa_jwk("rsa2048", "k1"));
+    entries.push(rsa_jwk("rsa2048-b", "k2"));
+    let set = jwks(&entries);
+
+    let (ok, out) = nginx_t_full("", &body, &[("conf/jwks.json", &set)]);
+    assert!(ok, "nginx -t refused a JWKS with good keys:\n{out}");
+    let warns: Vec<&str> = out.lines().filter(|l| l.contains("[warn]")).collect();
+    for kid in ["bad-kty", "small", "bad-n"] {
+        let w = warns.iter().find(|l| l.contains(&format!("\"{kid}\"")));
+        let w = w.unwrap_or_else(|| panic!("no [warn] for kid {kid}:\n{out}"));
+        assert!(
+            w.contains(&format!("nginx.conf:{line}")),
+            "the [warn] for {kid} does not name nginx.conf:{line}: {w}\n{out}"
+        );
+    }
+    assert_eq!(
+        warns.len(),
+        3,
+        "one [warn] per skipped entry expected:\n{out}"
+    );
+    for kid in ["k1", "k2"] {
+        assert!(
+            !warns.iter().any(|l| l.contains(&format!("\"{kid}\""))),
+            "good key {kid} was warned about:\n{out}"
+        );
+    }
+
+    let n = Nginx::start_full("", &body, &[("conf/jwks.json", &set)]);
+    let c = claims("alice");
+    let k1 = signed_kid(Algorithm::RS256, "rsa2048", Some("k1"), &c);
+    let k2 = signed_kid(Algorithm::RS256, "rsa2048-b", Some("k2"), &c);
+    check(&n, "/", Some(&k1), 200, "");
+    check(&n, "/", Some(&k2), 200, "");
+    // The skipped 1024-bit key selects nothing.
+    // (jsonwebtoken refuses 1024-bit keys; openssl signs it.)
+    let small = raw_token(
+        r#"{"alg":"RS256","typ":"JWT","kid":"small"}"#,
+        &c.to_string(),
+        |input| openssl_rs256_sign("rsa1024", input),
+    );
+    check(&n, "/", Some(&small), 401, "key");
+}
+
+#[test]
+fn jwks_with_only_bad_entries_fails_nginx_t() {
+    let body = guarded(JWKS_DIRECTIVES);
+    let line = conf_line(&body, "auth_jwt_keyfile_path");
+    let (ok, out) = nginx_t_full("", &body, &[("conf/jwks.json", &jwks(&bad_entries()))]);
+    assert!(!ok, "nginx -t accepted a JWKS without a usable key:\n{out}");
+    let emerg = out
+        .lines()
+        .find(|l| l.contains("[emerg]"))
+        .unwrap_or_else(|| panic!("no [emerg]:\n{out}"));
+    assert!(
+        emerg.contains(&format!("nginx.conf:{line}")),
+        "the [emerg] does not name nginx.conf:{line}:\n{out}"
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// 4. JWK alg pinning and use
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn jwk_alg_pins_and_use_enc_is_ignored() {
+    let set = jwks(&[
+        with(rsa_jwk("rsa2048", "p"), json!({"alg": "RS384"})),
+        with(rsa_jwk("rsa2048-b", "e"), json!({"use": "enc"})),
+        with(rsa_jwk("rsa2048-b", "s"), json!({"use": "sig"})),
+    ]);
+    let n = Nginx::start_full("", &guarded(JWKS_DIRECTIVES), &[("conf/jwks.json", &set)]);
+    let c = claims("alice");
+
+    let rs384 = signed_kid(Algorithm::RS384, "rsa2048", Some("p"), &c);
+    check(&n, "/", Some(&rs384), 200, "");
+    let rs256 = signed_kid(Algorithm::RS256, "rsa2048", Some("p"), &c);
+    check(&n, "/", Some(&rs256), 401, "algorithm");
+
+    let enc = signed_kid(Algorithm::RS256, "rsa2048-b", Some("e"), &c);
+    check(&n, "/", Some(&enc), 401, "key");
+    // The same key declared for signatures works.
+    let sig = signed_kid(Algorithm::RS256, "rsa2048-b", Some("s"), &c);
+    check(&n, "/", Some(&sig), 200, "");
+}
+
+// ---------------------------------------------------------------------------------------------
+// 5. Single JWK files
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn single_jwk_files() {
+    let secret = b"an oct JWK secret, thirty-two+ bytes long";
+    let body = server(&format!(
+        // The key file is named where the key file is switched on (as the C module requires).
+        "add_header X-Jwt-Error $jwt_error always;\n\
+         location /es/ {{ auth_jwt_algorithm ES256; auth_jwt_use_keyfile on; auth_jwt_keyfile_path conf/ec.jwk; {PROXY} }}\n\
+         location /ed/ {{ auth_jwt_algorithm EdDSA; auth_jwt_use_keyfile on; auth_jwt_keyfile_path conf/ed.jwk; {PROXY} }}\n\
+         location /hs/ {{ auth_jwt_algorithm HS256; auth_jwt_use_keyfile on; auth_jwt_keyfile_path conf/oct.jwk; {PROXY} }}"
+    ));
+    let ec = ec256_jwk("ec256").to_string();
+    let ed = ed25519_jwk("ed25519").to_string();
+    let oct = json!({"kty": "oct", "k": b64(secret)}).to_string();
+    let n = Nginx::start_full(
+        "",
+        &body,
+        &[
+            ("conf/ec.jwk", &ec),
+            ("conf/ed.jwk", &ed),
+            ("conf/oct.jwk", &oct),
+        ],
+    );
+    let c = claims("alice");
+
+    let t = signed(Algorithm::ES256, "ec256", &c);
+    check(&n, "/es/", Some(&t), 200, "");
+    let other_ec = fresh_key(&["-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256"]);
+    let t = sign_pem(Algorithm::ES256, &other_ec, None, &c);
+    check(&n, "/es/", Some(&t), 401, "signature");
+
+    let t = signed(Algorithm::EdDSA, "ed25519", &c);
+    check(&n, "/ed/", Some(&t), 200, "");
+    let other_ed = fresh_key(&["-algorithm", "ED25519"]);
+    let t = sign_pem(Algorithm::EdDSA, &other_ed, None, &c);
+    check(&n, "/ed/", Some(&t), 401, "signature");
+
+    let t = hs(Algorithm::HS256, secret, &c);
+    check(&n, "/hs/", Some(&t), 200, "");
+    let t = hs(
+        Algorithm::HS256,
+        b"another secret, thirty-two+ bytes long",
+        &c,
+    );
+    check(&n, "/hs/", Some(&t), 401, "signature");
+}
+
+// ---------------------------------------------------------------------------------------------
+// 6. PEM forms
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn pkcs1_key_file_and_inline_pem() {
+    let ec_pem = key("ec256.pub");
+    assert!(ec_pem.starts_with("-----BEGIN PUBLIC KEY-----\n"));
+    let body = server(&format!(
+        "add_header X-Jwt-Error $jwt_error always;\n\
+         location /rs/ {{\n\
+         auth_jwt_algorithm RS256;\n\
+         auth_jwt_use_keyfile on;\n\
+         auth_jwt_keyfile_path {{{{KEYS}}}}/rsa2048.pkcs1.pub;\n\
+         {PROXY}\n}}\n\
+         location /es/ {{\n\
+         auth_jwt_algorithm ES256;\n\
+         auth_jwt_key \"{}\";\n\
+         {PROXY}\n}}",
+        ec_pem.trim_end()
+    ));
+    let n = Nginx::start(&body);
+    let c = claims("alice");
+
+    let t = signed(Algorithm::RS256, "rsa2048", &c);
+    check(&n, "/rs/", Some(&t), 200, "");
+    let t = signed(Algorithm::RS256, "rsa2048-b", &c);
+    check(&n, "/rs/", Some(&t), 401, "signature");
+
+    let t = signed(Algorithm::ES256, "ec256", &c);
+    check(&n, "/es/", Some(&t), 200, "");
+    let other = fresh_key(&["-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256"]);
+    let t = sign_pem(Algorithm::ES256, &other, None, &c);
+    check(&n, "/es/", Some(&t), 401, "signature");
+}
+
+// ---------------------------------------------------------------------------------------------
+// 7. Interoperability
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn pyjwt_hs_tokens_hex_and_utf8_secret() {
+    let hexkey = hex(SECRET64.as_bytes());
+    let mut locs = String::new();
+    for alg in ["HS256", "HS384", "HS512"] {
+        let l = alg.to_ascii_lowercase();
+        locs.push_str(&format!(
+            "location /hex/{l}/ {{ auth_jwt_algorithm {alg}; auth_jwt_key \"{hexkey}\"; {PROXY} }}\n\
+             location /utf8/{l}/ {{ auth_jwt_algorithm {alg}; auth_jwt_key \"{SECRET64}\" utf8; {PROXY} }}\n"
+        ));
+    }
+    let body = server(&format!(
+        "add_header X-Jwt-Error $jwt_error always;\n\
+         add_header X-Sub $jwt_sub always;\n{locs}"
+    ));
+    let n = Nginx::start(&body);
+    let payload = json!({"sub": "alice", "iat": now(), "exp": now() + 3600}).to_string();
+    for alg in ["HS256", "HS384", "HS512"] {
+        let l = alg.to_ascii_lowercase();
+        let t = pyjwt(SECRET64, &payload, alg);
+        for enc in ["hex", "utf8"] {
+            let r = check(&n, &format!("/{enc}/{l}/"), Some(&t), 200, "");
+            assert_eq!(r.header("X-Sub"), Some("alice"), "{r:?}");
+        }
+        // A token signed with another secret, and one of another HS algorithm.
+        let wrong = pyjwt(&SECRET64.to_lowercase(), &payload, alg);
+        check(&n, &format!("/hex/{l}/"), Some(&wrong), 401, "signature");
+        let other = if alg == "HS256" { "HS512" } else { "HS256" };
+        let t = pyjwt(SECRET64, &payload, other);
+        check(&n, &format!("/utf8/{l}/"), Some(&t), 401, "algorithm");
+    }
+}
+
+#[test]
+fn other_issuers_rs256_es256_with_kid_against_jwks() {
+    let set = jwks(&[
+        with(
+            rsa_jwk("rsa2048", "rsa-1"),
+            json!({"alg": "RS256", "use": "sig"}),
+        ),
+        with(
+            ec256_jwk("ec256"),
+            json!({"kid": "ec-1", "alg": "ES256", "use": "sig"}),
+        ),
+    ]);
+    let body = server(&format!(
+        "auth_jwt_use_keyfile on;\n\
+         auth_jwt_keyfile_path conf/jwks.json;\n\
+         add_header X-Jwt-Error $jwt_error always;\n\
+         add_header X-Sub $jwt_sub always;\n\
+         location /rs/ {{ auth_jwt_algorithm RS256; {PROXY} }}\n\
+         location /es/ {{ auth_jwt_algorithm ES256; {PROXY} }}"
+    ));
+    let n = Nginx::start_full("", &body, &[("conf/jwks.json", &set)]);
+    let c = claims("svc");
+
+    // jsonwebtoken (a Rust issuer).
+    let rs = signed_kid(Algorithm::RS256, "rsa2048", Some("rsa-1"), &c);
+    let es = signed_kid(Algorithm::ES256, "ec256", Some("ec-1"), &c);
+    for path in ["/rs/", "/es/"] {
+        let r = check(&n, path, Some(&rs), 200, "");
+        assert_eq!(r.header("X-Sub"), Some("svc"));
+        let r = check(&n, path, Some(&es), 200, "");
+        assert_eq!(r.header("X-Sub"), Some("svc"));
+    }
+    // kids crossed: the key's pinned algorithm decides.
+    let crossed = signed_kid(Algorithm::ES256, "ec256", Some("rsa-1"), &c);
+    check(&n, "/es/", Some(&crossed), 401, "algorithm");
+
+    // PyJWT with the same keys (needs the cryptography package).
+    let payload = json!({"sub": "py", "exp": now() + 3600}).to_string();
+    let rs = pyjwt_kid(&key("rsa2048.pk8.pem"), &payload, "RS256", "rsa-1");
+    let es = pyjwt_kid(&key("ec256.pk8.pem"), &payload, "ES256", "ec-1");
+    for t in [&rs, &es] {
+        let r = check(&n, "/rs/", Some(t), 200, "");
+        assert_eq!(r.header("X-Sub"), Some("py"));
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// 8. RFC 6750 challenges
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn bearer_challenges() {
+    let body = server(&format!(
+        "auth_jwt_key \"{}\";\n\
+         location / {{ {PROXY} }}\n\
+         location /quoted/ {{ auth_jwt_realm 'say \"hi\" \\ there'; {PROXY} }}",
+        secret_hex()
+    ));
+    let n = Nginx::start(&body);
+
+    let r = n.get("/", &[]);
+    assert_eq!(r.status, 401, "{r:?}");
+    assert_eq!(
+        r.headers_named("WWW-Authenticate"),
+        vec!["Bearer realm=\"Restricted\""],
+        "{r:?}"
+    );
+
+    let expired = hs256(
+        SECRET,
+        json!({"sub": "alice", "iat": now() - 7200, "exp": now() - 3600}),
+    );
+    let r = n.get("/", &[("Authorization", &format!("Bearer {expired}"))]);
+    assert_eq!(r.status, 401, "{r:?}");
+    let challenge = r.header("WWW-Authenticate").expect("no challenge");
+    assert!(
+        challenge.starts_with("Bearer realm=\"Restricted\""),
+        "{challenge}"
+    );
+    assert!(challenge.contains("error=\"invalid_token\""), "{challenge}");
+    let desc = challenge
+        .split_once("error_description=\"")
+        .map(|(_, d)| d)
+        .unwrap_or_else(|| panic!("no error_description: {challenge}"));
+    assert!(desc.to_ascii_lowercase().contains("expire"), "{challenge}");
+
+    let r = n.get("/quoted/", &[]);
+    assert_eq!(r.status, 401, "{r:?}");
+    assert_eq!(
+        r.header("WWW-Authenticate"),
+        Some(r#"Bearer realm="say \"hi\" \\ there""#),
+        "{r:?}"
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// 9. $jwt_error in error_page and log_format
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn jwt_error_in_error_page_and_log_format() {
+    let body = format!(
+        "log_format jwtlog 'status=$status jwt_error=$jwt_error sub=$jwt_sub';\n{}",
+        server(&format!(
+            "access_log {{{{PREFIX}}}}/logs/jwt.log jwtlog;\n\
+             auth_jwt_key \"{}\";\n\
+             location / {{ error_page 401 = @why; {PROXY} }}\n\
+             location @why {{ return 401 \"reason=$jwt_error\\n\"; }}",
+            secret_hex()
+        ))
+    );
+    let n = Nginx::start(&body);
+
+    let expired = hs256(
+        SECRET,
+        json!({"sub": "alice", "iat": now() - 7200, "exp": now() - 3600}),
+    );
+    let r = n.get("/", &[("Authorization", &format!("Bearer {expired}"))]);
+    assert_eq!(r.status, 401, "{r:?}");
+    assert_eq!(r.body, "reason=expired\n", "{r:?}");
+
+    let r = n.get("/", &[]);
+    assert_eq!(r.status, 401, "{r:?}");
+    assert_eq!(r.body, "reason=missing\n", "{r:?}");
+
+    let good = hs256(SECRET, claims("alice"));
+    let r = n.get("/", &[("Authorization", &format!("Bearer {good}"))]);
+    assert_eq!(r.status, 200, "{r:?}");
+
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let log = loop {
+        let log = n.read("logs/jwt.log");
+        if log.lines().count() >= 3 || Instant::now() > deadline {
+            break log;
+        }
+        thread::sleep(Duration::from_millis(20));
+    };
+    let lines: Vec<&str> = log.lines().collect();
+    assert_eq!(lines.len(), 3, "access log:\n{log}");
+    assert!(
+        lines[0].starts_with("status=401 jwt_error=expired sub="),
+        "access log:\n{log}"
+    );
+    assert!(
+        lines[1].starts_with("status=401 jwt_error=missing sub="),
+        "access log:\n{log}"
+    );
+    assert!(
+        lines[2].starts_with("status=200 jwt_error="),
+        "access log:\n{log}"
+    );
+    assert!(lines[2].ends_with("sub=alice"), "access log:\n{log}");
+    assert!(
+        !lines[0].contains("alice"),
+        "claims of an expired token logged:\n{log}"
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// 10. Header and claim variables
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn header_and_structured_claim_variables() {
+    let set = jwks(&[rsa_jwk("rsa2048", "k1"), rsa_jwk("rsa2048-b", "k2")]);
+    let body = server(&format!(
+        "{JWKS_DIRECTIVES}\n\
+         location / {{\n\
+         add_header X-Kid $jwt_header_kid always;\n\
+         add_header X-Alg $jwt_header_alg always;\n\
+         add_header X-Typ $jwt_header_typ always;\n\
+         add_header X-Scope $jwt_claim_scope always;\n\
+         add_header X-Meta $jwt_claim_meta always;\n\
+         add_header X-Admin $jwt_claim_admin always;\n\
+         add_header X-Level $jwt_claim_level always;\n\
+         {PROXY}\n}}"
+    ));
+    let n = Nginx::start_full("", &body, &[("conf/jwks.json", &set)]);
+    let c = claims_with(
+        "alice",
+        json!({
+            "scope": ["read", "write"],
+            "meta": {"a": 1, "b": ["x", "y"], "c": {"d": true}},
+            "admin": false,
+            "level": 3
+        }),
+    );
+    let t = signed_kid(Algorithm::RS256, "rsa2048-b", Some("k2"), &c);
+    let r = n.get("/", &[("Authorization", &format!("Bearer {t}"))]);
+    assert_eq!(r.status, 200, "{r:?}");
+    assert_eq!(r.header("X-Kid"), Some("k2"), "{r:?}");
+    assert_eq!(r.header("X-Alg"), Some("RS256"), "{r:?}");
+    assert_eq!(r.header("X-Typ"), Some("JWT"), "{r:?}");
+    assert_eq!(r.header("X-Scope"), Some("read,write"), "{r:?}");
+    assert_eq!(
+        r.header("X-Meta"),
+        Some(r#"{"a":1,"b":["x","y"],"c":{"d":true}}"#),
+        "{r:?}"
+    );
+    assert_eq!(r.header("X-Admin"), Some("false"), "{r:?}");
+    assert_eq!(r.header("X-Level"), Some("3"), "{r:?}");
+
+    // A token that fails (unknown kid) exposes nothing, not even its header.
+    let bad = signed_kid(Algorithm::RS256, "rsa2048", Some("k9"), &c);
+    let r = n.get("/", &[("Authorization", &format!("Bearer {bad}"))]);
+    assert_eq!(r.status, 401, "{r:?}");
+    for h in ["X-Kid", "X-Alg", "X-Scope", "X-Meta"] {
+        assert_eq!(r.header(h), None, "{h} of a refused token: {r:?}");
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// 11. Leeway, issuer, audience
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn leeway_issuer_audience() {
+    let body = server(&format!(
+        "auth_jwt_key \"{}\";\n\
+         add_header X-Jwt-Error $jwt_error always;\n\
+         location /strict/ {{ {PROXY} }}\n\
+         location /leeway/ {{ auth_jwt_leeway 60s; {PROXY} }}\n\
+         location /iss/ {{ auth_jwt_issuer a b; {PROXY} }}\n\
+         location /aud/ {{ auth_jwt_audience api; {PROXY} }}",
+        secret_hex()
+    ));
+    let n = Nginx::start(&body);
+    let t = |extra: Value| hs256(SECRET, claims_with("alice", extra));
+    let now = now();
+
+    let exp30 = t(json!({"iat": now - 600, "exp": now - 30}));
+    let exp120 = t(json!({"iat": now - 600, "exp": now - 120}));
+    let nbf30 = t(json!({"nbf": now + 30}));
+    check(&n, "/leeway/", Some(&exp30), 200, "");
+    check(&n, "/leeway/", Some(&exp120), 401, "expired");
+    check(&n, "/leeway/", Some(&nbf30), 200, "");
+    check(&n, "/strict/", Some(&exp30), 401, "expired");
+    check(&n, "/strict/", Some(&nbf30), 401, "not_yet_valid");
+
+    check(&n, "/iss/", Some(&t(json!({"iss": "a"}))), 200, "");
+    check(&n, "/iss/", Some(&t(json!({"iss": "b"}))), 200, "");
+    check(&n, "/iss/", Some(&t(json!({"iss": "c"}))), 401, "issuer");
+    check(&n, "/iss/", Some(&t(json!({}))), 401, "issuer");
+
+    check(&n, "/aud/", Some(&t(json!({"aud": "api"}))), 200, "");
+    check(&n, "/aud/", Some(&t(json!({"aud": ["x", "api"]}))), 200, "");
+    check(
+        &n,
+        "/aud/",
+        Some(&t(json!({"aud": ["x"]}))),
+        401,
+        "audience",
+    );
+    check(&n, "/aud/", Some(&t(json!({"aud": "x"}))), 401, "audience");
+    check(&n, "/aud/", Some(&t(json!({}))), 401, "audience");
+}
