@@ -5,6 +5,7 @@
 //! validation policy and the token sources, shared by `Arc` with every location that does not
 //! change them.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use jwt_core::{Algorithm, KeySet, Policy, SecretEncoding, Source};
@@ -53,6 +54,9 @@ pub struct ClaimHeader {
 
 /// What verifying a token needs, compiled once per distinct configuration.
 pub struct Auth {
+    /// Unique for the life of the process, across reloads: what a cached verdict is tagged
+    /// with, so it is never reused under other keys or another policy.
+    pub scope: u64,
     pub keys: KeySet,
     pub policy: Policy,
     pub sources: Vec<Source>,
@@ -88,6 +92,43 @@ pub struct LocConf {
 }
 
 pub const DEFAULT_REALM: &str = "Restricted";
+
+static NEXT_SCOPE: AtomicU64 = AtomicU64::new(1);
+
+/// Per-`http{}` settings.
+pub struct MainConf {
+    /// `auth_jwt_cache`: bytes per worker, 0 for off; `None` until set.
+    cache_size: Option<usize>,
+    /// `$scheme://$http_host$request_uri`: the URL the client asked for.
+    pub return_url: Option<ComplexValue>,
+    /// `$scheme://$host$request_uri`, for clients that sent no Host header (HTTP/1.0).
+    pub return_url_no_host: Option<ComplexValue>,
+}
+
+/// 2 MiB per worker: about two thousand typical tokens.
+pub const DEFAULT_CACHE_SIZE: usize = 2 * 1024 * 1024;
+
+impl MainConf {
+    pub fn new() -> MainConf {
+        MainConf {
+            cache_size: None,
+            return_url: None,
+            return_url_no_host: None,
+        }
+    }
+
+    pub fn cache_size(&self) -> usize {
+        self.cache_size.unwrap_or(DEFAULT_CACHE_SIZE)
+    }
+}
+
+pub fn cmd_cache(conf: &mut MainConf, args: &mut ConfArgs) -> SetResult {
+    let size = match args.get(1) {
+        Some(v) if v.eq_ignore_ascii_case(b"off") => 0,
+        _ => args.parse_size(1)?,
+    };
+    set_once(&mut conf.cache_size, size)
+}
 
 impl LocConf {
     pub fn enabled(&self) -> Option<&Enabled> {
@@ -408,6 +449,7 @@ impl LocConf {
         let sources = self.sources.clone().unwrap_or_else(default_sources);
         self.key_error = None;
         self.auth = Some(Arc::new(Auth {
+            scope: NEXT_SCOPE.fetch_add(1, Ordering::Relaxed),
             keys,
             policy,
             sources,

@@ -17,7 +17,7 @@ use ngx::ffi::{
 };
 use ngx::ngx_string;
 
-use crate::conf::{self, LocConf, Pos};
+use crate::conf::{self, LocConf, MainConf, Pos};
 use crate::ngx_util::{bytes, pool_box};
 
 /// A compiled `ngx_http_complex_value_t`, allocated in the configuration pool.
@@ -93,6 +93,20 @@ impl ConfArgs {
             .map_err(|_| format!("invalid time \"{}\"", String::from_utf8_lossy(arg)))
     }
 
+    /// Argument `i` as an nginx size (`512k`, `2m`), in bytes.
+    pub fn parse_size(&mut self, i: usize) -> Result<usize, String> {
+        let arg = self.get(i).unwrap_or(&[]);
+        let mut s = crate::ngx_util::pool_str(self.pool(), arg).ok_or("out of memory")?;
+        // SAFETY: `s` is a pool copy; ngx_parse_size only reads it.
+        let size = unsafe { ngx::ffi::ngx_parse_size(&mut s) };
+        usize::try_from(size).map_err(|_| {
+            format!(
+                "invalid size \"{}\", it must be a size such as 2m, or \"off\"",
+                String::from_utf8_lossy(arg)
+            )
+        })
+    }
+
     /// Compiles `value` when it contains variables; `Ok(None)` for a constant.
     pub fn compile(&mut self, value: &[u8]) -> Result<Option<ComplexValue>, String> {
         if !value.contains(&b'$') {
@@ -129,16 +143,17 @@ impl ConfArgs {
     }
 }
 
-type Setter = fn(&mut LocConf, &mut ConfArgs) -> Result<(), String>;
+type Setter<T> = fn(&mut T, &mut ConfArgs) -> Result<(), String>;
 
 /// Runs a safe setter and reports its error as nginx does:
 /// `"auth_jwt_key" directive <message> in /etc/nginx/nginx.conf:12`.
-fn run_setter(cf: *mut ngx_conf_t, conf: *mut c_void, setter: Setter) -> *mut c_char {
-    let (Some(cf), Some(conf)) = (NonNull::new(cf), NonNull::new(conf.cast::<LocConf>())) else {
+fn run_setter<T>(cf: *mut ngx_conf_t, conf: *mut c_void, setter: Setter<T>) -> *mut c_char {
+    let (Some(cf), Some(conf)) = (NonNull::new(cf), NonNull::new(conf.cast::<T>())) else {
         return ngx::core::NGX_CONF_ERROR;
     };
     let mut args = ConfArgs { cf };
-    // SAFETY: `conf` is this module's location configuration created by `create_loc_conf`.
+    // SAFETY: `conf` is this module's configuration of the level the command table names
+    // (`LocConf` or `MainConf`), created by `create_loc_conf` / `create_main_conf`.
     let conf = unsafe { &mut *conf.as_ptr() };
     match setter(conf, &mut args) {
         Ok(()) => ngx::core::NGX_CONF_OK,
@@ -186,6 +201,7 @@ setter!(set_realm, conf::cmd_realm);
 setter!(set_leeway, conf::cmd_leeway);
 setter!(set_issuer, conf::cmd_issuer);
 setter!(set_audience, conf::cmd_audience);
+setter!(set_cache, conf::cmd_cache);
 
 const ANY_LEVEL: u32 = NGX_HTTP_MAIN_CONF | NGX_HTTP_SRV_CONF | NGX_HTTP_LOC_CONF;
 /// `auth_jwt_enabled` may also sit inside `if`, as nginx's own switches can.
@@ -204,7 +220,7 @@ const fn command(name: ngx_str_t, args: u32, set: Shim) -> ngx_command_t {
     }
 }
 
-static mut COMMANDS: [ngx_command_t; 18] = [
+static mut COMMANDS: [ngx_command_t; 19] = [
     command(
         ngx_string!("auth_jwt_enabled"),
         ANY_LEVEL_IF | NGX_CONF_TAKE1,
@@ -290,6 +306,14 @@ static mut COMMANDS: [ngx_command_t; 18] = [
         ANY_LEVEL | NGX_CONF_1MORE,
         set_audience,
     ),
+    ngx_command_t {
+        conf: ngx::ffi::NGX_HTTP_MAIN_CONF_OFFSET,
+        ..command(
+            ngx_string!("auth_jwt_cache"),
+            NGX_HTTP_MAIN_CONF | NGX_CONF_TAKE1,
+            set_cache,
+        )
+    },
     ngx_command_t::empty(),
 ];
 
@@ -322,22 +346,10 @@ pub fn module() -> &'static ngx_module_t {
     unsafe { &*ptr::addr_of!(ngx_http_auth_jwt_module) }
 }
 
-/// Per-`http{}` state: complex values built once for the redirect's `return_url`.
-pub struct MainConf {
-    /// `$scheme://$http_host$request_uri`: the URL the client asked for.
-    pub return_url: Option<ComplexValue>,
-    /// `$scheme://$host$request_uri`, for clients that sent no Host header (HTTP/1.0).
-    pub return_url_no_host: Option<ComplexValue>,
-}
-
 unsafe extern "C" fn create_main_conf(cf: *mut ngx_conf_t) -> *mut c_void {
     // SAFETY: nginx passes a valid `cf` to configuration callbacks.
     let pool = unsafe { (*cf).pool };
-    let conf = MainConf {
-        return_url: None,
-        return_url_no_host: None,
-    };
-    pool_box(pool, conf).map_or(ptr::null_mut(), |p| p.as_ptr().cast())
+    pool_box(pool, MainConf::new()).map_or(ptr::null_mut(), |p| p.as_ptr().cast())
 }
 
 unsafe extern "C" fn create_loc_conf(cf: *mut ngx_conf_t) -> *mut c_void {

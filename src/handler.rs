@@ -8,9 +8,8 @@ use ngx::ffi::{
 };
 
 use crate::conf::{is_enabled_value, ClaimHeader, Enabled, LocConf};
-use crate::glue::{module, MainConf};
 use crate::ngx_util::{bytes, complex_value, headers, push_header, rebuild_list_without};
-use crate::outcome::{loc_conf, outcome};
+use crate::outcome::{loc_conf, main_conf, outcome};
 
 /// # Safety
 /// Called by nginx's phase engine with a valid request.
@@ -30,7 +29,7 @@ fn access(r: &mut ngx_http_request_t) -> ngx_int_t {
     if bypass || !enabled(r, conf) {
         // Not enforced here, but headers named like ours are still ours: never pass a client's.
         if !conf.request_claims().is_empty() {
-            let jwt = outcome(r).and_then(|o| o.as_ref().ok());
+            let jwt = outcome(r).and_then(|o| o.as_deref().ok());
             if set_request_claims(r, conf.request_claims(), jwt).is_none() {
                 return NGX_HTTP_INTERNAL_SERVER_ERROR as ngx_int_t;
             }
@@ -235,12 +234,7 @@ fn redirect(r: &mut ngx_http_request_t, conf: &LocConf) -> Option<ngx_int_t> {
 
 /// `$scheme://$http_host$request_uri`, or with `$host` when the client sent no Host header.
 fn requested_url(r: &mut ngx_http_request_t) -> Option<Vec<u8>> {
-    // SAFETY: `main_conf` holds one slot per HTTP module; ours was created by create_main_conf.
-    let main = unsafe {
-        (*r.main_conf.add(module().ctx_index))
-            .cast::<MainConf>()
-            .as_ref()?
-    };
+    let main = main_conf(r)?;
     let cv = if r.headers_in.host.is_null() {
         main.return_url_no_host
     } else {

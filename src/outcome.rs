@@ -6,20 +6,65 @@
 //! server-level `set`) recomputes rather than trusting a verdict made under other keys.
 //! Internal redirects clear module contexts; the next lookup recomputes then too.
 
+use core::cell::RefCell;
 use core::ptr;
+use std::rc::Rc;
 
-use jwt_core::{Error, Jwt, Reason, Source, SourceKind};
+use jwt_core::{Error, Jwt, Reason, Source, SourceKind, TokenCache};
 use ngx::ffi::{ngx_http_request_t, ngx_table_elt_t};
 
-use crate::conf::{Auth, LocConf};
+use crate::conf::{Auth, LocConf, MainConf};
 use crate::glue::module;
 use crate::ngx_util::{bytes, headers, now, pool_box};
 
-pub type Outcome = Result<Jwt, Error>;
+pub type Outcome = Result<Rc<Jwt>, Error>;
+
+/// How the verdict was reached, for `$jwt_cache_status`.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum CacheStatus {
+    /// A token verified before under the same keys and policy; only the clock re-checked.
+    Hit,
+    /// Verified in full (and remembered when valid).
+    Miss,
+    /// Verified in full with the cache off.
+    Bypass,
+}
+
+impl CacheStatus {
+    pub fn word(self) -> &'static str {
+        match self {
+            CacheStatus::Hit => "HIT",
+            CacheStatus::Miss => "MISS",
+            CacheStatus::Bypass => "BYPASS",
+        }
+    }
+}
+
+pub struct Verdict {
+    pub outcome: Outcome,
+    /// `None` when there was no token to verify.
+    pub cache: Option<CacheStatus>,
+}
 
 struct Ctx {
     auth: *const Auth,
-    outcome: Outcome,
+    verdict: Verdict,
+}
+
+thread_local! {
+    /// nginx runs requests on one thread per worker: one cache per worker, no locking.
+    static CACHE: RefCell<TokenCache> = RefCell::new(TokenCache::new(0));
+}
+
+/// This module's `http{}` configuration for `r`.
+pub fn main_conf<'c>(r: &ngx_http_request_t) -> Option<&'c MainConf> {
+    // SAFETY: `main_conf` holds one slot per HTTP module; ours was created by
+    // create_main_conf and lives as long as the cycle.
+    unsafe {
+        (*r.main_conf.add(module().ctx_index))
+            .cast::<MainConf>()
+            .as_ref()
+    }
 }
 
 /// This module's location configuration for `r`.
@@ -35,12 +80,18 @@ pub fn loc_conf<'c>(r: &ngx_http_request_t) -> Option<&'c LocConf> {
     }
 }
 
+/// The main request's token judged under the main request's current location, or `None`
+/// when no key is configured there.
+pub fn outcome<'p>(r: &ngx_http_request_t) -> Option<&'p Outcome> {
+    verdict(r).map(|v| &v.outcome)
+}
+
 /// The verdict on the main request's token under the main request's current location, or
 /// `None` when no key is configured there.
 ///
 /// The verdict lives in the main request's pool, valid for the whole request: the result is not
 /// tied to the borrow of `r`.
-pub fn outcome<'p>(r: &ngx_http_request_t) -> Option<&'p Outcome> {
+pub fn verdict<'p>(r: &ngx_http_request_t) -> Option<&'p Verdict> {
     // SAFETY: every request points at its main request, which outlives its subrequests.
     let main: &'p ngx_http_request_t = unsafe { &*r.main };
     let auth = loc_conf(main)?.auth.as_deref()?;
@@ -49,25 +100,61 @@ pub fn outcome<'p>(r: &ngx_http_request_t) -> Option<&'p Outcome> {
     // SAFETY: a non-NULL slot was written by `store` below, in this request's pool.
     if let Some(ctx) = unsafe { slot.cast::<Ctx>().as_ref() } {
         if ptr::eq(ctx.auth, auth) {
-            return Some(&ctx.outcome);
+            return Some(&ctx.verdict);
         }
     }
-    let outcome = compute(main, auth);
-    // If the pool is exhausted, nothing can be cached; the request fails closed below.
-    let ctx = pool_box(main.pool, Ctx { auth, outcome })?;
+    let cache_size = main_conf(main).map_or(0, MainConf::cache_size);
+    let verdict = compute(main, auth, cache_size);
+    // If the pool is exhausted, nothing can be kept; callers fail closed.
+    let ctx = pool_box(main.pool, Ctx { auth, verdict })?;
     *slot = ctx.as_ptr().cast();
     // SAFETY: just stored; it lives until the request pool is destroyed.
-    Some(unsafe { &ctx.as_ref().outcome })
+    Some(unsafe { &ctx.as_ref().verdict })
 }
 
-fn compute(r: &ngx_http_request_t, auth: &Auth) -> Outcome {
+fn compute(r: &ngx_http_request_t, auth: &Auth, cache_size: usize) -> Verdict {
     let Some(token) = find_token(r, &auth.sources) else {
-        return Err(Error {
+        let missing = Error {
             reason: Reason::Missing,
             detail: describe_sources(&auth.sources),
-        });
+        };
+        return Verdict {
+            outcome: Err(missing),
+            cache: None,
+        };
     };
-    jwt_core::verify(token, &auth.keys, &auth.policy, now())
+    let now = now();
+    let verify = || jwt_core::verify(token, &auth.keys, &auth.policy, now).map(Rc::new);
+    if cache_size == 0 || token.is_empty() {
+        return Verdict {
+            outcome: verify(),
+            cache: Some(CacheStatus::Bypass),
+        };
+    }
+    CACHE.with(|cache| {
+        // Never re-entered (verification calls back into nothing); if it were, skip the cache.
+        let Ok(mut cache) = cache.try_borrow_mut() else {
+            return Verdict {
+                outcome: verify(),
+                cache: Some(CacheStatus::Bypass),
+            };
+        };
+        cache.set_limit(cache_size);
+        if let Some(outcome) = cache.get(auth.scope, token, &auth.policy, now) {
+            return Verdict {
+                outcome,
+                cache: Some(CacheStatus::Hit),
+            };
+        }
+        let outcome = verify();
+        if let Ok(jwt) = &outcome {
+            cache.insert(auth.scope, token, Rc::clone(jwt));
+        }
+        Verdict {
+            outcome,
+            cache: Some(CacheStatus::Miss),
+        }
+    })
 }
 
 fn describe_sources(sources: &[Source]) -> String {

@@ -15,7 +15,7 @@ use ngx::ffi::{
 use ngx::ngx_string;
 
 use crate::ngx_util::{bytes_unbound, pool_str, set_not_found, set_variable};
-use crate::outcome::outcome;
+use crate::outcome::{outcome, verdict};
 
 const CLAIM_PREFIX: &[u8] = b"jwt_claim_";
 const HEADER_PREFIX: &[u8] = b"jwt_header_";
@@ -25,10 +25,11 @@ type Getter =
 
 /// Adds the variables; called from preconfiguration.
 pub fn register(cf: *mut ngx_conf_t) -> Result<(), ()> {
-    let vars: [(ngx_str_t, u32, Getter); 5] = [
+    let vars: [(ngx_str_t, u32, Getter); 6] = [
         (ngx_string!("jwt_sub"), 0, get_sub),
         (ngx_string!("jwt_payload"), 0, get_payload),
         (ngx_string!("jwt_error"), 0, get_error),
+        (ngx_string!("jwt_cache_status"), 0, get_cache_status),
         (ngx_string!("jwt_claim_"), NGX_HTTP_VAR_PREFIX, get_claim),
         (ngx_string!("jwt_header_"), NGX_HTTP_VAR_PREFIX, get_header),
     ];
@@ -123,6 +124,17 @@ unsafe extern "C" fn get_error(
     eval(r, v, |r| match outcome(r) {
         Some(Ok(_)) => Value::Text(Cow::Borrowed("")),
         Some(Err(e)) => Value::Text(Cow::Borrowed(e.reason.word())),
+        None => Value::NotFound,
+    })
+}
+
+unsafe extern "C" fn get_cache_status(
+    r: *mut ngx_http_request_t,
+    v: *mut ngx_variable_value_t,
+    _: usize,
+) -> ngx_int_t {
+    eval(r, v, |r| match verdict(r).and_then(|v| v.cache) {
+        Some(status) => Value::Text(Cow::Borrowed(status.word())),
         None => Value::NotFound,
     })
 }

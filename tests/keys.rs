@@ -206,61 +206,6 @@ fn check(n: &Nginx, path: &str, token: Option<&str>, status: u16, error: &str) -
 }
 
 /// Pids of the worker processes the master has started so far (from the error log).
-fn workers_started(n: &Nginx) -> Vec<String> {
-    n.error_log()
-        .lines()
-        .filter_map(|l| l.split_once("start worker process "))
-        .map(|(_, pid)| pid.trim().to_string())
-        .collect()
-}
-
-/// `nginx -s reload` on a running harness nginx; returns once a new worker has started and every
-/// old worker has exited, so that each later request is answered with the new configuration.
-fn reload(n: &Nginx) {
-    let old = workers_started(n);
-    assert!(
-        !old.is_empty(),
-        "no worker in the error log:\n{}",
-        n.error_log()
-    );
-    let out = Command::new(nginx_bin())
-        .arg("-p")
-        .arg(format!("{}/", n.prefix.display()))
-        .arg("-e")
-        .arg(n.prefix.join("logs/error.log"))
-        .args(["-c", "conf/nginx.conf", "-s", "reload"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "nginx -s reload failed: {}{}\nerror log:\n{}",
-        String::from_utf8_lossy(&out.stderr),
-        String::from_utf8_lossy(&out.stdout),
-        n.error_log()
-    );
-    wait_for(n, "a new worker and the old ones' exit", || {
-        let log = n.error_log();
-        workers_started(n).len() > old.len()
-            && old
-                .iter()
-                .all(|pid| log.contains(&format!("{pid}#{pid}: exit\n")))
-    });
-}
-
-/// Polls until `ok()` holds (the reloaded worker answers), at most 15 s.
-#[track_caller]
-fn wait_for(n: &Nginx, what: &str, ok: impl Fn() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(15);
-    while !ok() {
-        assert!(
-            Instant::now() < deadline,
-            "timed out waiting for {what}\nerror log:\n{}",
-            n.error_log()
-        );
-        thread::sleep(Duration::from_millis(50));
-    }
-}
-
 fn status_of(n: &Nginx, token: &str) -> u16 {
     n.get("/", &[("Authorization", &format!("Bearer {token}"))])
         .status
@@ -337,8 +282,8 @@ fn jwks_rotation_with_reload() {
             }
             failures
         });
-        reload(&n);
-        wait_for(&n, "the reloaded worker to accept k2", || {
+        n.reload();
+        n.wait_for("the reloaded worker to accept k2", || {
             status_of(&n, &k2) == 200
         });
         done.store(true, Ordering::SeqCst);
@@ -353,8 +298,8 @@ fn jwks_rotation_with_reload() {
 
     // {k2} only.
     fs::write(&file, jwks(std::slice::from_ref(&j2))).unwrap();
-    reload(&n);
-    wait_for(&n, "the reloaded worker to refuse k1", || {
+    n.reload();
+    n.wait_for("the reloaded worker to refuse k1", || {
         status_of(&n, &k1) == 401
     });
     check(&n, "/", Some(&k1), 401, "key");

@@ -22,6 +22,7 @@
 )]
 
 mod alg;
+mod cache;
 mod der;
 mod json;
 mod keys;
@@ -30,6 +31,7 @@ mod text;
 mod verify;
 
 pub use alg::{decode_secret, Algorithm, SecretEncoding};
+pub use cache::{entry_cost, TokenCache};
 pub use keys::{KeyError, KeySet};
 pub use source::{find_cookie, find_query_arg, strip_bearer, Source, SourceKind};
 pub use text::{percent_encode_component, quote_param};

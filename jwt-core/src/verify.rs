@@ -103,6 +103,12 @@ pub struct Jwt {
 }
 
 impl Jwt {
+    /// Re-checks `exp` and `nbf` for `now`: what can change for a token already verified
+    /// under the same keys and policy (a cached one).
+    pub fn check_time(&self, policy: &Policy, now: i64) -> Result<(), Error> {
+        check_time(&self.payload, policy, now)
+    }
+
     /// Exact name first, then ASCII-case-insensitive: nginx lowercases variable names.
     pub fn claim(&self, name: &str) -> Option<&Value> {
         lookup(&self.payload, name)
@@ -324,37 +330,7 @@ fn numeric_claim(
 }
 
 fn check_claims(payload: &Map<String, Value>, policy: &Policy, now: i64) -> Result<(), Error> {
-    let now = i128::from(now);
-    let leeway = i128::from(policy.leeway);
-
-    let (exp, exp_text) = numeric_claim(payload, "exp")?
-        .ok_or_else(|| Error::new(Reason::Claim, "exp is missing"))?;
-    // Expired when now >= exp + leeway, i.e. exp + leeway - now <= 0.
-    let expired = match exp {
-        Time::Int(exp) => exp.saturating_add(leeway) <= now,
-        Time::Float(exp) => exp + leeway as f64 <= now as f64,
-    };
-    if expired {
-        let ago = exp.seconds_before(now).max(0);
-        return Err(Error::new(
-            Reason::Expired,
-            format!("exp {exp_text} is {ago}s in the past"),
-        ));
-    }
-
-    if let Some((nbf, nbf_text)) = numeric_claim(payload, "nbf")? {
-        let early = match nbf {
-            Time::Int(nbf) => now.saturating_add(leeway) < nbf,
-            Time::Float(nbf) => (now.saturating_add(leeway) as f64) < nbf,
-        };
-        if early {
-            let ahead = nbf.seconds_after(now).max(0);
-            return Err(Error::new(
-                Reason::NotYetValid,
-                format!("nbf {nbf_text} is {ahead}s in the future"),
-            ));
-        }
-    }
+    check_time(payload, policy, now)?;
 
     if !policy.issuers.is_empty() {
         match payload.get("iss") {
@@ -426,6 +402,42 @@ fn check_claims(payload: &Map<String, Value>, policy: &Policy, now: i64) -> Resu
             }
             Some(Value::String(_)) => {}
             Some(_) => return Err(Error::new(Reason::Subject, "sub is not a string")),
+        }
+    }
+    Ok(())
+}
+
+/// `exp` (required) and `nbf` against the clock, with the policy's leeway.
+fn check_time(payload: &Map<String, Value>, policy: &Policy, now: i64) -> Result<(), Error> {
+    let now = i128::from(now);
+    let leeway = i128::from(policy.leeway);
+
+    let (exp, exp_text) = numeric_claim(payload, "exp")?
+        .ok_or_else(|| Error::new(Reason::Claim, "exp is missing"))?;
+    // Expired when now >= exp + leeway, i.e. exp + leeway - now <= 0.
+    let expired = match exp {
+        Time::Int(exp) => exp.saturating_add(leeway) <= now,
+        Time::Float(exp) => exp + leeway as f64 <= now as f64,
+    };
+    if expired {
+        let ago = exp.seconds_before(now).max(0);
+        return Err(Error::new(
+            Reason::Expired,
+            format!("exp {exp_text} is {ago}s in the past"),
+        ));
+    }
+
+    if let Some((nbf, nbf_text)) = numeric_claim(payload, "nbf")? {
+        let early = match nbf {
+            Time::Int(nbf) => now.saturating_add(leeway) < nbf,
+            Time::Float(nbf) => (now.saturating_add(leeway) as f64) < nbf,
+        };
+        if early {
+            let ahead = nbf.seconds_after(now).max(0);
+            return Err(Error::new(
+                Reason::NotYetValid,
+                format!("nbf {nbf_text} is {ahead}s in the future"),
+            ));
         }
     }
     Ok(())

@@ -385,6 +385,62 @@ impl Nginx {
     }
 
     /// Contents of a file in the prefix.
+    /// Pids of the worker processes the master has started so far.
+    pub fn workers_started(&self) -> Vec<String> {
+        self.error_log()
+            .lines()
+            .filter_map(|l| l.split_once("start worker process "))
+            .map(|(_, pid)| pid.trim().to_string())
+            .collect()
+    }
+
+    /// `nginx -s reload` on a running harness nginx; returns once a new worker has started and every
+    /// old worker has exited, so that each later request is answered with the new configuration.
+    pub fn reload(&self) {
+        let old = self.workers_started();
+        assert!(
+            !old.is_empty(),
+            "no worker in the error log:\n{}",
+            self.error_log()
+        );
+        let out = Command::new(nginx_bin())
+            .arg("-p")
+            .arg(format!("{}/", self.prefix.display()))
+            .arg("-e")
+            .arg(self.prefix.join("logs/error.log"))
+            .args(["-c", "conf/nginx.conf", "-s", "reload"])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "nginx -s reload failed: {}{}\nerror log:\n{}",
+            String::from_utf8_lossy(&out.stderr),
+            String::from_utf8_lossy(&out.stdout),
+            self.error_log()
+        );
+        self.wait_for("a new worker and the old ones' exit", || {
+            let log = self.error_log();
+            self.workers_started().len() > old.len()
+                && old
+                    .iter()
+                    .all(|pid| log.contains(&format!("{pid}#{pid}: exit\n")))
+        });
+    }
+
+    /// Polls until `ok()` holds (the reloaded worker answers), at most 15 s.
+    #[track_caller]
+    pub fn wait_for(&self, what: &str, ok: impl Fn() -> bool) {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while !ok() {
+            assert!(
+                Instant::now() < deadline,
+                "timed out waiting for {what}\nerror log:\n{}",
+                self.error_log()
+            );
+            thread::sleep(Duration::from_millis(50));
+        }
+    }
+
     pub fn read(&self, name: &str) -> String {
         fs::read_to_string(self.prefix.join(name)).unwrap_or_default()
     }

@@ -1,0 +1,311 @@
+//! A bounded cache of verified tokens, one per nginx worker.
+//!
+//! Verifying a repeated token again proves nothing new: the bytes, the keys and the policy are
+//! the same. Only the clock moves, so a hit re-checks `exp` and `nbf` and nothing else.
+//!
+//! Entries are keyed by the exact token bytes and tagged with the *scope* that verified them
+//! (an id unique to one compiled key set and policy, never reused): a token verified under
+//! other keys — another location, or the configuration before a reload — is a miss.
+//!
+//! Memory is bounded by `limit` bytes of estimated cost. Eviction is FIFO with a second
+//! chance for entries hit since their last pass. An entry
+//! removed early (expired on a hit, replaced under another scope) keeps its cost counted until
+//! the queue reaches it, so the bound holds whatever the traffic.
+
+use std::collections::{HashMap, VecDeque};
+use std::rc::Rc;
+
+use crate::verify::{Error, Jwt, Policy, Reason};
+
+/// Fixed overhead per entry on top of what scales with the token: map and queue slots, the
+/// `Rc` headers, the parsed claim maps' nodes. An estimate; the point is a firm bound.
+const ENTRY_OVERHEAD: usize = 256;
+
+/// Bytes an entry is counted for: the key, and the parsed token (its decoded JSON, held once
+/// as text and once as maps, is smaller than the token's base64 form twice over).
+pub fn entry_cost(token_len: usize) -> usize {
+    token_len.saturating_mul(3).saturating_add(ENTRY_OVERHEAD)
+}
+
+struct Entry {
+    scope: u64,
+    jwt: Rc<Jwt>,
+    /// Hit since the eviction pass last saw it.
+    referenced: bool,
+}
+
+struct Queued {
+    key: Rc<[u8]>,
+    cost: usize,
+}
+
+pub struct TokenCache {
+    map: HashMap<Rc<[u8]>, Entry>,
+    queue: VecDeque<Queued>,
+    used: usize,
+    limit: usize,
+}
+
+impl TokenCache {
+    pub fn new(limit: usize) -> TokenCache {
+        TokenCache {
+            map: HashMap::new(),
+            queue: VecDeque::new(),
+            used: 0,
+            limit,
+        }
+    }
+
+    /// Changes the bound; the next insert evicts down to it.
+    pub fn set_limit(&mut self, limit: usize) {
+        self.limit = limit;
+    }
+
+    pub fn len(&self) -> usize {
+        self.map.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.map.is_empty()
+    }
+
+    /// Bytes counted against the limit.
+    pub fn used(&self) -> usize {
+        self.used
+    }
+
+    /// The verdict for a token verified under `scope` before: `None` on a miss, the token
+    /// again if it is still within its time window, `expired`/`not_yet_valid` otherwise (an
+    /// expired entry is dropped). No allocation.
+    pub fn get(
+        &mut self,
+        scope: u64,
+        token: &[u8],
+        policy: &Policy,
+        now: i64,
+    ) -> Option<Result<Rc<Jwt>, Error>> {
+        let entry = self.map.get_mut(token)?;
+        if entry.scope != scope {
+            return None;
+        }
+        match entry.jwt.check_time(policy, now) {
+            Ok(()) => {
+                entry.referenced = true;
+                Some(Ok(Rc::clone(&entry.jwt)))
+            }
+            Err(e) => {
+                if e.reason == Reason::Expired {
+                    self.map.remove(token);
+                }
+                Some(Err(e))
+            }
+        }
+    }
+
+    /// Remembers a token that passed every check under `scope`.
+    pub fn insert(&mut self, scope: u64, token: &[u8], jwt: Rc<Jwt>) {
+        let cost = entry_cost(token.len());
+        if cost > self.limit {
+            return;
+        }
+        self.map.remove(token);
+        self.evict(cost);
+        let key: Rc<[u8]> = Rc::from(token);
+        self.queue.push_back(Queued {
+            key: Rc::clone(&key),
+            cost,
+        });
+        self.used = self.used.saturating_add(cost);
+        self.map.insert(
+            key,
+            Entry {
+                scope,
+                jwt,
+                referenced: false,
+            },
+        );
+    }
+
+    /// Frees room for `cost` more bytes.
+    fn evict(&mut self, cost: usize) {
+        // Each entry gets at most one second chance, so two passes over the queue suffice.
+        let mut budget = self.queue.len().saturating_mul(2);
+        while self.used.saturating_add(cost) > self.limit && budget > 0 {
+            budget -= 1;
+            let Some(item) = self.queue.pop_front() else {
+                break;
+            };
+            let live = self
+                .map
+                .get_key_value(&*item.key)
+                .is_some_and(|(k, _)| Rc::ptr_eq(k, &item.key));
+            if live {
+                let keep = self
+                    .map
+                    .get_mut(&*item.key)
+                    .is_some_and(|entry| std::mem::take(&mut entry.referenced));
+                if keep {
+                    self.queue.push_back(item);
+                    continue;
+                }
+                self.map.remove(&*item.key);
+            }
+            self.used = self.used.saturating_sub(item.cost);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{verify, Algorithm, KeySet};
+    use jsonwebtoken::{encode, EncodingKey, Header};
+    use serde_json::json;
+
+    const NOW: i64 = 1_800_000_000;
+
+    fn keys() -> KeySet {
+        KeySet::from_secret(b"cache-test-secret", Algorithm::HS256).unwrap()
+    }
+
+    fn token(sub: &str, exp: i64) -> String {
+        let claims = json!({"sub": sub, "exp": exp});
+        encode(
+            &Header::default(),
+            &claims,
+            &EncodingKey::from_secret(b"cache-test-secret"),
+        )
+        .unwrap()
+    }
+
+    fn verified(t: &str) -> Rc<Jwt> {
+        Rc::new(verify(t.as_bytes(), &keys(), &Policy::default(), NOW).unwrap())
+    }
+
+    #[test]
+    fn hit_after_insert_in_the_same_scope_only() {
+        let p = Policy::default();
+        let mut c = TokenCache::new(1 << 20);
+        let t = token("alice", NOW + 60);
+        assert!(c.get(1, t.as_bytes(), &p, NOW).is_none());
+        c.insert(1, t.as_bytes(), verified(&t));
+        let hit = c.get(1, t.as_bytes(), &p, NOW).unwrap().unwrap();
+        assert_eq!(hit.sub(), Some("alice"));
+        // Another key set or policy (another location, a reloaded configuration): a miss.
+        assert!(c.get(2, t.as_bytes(), &p, NOW).is_none());
+        // One byte more or less is another token.
+        assert!(c.get(1, &t.as_bytes()[..t.len() - 1], &p, NOW).is_none());
+    }
+
+    #[test]
+    fn a_hit_rechecks_the_clock_and_drops_expired_entries() {
+        let mut c = TokenCache::new(1 << 20);
+        let t = token("bob", NOW + 10);
+        c.insert(1, t.as_bytes(), verified(&t));
+        let p = Policy::default();
+        assert!(c.get(1, t.as_bytes(), &p, NOW + 9).unwrap().is_ok());
+        let leeway = Policy {
+            leeway: 5,
+            ..Policy::default()
+        };
+        assert!(c.get(1, t.as_bytes(), &leeway, NOW + 12).unwrap().is_ok());
+        let e = c.get(1, t.as_bytes(), &p, NOW + 10).unwrap().unwrap_err();
+        assert_eq!(e.reason, Reason::Expired);
+        assert!(c.is_empty(), "an expired entry dies at exp");
+        assert!(c.get(1, t.as_bytes(), &p, NOW + 10).is_none());
+    }
+
+    #[test]
+    fn nbf_is_rechecked_on_a_hit() {
+        let claims = json!({"sub": "c", "exp": NOW + 100, "nbf": NOW + 20});
+        let t = encode(
+            &Header::default(),
+            &claims,
+            &EncodingKey::from_secret(b"cache-test-secret"),
+        )
+        .unwrap();
+        let leeway = Policy {
+            leeway: 30,
+            ..Policy::default()
+        };
+        let jwt = Rc::new(verify(t.as_bytes(), &keys(), &leeway, NOW).unwrap());
+        let mut c = TokenCache::new(1 << 20);
+        c.insert(1, t.as_bytes(), jwt);
+        let strict = Policy::default();
+        let e = c.get(1, t.as_bytes(), &strict, NOW).unwrap().unwrap_err();
+        assert_eq!(e.reason, Reason::NotYetValid);
+        assert_eq!(c.len(), 1, "not yet valid is not dead");
+    }
+
+    #[test]
+    fn memory_stays_within_the_limit() {
+        let p = Policy::default();
+        let t0 = token("user-0", NOW + 60);
+        let limit = entry_cost(t0.len()) * 10;
+        let mut c = TokenCache::new(limit);
+        for i in 0..1000 {
+            let t = token(&format!("user-{i}"), NOW + 60);
+            c.insert(1, t.as_bytes(), verified(&t));
+            assert!(c.used() <= limit, "used {} > limit {limit}", c.used());
+        }
+        assert!(c.len() <= 10);
+        assert!(
+            c.get(1, t0.as_bytes(), &p, NOW).is_none(),
+            "the oldest went first"
+        );
+    }
+
+    #[test]
+    fn entries_removed_early_still_count_until_evicted() {
+        // Tokens that expire at once must not grow the queue beyond the bound.
+        let p = Policy::default();
+        let t0 = token("u", NOW + 1);
+        let limit = entry_cost(t0.len()) * 4;
+        let mut c = TokenCache::new(limit);
+        for i in 0..500 {
+            let t = token(&format!("u{i}"), NOW + 1);
+            c.insert(1, t.as_bytes(), verified(&t));
+            let _ = c.get(1, t.as_bytes(), &p, NOW + 5);
+            assert!(c.used() <= limit);
+            assert!(c.queue.len() <= 4);
+        }
+    }
+
+    #[test]
+    fn hit_entries_get_a_second_chance() {
+        let p = Policy::default();
+        let hot = token("hot", NOW + 60);
+        let limit = entry_cost(hot.len()) * 3;
+        let mut c = TokenCache::new(limit);
+        c.insert(1, hot.as_bytes(), verified(&hot));
+        for i in 0..20 {
+            assert!(
+                c.get(1, hot.as_bytes(), &p, NOW).is_some(),
+                "hot evicted at {i}"
+            );
+            let t = token(&format!("cold{i:02}x"), NOW + 60);
+            c.insert(1, t.as_bytes(), verified(&t));
+        }
+    }
+
+    #[test]
+    fn a_token_larger_than_the_cache_is_not_kept() {
+        let t = token("big", NOW + 60);
+        let mut c = TokenCache::new(entry_cost(t.len()) - 1);
+        c.insert(1, t.as_bytes(), verified(&t));
+        assert!(c.is_empty());
+        assert_eq!(c.used(), 0);
+    }
+
+    #[test]
+    fn reinserting_under_another_scope_replaces() {
+        let p = Policy::default();
+        let t = token("x", NOW + 60);
+        let mut c = TokenCache::new(1 << 20);
+        c.insert(1, t.as_bytes(), verified(&t));
+        c.insert(2, t.as_bytes(), verified(&t));
+        assert!(c.get(1, t.as_bytes(), &p, NOW).is_none());
+        assert!(c.get(2, t.as_bytes(), &p, NOW).is_some());
+        assert_eq!(c.len(), 1);
+    }
+}
