@@ -75,7 +75,7 @@ fn enabled(r: &mut ngx_http_request_t, conf: &LocConf) -> bool {
 
 fn admit(r: &mut ngx_http_request_t, conf: &LocConf, jwt: &Jwt) -> ngx_int_t {
     let done = set_request_claims(r, conf.request_claims(), Some(jwt))
-        .and_then(|()| set_response_claims(r, conf.response_claims(), jwt));
+        .and_then(|()| push_claims(r, conf.response_claims(), jwt, Direction::Client));
     match done {
         Some(()) => NGX_OK as ngx_int_t,
         None => NGX_HTTP_INTERNAL_SERVER_ERROR as ngx_int_t,
@@ -110,55 +110,54 @@ fn set_request_claims(
     if headers(&r.headers_in.headers).any(|h| is_claim_header(h, claims)) {
         rebuild_list_without(r, |h| is_claim_header(h, claims))?;
     }
-    let Some(jwt) = jwt else {
-        return Some(());
-    };
-    for c in claims {
-        let Some(value) = jwt.claim(&c.claim).map(jwt_core::render) else {
-            continue;
-        };
-        if !header_safe(&value) {
-            log(
-                r,
-                NGX_LOG_WARN,
-                format_args!(
-                    "auth_jwt: claim \"{}\" has control characters, not passed on",
-                    c.claim
-                ),
-            );
-            continue;
-        }
-        push_header(
-            &mut r.headers_in.headers,
-            r.pool,
-            &c.name,
-            &c.lowcase,
-            value.as_bytes(),
-            true,
-        )?;
+    match jwt {
+        Some(jwt) => push_claims(r, claims, jwt, Direction::Upstream),
+        None => Some(()),
     }
-    Some(())
 }
 
-fn set_response_claims(
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Direction {
+    /// Request headers, seen by the upstream and as `$http_jwt_*`.
+    Upstream,
+    /// Response headers, seen by the client.
+    Client,
+}
+
+/// Adds `JWT-<claim>` headers for the claims the token has. A value that could end the header
+/// line (CR, LF, other controls) is left out, and logged when it was meant for the upstream.
+fn push_claims(
     r: &mut ngx_http_request_t,
     claims: &[ClaimHeader],
     jwt: &Jwt,
+    direction: Direction,
 ) -> Option<()> {
     for c in claims {
         let Some(value) = jwt.claim(&c.claim).map(jwt_core::render) else {
             continue;
         };
         if !header_safe(&value) {
+            if direction == Direction::Upstream {
+                let why = "has control characters, not passed on";
+                log(
+                    r,
+                    NGX_LOG_WARN,
+                    format_args!("auth_jwt: claim \"{}\" {why}", c.claim),
+                );
+            }
             continue;
         }
+        let (list, real_hash) = match direction {
+            Direction::Upstream => (&mut r.headers_in.headers, true),
+            Direction::Client => (&mut r.headers_out.headers, false),
+        };
         push_header(
-            &mut r.headers_out.headers,
+            list,
             r.pool,
             &c.name,
             &c.lowcase,
             value.as_bytes(),
-            false,
+            real_hash,
         )?;
     }
     Some(())
