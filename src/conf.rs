@@ -8,7 +8,7 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use jwt_core::{Algorithm, KeySet, Policy, SecretEncoding, Source};
+use jwt_core::{Algorithm, KeySet, Policy, SecretEncoding, Source, SourceKind};
 
 use crate::glue::{ComplexValue, ConfArgs};
 
@@ -60,6 +60,8 @@ pub struct Auth {
     pub keys: KeySet,
     pub policy: Policy,
     pub sources: Vec<Source>,
+    /// What a request without a token is logged with: `no token in header "Authorization"`.
+    pub missing: String,
 }
 
 #[derive(Default)]
@@ -448,8 +450,10 @@ impl LocConf {
         };
         let sources = self.sources.clone().unwrap_or_else(default_sources);
         self.key_error = None;
+        let missing = describe_sources(&sources);
         self.auth = Some(Arc::new(Auth {
             scope: NEXT_SCOPE.fetch_add(1, Ordering::Relaxed),
+            missing,
             keys,
             policy,
             sources,
@@ -507,6 +511,18 @@ impl LocConf {
         })?;
         Ok(Some((loaded, key.pos.clone())))
     }
+}
+
+fn describe_sources(sources: &[Source]) -> String {
+    let names: Vec<String> = sources
+        .iter()
+        .map(|s| match s.kind {
+            SourceKind::Header => format!("header \"{}\"", s.name),
+            SourceKind::Cookie => format!("cookie \"{}\"", s.name),
+            SourceKind::Query => format!("argument \"{}\"", s.name),
+        })
+        .collect();
+    format!("no token in {}", names.join(", "))
 }
 
 /// TeslaGov's default: the `Authorization` header.

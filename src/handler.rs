@@ -47,16 +47,13 @@ fn access(r: &mut ngx_http_request_t) -> ngx_int_t {
     match outcome(r) {
         Some(Ok(jwt)) => admit(r, conf, jwt),
         Some(Err(e)) => {
-            let level = if e.reason == Reason::Missing {
-                NGX_LOG_INFO
-            } else {
-                NGX_LOG_ERR
+            // A request without a token is routine (a first visit), not an error.
+            let (level, detail) = match (e.reason, &conf.auth) {
+                (Reason::Missing, Some(auth)) => (NGX_LOG_INFO, auth.missing.as_str()),
+                _ => (NGX_LOG_ERR, e.detail.as_str()),
             };
-            log(
-                r,
-                level,
-                format_args!("auth_jwt: {}: {}", e.reason.word(), e.detail),
-            );
+            let word = e.reason.word();
+            log(r, level, format_args!("auth_jwt: {word}: {detail}"));
             reject(r, conf, e.reason)
         }
         None => NGX_HTTP_INTERNAL_SERVER_ERROR as ngx_int_t,

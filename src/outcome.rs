@@ -114,9 +114,10 @@ pub fn verdict<'p>(r: &ngx_http_request_t) -> Option<&'p Verdict> {
 
 fn compute(r: &ngx_http_request_t, auth: &Auth, cache_size: usize) -> Verdict {
     let Some(token) = find_token(r, &auth.sources) else {
+        // The detail (where no token was found) is the Auth's, written when logged.
         let missing = Error {
             reason: Reason::Missing,
-            detail: describe_sources(&auth.sources),
+            detail: String::new(),
         };
         return Verdict {
             outcome: Err(missing),
@@ -155,18 +156,6 @@ fn compute(r: &ngx_http_request_t, auth: &Auth, cache_size: usize) -> Verdict {
             cache: Some(CacheStatus::Miss),
         }
     })
-}
-
-fn describe_sources(sources: &[Source]) -> String {
-    let names: Vec<String> = sources
-        .iter()
-        .map(|s| match s.kind {
-            SourceKind::Header => format!("header \"{}\"", s.name),
-            SourceKind::Cookie => format!("cookie \"{}\"", s.name),
-            SourceKind::Query => format!("argument \"{}\"", s.name),
-        })
-        .collect();
-    format!("no token in {}", names.join(", "))
 }
 
 /// The first token present, in the order of `auth_jwt_location`.
