@@ -1,0 +1,152 @@
+//! Token extraction: `Authorization`-style header values, Cookie headers and
+//! query strings, plus `Source::parse` of the configuration spec.
+//!
+//! Input: byte 0 is the length (mod 32) of the name, then the name, then the
+//! header / query text. Everything found must be a sub-slice of the input and
+//! agree with a naive reference implementation; the extracted token then goes
+//! through `verify` as nginx would do.
+#![no_main]
+
+use std::sync::OnceLock;
+
+use jwt_core::{
+    find_cookie, find_query_arg, strip_bearer, verify, Algorithm, KeySet, Policy, Source,
+    SourceKind,
+};
+use jwt_core_fuzz::{HMAC_SECRET, NOW};
+use libfuzzer_sys::fuzz_target;
+
+fn keys() -> &'static KeySet {
+    static KEYS: OnceLock<KeySet> = OnceLock::new();
+    KEYS.get_or_init(|| KeySet::from_secret(HMAC_SECRET, Algorithm::HS256).expect("HS256 key"))
+}
+
+fn assert_within(found: &[u8], whole: &[u8], what: &str) {
+    if found.is_empty() {
+        return;
+    }
+    let start = whole.as_ptr() as usize;
+    let end = start + whole.len();
+    let f = found.as_ptr() as usize;
+    assert!(
+        f >= start && f + found.len() <= end,
+        "{what}: result is not a sub-slice of the input"
+    );
+}
+
+fn blank(b: u8) -> bool {
+    b == b' ' || b == b'\t'
+}
+
+fn trim(v: &[u8]) -> &[u8] {
+    let mut v = v;
+    while let [first, rest @ ..] = v {
+        if !blank(*first) {
+            break;
+        }
+        v = rest;
+    }
+    while let [rest @ .., last] = v {
+        if !blank(*last) {
+            break;
+        }
+        v = rest;
+    }
+    v
+}
+
+fn reference_bearer(v: &[u8]) -> &[u8] {
+    let v = trim(v);
+    if v.len() > 6 && v[..6].eq_ignore_ascii_case(b"bearer") && blank(v[6]) {
+        trim(&v[6..])
+    } else {
+        v
+    }
+}
+
+fn reference_cookie<'a>(header: &'a [u8], name: &[u8]) -> Option<&'a [u8]> {
+    for pair in header.split(|&b| b == b';') {
+        let Some(eq) = pair.iter().position(|&b| b == b'=') else {
+            continue;
+        };
+        if trim(&pair[..eq]) == name {
+            let value = trim(&pair[eq + 1..]);
+            if value.len() >= 2 && value[0] == b'"' && value[value.len() - 1] == b'"' {
+                return Some(&value[1..value.len() - 1]);
+            }
+            return Some(value);
+        }
+    }
+    None
+}
+
+fn reference_query<'a>(args: &'a [u8], name: &[u8]) -> Option<&'a [u8]> {
+    for pair in args.split(|&b| b == b'&') {
+        match pair.iter().position(|&b| b == b'=') {
+            Some(eq) if &pair[..eq] == name => return Some(&pair[eq + 1..]),
+            Some(_) => {}
+            None if pair == name => return Some(&pair[pair.len()..]),
+            None => {}
+        }
+    }
+    None
+}
+
+fn check_token(token: &[u8]) {
+    let _ = verify(token, keys(), &Policy::default(), NOW);
+}
+
+fuzz_target!(|data: &[u8]| {
+    let Some((&len, rest)) = data.split_first() else {
+        return;
+    };
+    let name_len = usize::from(len % 32).min(rest.len());
+    let (name, value) = rest.split_at(name_len);
+
+    // Header: the whole value.
+    let token = strip_bearer(value);
+    assert_within(token, value, "strip_bearer");
+    assert_eq!(token, reference_bearer(value), "strip_bearer");
+    assert!(token.first().is_none_or(|&b| !blank(b)));
+    assert!(token.last().is_none_or(|&b| !blank(b)));
+    check_token(token);
+
+    // Cookie header.
+    let cookie = find_cookie(value, name);
+    assert_eq!(cookie, reference_cookie(value, name), "find_cookie");
+    if let Some(cookie) = cookie {
+        assert_within(cookie, value, "find_cookie");
+        assert!(!cookie.contains(&b';'));
+        let token = strip_bearer(cookie);
+        assert_within(token, cookie, "strip_bearer(cookie)");
+        check_token(token);
+    }
+
+    // Query string.
+    let arg = find_query_arg(value, name);
+    assert_eq!(arg, reference_query(value, name), "find_query_arg");
+    if let Some(arg) = arg {
+        assert_within(arg, value, "find_query_arg");
+        assert!(!arg.contains(&b'&'));
+        check_token(arg);
+    }
+
+    // Configuration spec.
+    if let Ok(spec) = std::str::from_utf8(data) {
+        if let Ok(source) = Source::parse(spec) {
+            assert!(!source.name.is_empty());
+            assert!(!source.name.contains(['=', ';', ',']));
+            assert!(!source
+                .name
+                .chars()
+                .any(|c| c.is_whitespace() || c.is_control()));
+            let kind = match source.kind {
+                SourceKind::Header => "HEADER",
+                SourceKind::Cookie => "COOKIE",
+                SourceKind::Query => "QUERY",
+            };
+            let again = Source::parse(&format!("{kind}={}", source.name)).expect("round trip");
+            assert_eq!(again, source);
+        }
+    }
+});
