@@ -54,6 +54,11 @@ fn access(r: &mut ngx_http_request_t) -> ngx_int_t {
             };
             let word = e.reason.word();
             log(r, level, format_args!("auth_jwt: {word}: {detail}"));
+            // A refused request may still reach an upstream (`satisfy any` letting another
+            // access module decide, `error_page 401 = @named`): never with the client's copy.
+            if set_request_claims(r, conf.request_claims(), None).is_none() {
+                return NGX_HTTP_INTERNAL_SERVER_ERROR as ngx_int_t;
+            }
             reject(r, conf, e.reason)
         }
         None => NGX_HTTP_INTERNAL_SERVER_ERROR as ngx_int_t,

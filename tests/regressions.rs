@@ -283,6 +283,43 @@ fn defect5_client_jwt_sub_header_never_reaches_upstream() {
     assert_eq!(r.upstream("jwt-subject"), vec!["kept"]);
 }
 
+/// A refused token does not end every request: with `satisfy any` another access module may
+/// admit it, and `error_page 401 = @named` may proxy it. Neither may carry the client's header.
+#[test]
+fn defect5_client_jwt_sub_header_is_dropped_from_refused_requests_too() {
+    let n = Nginx::start(&server(&format!(
+        "{}
+         auth_jwt_extract_request_claims sub;
+         location /any/ {{ satisfy any; allow 127.0.0.1; deny all; {PROXY} }}
+         location /fallback/ {{ error_page 401 = @anonymous; {PROXY} }}
+         location @anonymous {{ auth_jwt_enabled off; proxy_set_header X-Anon 1; {PROXY} }}",
+        key_line()
+    )));
+    let forged = hs256(
+        b"not the secret",
+        json!({"sub": "alice", "exp": now() + 600}),
+    );
+    for path in ["/any/", "/fallback/"] {
+        for token in [None, Some(forged.as_str())] {
+            let auth = token.map(bearer);
+            let mut h = vec![("JWT-Sub", "root"), ("jwt-sub", "admin")];
+            if let Some(a) = &auth {
+                h.push(("Authorization", a));
+            }
+            let r = n.get(path, &h);
+            assert_eq!(r.status, 200, "{path} {token:?}");
+            assert!(
+                r.upstream("jwt-sub").is_empty(),
+                "{path} {token:?}: {:?}",
+                r.upstream_headers()
+            );
+        }
+    }
+    // The fallback really went through the named location.
+    let r = n.get("/fallback/", &[("JWT-Sub", "root")]);
+    assert_eq!(r.upstream("x-anon"), vec!["1"]);
+}
+
 // §7.6 nbf / iss / aud / leeway, key decoding, key file path, logged reasons -------------------
 
 #[test]
