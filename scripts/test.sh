@@ -22,7 +22,9 @@ if [ "${1:-}" != "--no-lint" ]; then
 fi
 
 # The module is a cdylib that no test target links, so `cargo test` alone would not rebuild it.
+# Building and testing every target resolves dependencies alike, so nginx is built once for both
+# (--tests --benches, unlike --all-targets, honours the cdylib's test = false).
 log "cargo build (nginx 1.28.3 and the module on first run)"
-cargo build --workspace
+cargo build --workspace --all-targets
 log "cargo test"
-cargo test --workspace
+cargo test --workspace --tests --benches

@@ -18,7 +18,7 @@ use ngx::ffi::{
 use ngx::ngx_string;
 
 use crate::conf::{self, LocConf, MainConf, Pos};
-use crate::ngx_util::{bytes, pool_box};
+use crate::ngx_util::{bytes, guard, pool_box};
 
 /// A compiled `ngx_http_complex_value_t`, allocated in the configuration pool.
 #[derive(Clone, Copy)]
@@ -155,7 +155,10 @@ fn run_setter<T>(cf: *mut ngx_conf_t, conf: *mut c_void, setter: Setter<T>) -> *
     // SAFETY: `conf` is this module's configuration of the level the command table names
     // (`LocConf` or `MainConf`), created by `create_loc_conf` / `create_main_conf`.
     let conf = unsafe { &mut *conf.as_ptr() };
-    match setter(conf, &mut args) {
+    // SAFETY: `cf->log` is the configuration log, valid during configuration.
+    let log = unsafe { cf.as_ref().log };
+    let panicked = Err("could not be processed".to_string());
+    match guard(log, "a directive", panicked, || setter(conf, &mut args)) {
         Ok(()) => ngx::core::NGX_CONF_OK,
         Err(message) => {
             let name = String::from_utf8_lossy(args.get(0).unwrap_or(&[])).into_owned();
@@ -366,7 +369,13 @@ unsafe extern "C" fn merge_loc_conf(
     // SAFETY: nginx passes two location configurations this module created.
     let (prev, conf) = unsafe { (&*parent.cast::<LocConf>(), &mut *child.cast::<LocConf>()) };
     let mut warnings = Vec::new();
-    let result = conf.merge(prev, &mut warnings);
+    // SAFETY: `cf->log` is the configuration log, valid during configuration.
+    let log = unsafe { (*cf).log };
+    let panicked = Err(conf::MergeError {
+        message: "internal error".into(),
+        pos: None,
+    });
+    let result = guard(log, "merging", panicked, || conf.merge(prev, &mut warnings));
     for (warning, pos) in warnings {
         log_at(cf, NGX_LOG_WARN, &warning, Some(&pos));
     }
@@ -395,7 +404,11 @@ fn log_at(cf: *mut ngx_conf_t, level: u32, message: &str, pos: Option<&Pos>) {
 }
 
 unsafe extern "C" fn preconfiguration(cf: *mut ngx_conf_t) -> ngx_int_t {
-    match crate::variables::register(cf) {
+    // SAFETY: nginx passes a valid `cf` to configuration callbacks.
+    let log = unsafe { (*cf).log };
+    match guard(log, "preconfiguration", Err(()), || {
+        crate::variables::register(cf)
+    }) {
         Ok(()) => NGX_OK as ngx_int_t,
         Err(()) => NGX_ERROR as ngx_int_t,
     }
@@ -405,7 +418,9 @@ unsafe extern "C" fn postconfiguration(cf: *mut ngx_conf_t) -> ngx_int_t {
     let Some(cf) = NonNull::new(cf) else {
         return NGX_ERROR as ngx_int_t;
     };
-    match install(cf) {
+    // SAFETY: nginx passes a valid `cf` to configuration callbacks.
+    let log = unsafe { cf.as_ref().log };
+    match guard(log, "postconfiguration", None, || install(cf)) {
         Some(()) => NGX_OK as ngx_int_t,
         None => NGX_ERROR as ngx_int_t,
     }

@@ -8,17 +8,20 @@ use ngx::ffi::{
 };
 
 use crate::conf::{is_enabled_value, ClaimHeader, Enabled, LocConf};
-use crate::ngx_util::{bytes, complex_value, headers, push_header, rebuild_list_without};
+use crate::ngx_util::{bytes, complex_value, guard, headers, push_header, rebuild_list_without};
 use crate::outcome::{loc_conf, main_conf, outcome};
 
 /// # Safety
 /// Called by nginx's phase engine with a valid request.
 pub unsafe extern "C" fn access_handler(r: *mut ngx_http_request_t) -> ngx_int_t {
     // SAFETY: nginx passes the request being processed.
-    match unsafe { r.as_mut() } {
-        Some(r) => access(r),
-        None => NGX_ERROR as ngx_int_t,
-    }
+    let Some(r) = (unsafe { r.as_mut() }) else {
+        return NGX_ERROR as ngx_int_t;
+    };
+    // SAFETY: a request's connection and its log outlive the request.
+    let log = unsafe { (*r.connection).log };
+    let failed = NGX_HTTP_INTERNAL_SERVER_ERROR as ngx_int_t;
+    guard(log, "the access handler", failed, || access(r))
 }
 
 fn access(r: &mut ngx_http_request_t) -> ngx_int_t {

@@ -7,8 +7,8 @@ use core::ptr::{self, NonNull};
 
 use ngx::ffi::{
     ngx_hash_key, ngx_http_complex_value, ngx_http_complex_value_t, ngx_http_request_t,
-    ngx_list_part_t, ngx_list_push, ngx_list_t, ngx_pnalloc, ngx_pool_cleanup_add, ngx_pool_t,
-    ngx_str_t, ngx_table_elt_t, ngx_variable_value_t,
+    ngx_list_part_t, ngx_list_push, ngx_list_t, ngx_log_t, ngx_pnalloc, ngx_pool_cleanup_add,
+    ngx_pool_t, ngx_str_t, ngx_table_elt_t, ngx_variable_value_t,
 };
 
 /// The bytes of an `ngx_str_t`.
@@ -202,6 +202,28 @@ pub fn set_not_found(v: &mut ngx_variable_value_t) {
     v.set_valid(0);
     v.set_not_found(1);
     v.data = ptr::null_mut();
+}
+
+/// Runs `f` at an `extern "C"` entry; a panic becomes `fallback` and one `[alert]` line.
+///
+/// Panics are ruled out by construction (no `unwrap`, `expect`, `panic!` or panicking
+/// indexing, by lint; the JWT core is fuzzed) and this is the last line: a panic unwinding into
+/// nginx's C frames would abort the worker with every connection it holds. The release profile
+/// keeps `panic = "unwind"` so that this catch works.
+pub fn guard<R>(log: *mut ngx_log_t, what: &str, fallback: R, f: impl FnOnce() -> R) -> R {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
+        Ok(value) => value,
+        Err(_) => {
+            if !log.is_null() {
+                ngx::ngx_log_error!(
+                    ngx::ffi::NGX_LOG_ALERT,
+                    log,
+                    "auth_jwt: internal error (panic) in {what}; answered as a failure"
+                );
+            }
+            fallback
+        }
+    }
 }
 
 /// nginx's cached current time, in Unix seconds.

@@ -14,7 +14,7 @@ use ngx::ffi::{
 };
 use ngx::ngx_string;
 
-use crate::ngx_util::{bytes_unbound, pool_str, set_not_found, set_variable};
+use crate::ngx_util::{bytes_unbound, guard, pool_str, set_not_found, set_variable};
 use crate::outcome::{outcome, verdict};
 
 const CLAIM_PREFIX: &[u8] = b"jwt_claim_";
@@ -64,7 +64,12 @@ fn eval(
     let (Some(r), Some(v)) = (unsafe { r.as_ref() }, unsafe { v.as_mut() }) else {
         return NGX_ERROR as ngx_int_t;
     };
-    match f(r) {
+    // SAFETY: a request's connection and its log outlive the request.
+    let log = unsafe { (*r.connection).log };
+    let Some(value) = guard(log, "a $jwt_* variable", None, || Some(f(r))) else {
+        return NGX_ERROR as ngx_int_t;
+    };
+    match value {
         Value::NotFound => set_not_found(v),
         // Borrowed text lives in the request's verdict or is static: no copy needed.
         Value::Text(Cow::Borrowed(s)) => set_variable(
