@@ -60,6 +60,8 @@ pub struct Auth {
     pub keys: KeySet,
     pub policy: Policy,
     pub sources: Vec<Source>,
+    /// A `QUERY=` source is among them: the token may change with the arguments.
+    pub query: bool,
     /// What a request without a token is logged with: `no token in header "Authorization"`.
     pub missing: String,
 }
@@ -451,9 +453,11 @@ impl LocConf {
         let sources = self.sources.clone().unwrap_or_else(default_sources);
         self.key_error = None;
         let missing = describe_sources(&sources);
+        let query = sources.iter().any(|s| s.kind == SourceKind::Query);
         self.auth = Some(Arc::new(Auth {
             scope: NEXT_SCOPE.fetch_add(1, Ordering::Relaxed),
             missing,
+            query,
             keys,
             policy,
             sources,

@@ -59,6 +59,23 @@ unsafe extern "C" fn drop_in_pool<T>(data: *mut c_void) {
 ///
 /// Unlike `ngx::core::Pool::allocate`, a failed allocation is reported, never written through.
 pub fn pool_box<T>(pool: *mut ngx_pool_t, value: T) -> Option<NonNull<T>> {
+    // SAFETY: drop_in_pool::<T> drops exactly one `T`.
+    unsafe { pool_box_with(pool, value, drop_in_pool::<T>) }
+}
+
+/// A pool cleanup handler.
+pub type Dropper = unsafe extern "C" fn(*mut c_void);
+
+/// `pool_box` with a given cleanup handler; a value boxed with a handler of its own (a
+/// non-generic function, so that its address is unique) can be found again with `pool_find`.
+///
+/// # Safety
+/// `drop` must drop exactly one `T` at its argument.
+pub unsafe fn pool_box_with<T>(
+    pool: *mut ngx_pool_t,
+    value: T,
+    drop: Dropper,
+) -> Option<NonNull<T>> {
     // SAFETY: `pool` is a live nginx pool; a cleanup with `size` allocates `size` bytes aligned
     // to NGX_ALIGNMENT, which covers every type this module stores there (align <= 8).
     let cln = unsafe { ngx_pool_cleanup_add(pool, core::mem::size_of::<T>()) };
@@ -69,9 +86,36 @@ pub fn pool_box<T>(pool: *mut ngx_pool_t, value: T) -> Option<NonNull<T>> {
     unsafe {
         let data = NonNull::new((*cln).data.cast::<T>())?;
         data.as_ptr().write(value);
-        (*cln).handler = Some(drop_in_pool::<T>);
+        (*cln).handler = Some(drop);
         Some(data)
     }
+}
+
+/// The newest value in `pool` boxed by `pool_box_with(.., drop)` that `pick` accepts.
+///
+/// # Safety
+/// Every cleanup of `pool` with handler `drop` must hold a `T` (as `pool_box_with` leaves it).
+pub unsafe fn pool_find<T>(
+    pool: *mut ngx_pool_t,
+    drop: Dropper,
+    pick: impl Fn(&T) -> bool,
+) -> Option<NonNull<T>> {
+    // SAFETY: `pool` is live; its cleanup records form a NULL-terminated list.
+    let mut c = unsafe { (*pool).cleanup };
+    // SAFETY: each record is valid until the pool is destroyed.
+    while let Some(cln) = unsafe { c.as_ref() } {
+        // Compared as addresses: `drop` is a single non-generic function.
+        if cln.handler.map(|h| h as usize) == Some(drop as usize) {
+            // SAFETY: by this function's contract, the data of such a record is a `T`.
+            if let Some(value) = unsafe { cln.data.cast::<T>().as_ref() } {
+                if pick(value) {
+                    return Some(NonNull::from(value));
+                }
+            }
+        }
+        c = cln.next;
+    }
+    None
 }
 
 /// Iterates the elements of an `ngx_list_t` of `ngx_table_elt_t` (request or response headers).

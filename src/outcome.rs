@@ -7,6 +7,7 @@
 //! Internal redirects clear module contexts; the next lookup recomputes then too.
 
 use core::cell::RefCell;
+use core::ffi::c_void;
 use core::ptr;
 use std::rc::Rc;
 
@@ -15,7 +16,7 @@ use ngx::ffi::{ngx_http_request_t, ngx_table_elt_t};
 
 use crate::conf::{Auth, LocConf, MainConf};
 use crate::glue::module;
-use crate::ngx_util::{bytes, headers, now, pool_box};
+use crate::ngx_util::{bytes, headers, now, pool_box_with, pool_find};
 
 pub type Outcome = Result<Rc<Jwt>, Error>;
 
@@ -48,7 +49,31 @@ pub struct Verdict {
 
 struct Ctx {
     auth: *const Auth,
+    /// The token judged (request memory, valid for the request): a verdict is reused only
+    /// for the same bytes, which a rewrite of `QUERY=` arguments could change.
+    token: Option<(*const u8, usize)>,
     verdict: Verdict,
+}
+
+impl Ctx {
+    fn judged(&self, auth: &Auth, token: Option<&[u8]>) -> bool {
+        // SAFETY: `self.token` points into the request's memory, which outlives its verdicts.
+        let same = |(p, n): (*const u8, usize), t: &[u8]| unsafe { core::slice::from_raw_parts(p, n) } == t;
+        ptr::eq(self.auth, auth)
+            && match (self.token, token) {
+                (None, None) => true,
+                (Some(mine), Some(t)) => same(mine, t),
+                _ => false,
+            }
+    }
+}
+
+/// The cleanup of a pool-held `Ctx`; its address identifies our verdicts among the pool's
+/// cleanups.
+#[inline(never)]
+unsafe extern "C" fn drop_ctx(data: *mut c_void) {
+    // SAFETY: registered by `verdict` for exactly one `Ctx` at `data`.
+    unsafe { ptr::drop_in_place(data.cast::<Ctx>()) };
 }
 
 thread_local! {
@@ -95,25 +120,48 @@ pub fn verdict<'p>(r: &ngx_http_request_t) -> Option<&'p Verdict> {
     // SAFETY: every request points at its main request, which outlives its subrequests.
     let main: &'p ngx_http_request_t = unsafe { &*r.main };
     let auth = loc_conf(main)?.auth.as_deref()?;
-    // SAFETY: `ctx` holds one slot per HTTP module; ours is NULL or a `Ctx` from `store`.
+    // SAFETY: `ctx` holds one slot per HTTP module; ours is NULL or a `Ctx` stored below.
     let slot = unsafe { &mut *main.ctx.add(module().ctx_index) };
-    // SAFETY: a non-NULL slot was written by `store` below, in this request's pool.
+    // SAFETY: a non-NULL slot was written below and lives in the request's pool.
     if let Some(ctx) = unsafe { slot.cast::<Ctx>().as_ref() } {
-        if ptr::eq(ctx.auth, auth) {
+        // Only query arguments can change under a verdict (a rewrite); headers cannot.
+        if ptr::eq(ctx.auth, auth) && !auth.query {
             return Some(&ctx.verdict);
         }
     }
-    let cache_size = main_conf(main).map_or(0, MainConf::cache_size);
-    let verdict = compute(main, auth, cache_size);
-    // If the pool is exhausted, nothing can be kept; callers fail closed.
-    let ctx = pool_box(main.pool, Ctx { auth, verdict })?;
+    let token = find_token(main, &auth.sources);
+    // An internal redirect clears module contexts but not the pool: find the verdict again
+    // rather than judge the same token twice (an `index` file, `try_files`, `error_page`).
+    // SAFETY: `drop_ctx` is registered only for `Ctx` values.
+    let found = unsafe { pool_find::<Ctx>(main.pool, drop_ctx, |c| c.judged(auth, token)) };
+    let ctx = match found {
+        Some(ctx) => ctx,
+        None => {
+            let cache_size = main_conf(main).map_or(0, MainConf::cache_size);
+            let verdict = compute(auth, token, cache_size);
+            let token = token.map(|t| (t.as_ptr(), t.len()));
+            // SAFETY: `drop_ctx` drops exactly one `Ctx`. If the pool is exhausted, nothing
+            // can be kept; callers fail closed.
+            unsafe {
+                pool_box_with(
+                    main.pool,
+                    Ctx {
+                        auth,
+                        token,
+                        verdict,
+                    },
+                    drop_ctx,
+                )?
+            }
+        }
+    };
     *slot = ctx.as_ptr().cast();
-    // SAFETY: just stored; it lives until the request pool is destroyed.
+    // SAFETY: it lives until the request pool is destroyed.
     Some(unsafe { &ctx.as_ref().verdict })
 }
 
-fn compute(r: &ngx_http_request_t, auth: &Auth, cache_size: usize) -> Verdict {
-    let Some(token) = find_token(r, &auth.sources) else {
+fn compute(auth: &Auth, token: Option<&[u8]>, cache_size: usize) -> Verdict {
+    let Some(token) = token else {
         // The detail (where no token was found) is the Auth's, written when logged.
         let missing = Error {
             reason: Reason::Missing,

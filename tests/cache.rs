@@ -196,3 +196,41 @@ fn cache_directive_is_checked_at_load() {
     assert!(!ok && out.contains("is duplicate"), "{out}");
     expect_valid(&format!("auth_jwt_cache 16m;\n{}", hs_server("")));
 }
+
+#[test]
+fn a_verdict_survives_an_internal_redirect() {
+    // `index` turns GET / into an internal redirect to /index.html, which clears module
+    // contexts; the verdict is found again instead of the token being judged twice.
+    let body = server(&format!(
+        "auth_jwt_key \"{}\";\n{STATUS}\nroot {{{{PREFIX}}}}/html;\nlocation / {{ index index.html; }}",
+        secret_hex()
+    ));
+    let n = Nginx::start_full("", &body, &[("html/index.html", "home\n")]);
+    let t = hs256(SECRET, claims("alice"));
+    assert_eq!(ask(&n, "/", &t), (200, "MISS".into(), String::new()));
+    assert_eq!(ask(&n, "/", &t), (200, "HIT".into(), String::new()));
+}
+
+#[test]
+fn a_rewritten_query_token_is_judged_again() {
+    // The rewrite phase reads $jwt_sub for token=A, then `rewrite ... last` swaps the argument
+    // for another token: the access check must judge the new one, not reuse A's verdict.
+    let body = server(&format!(
+        "auth_jwt_key \"{}\";\nauth_jwt_location QUERY=token;\n{STATUS}\n\
+         location /first {{ set $seen $jwt_sub; rewrite ^ /second?token=$arg_next last; }}\n\
+         location /second {{ add_header X-Sub $jwt_sub always; {STATUS} {PROXY} }}",
+        secret_hex()
+    ));
+    let n = Nginx::start(&body);
+    let good = hs256(SECRET, claims("alice"));
+    let forged = hs256(b"not the secret", claims("mallory"));
+    let r = n.get(&format!("/first?token={good}&next={forged}"), &[]);
+    assert_eq!(
+        r.status, 401,
+        "judged the first token instead of the second"
+    );
+    assert_eq!(r.header("X-Jwt-Error"), Some("signature"));
+    let r = n.get(&format!("/first?token={forged}&next={good}"), &[]);
+    assert_eq!(r.status, 200);
+    assert_eq!(r.header("X-Sub"), Some("alice"));
+}

@@ -13,6 +13,7 @@
 //! the queue reaches it, so the bound holds whatever the traffic.
 
 use std::collections::{HashMap, VecDeque};
+use std::hash::{BuildHasherDefault, Hasher};
 use std::rc::Rc;
 
 use crate::verify::{Error, Jwt, Policy, Reason};
@@ -25,6 +26,42 @@ const ENTRY_OVERHEAD: usize = 256;
 /// as text and once as maps, is smaller than the token's base64 form twice over).
 pub fn entry_cost(token_len: usize) -> usize {
     token_len.saturating_mul(3).saturating_add(ENTRY_OVERHEAD)
+}
+
+/// Hashes a token by its length and last 16 bytes: the end of its signature.
+///
+/// Every lookup hashes a whole token otherwise (SipHash over ~200–800 bytes, most of the cost
+/// of a hit). Only tokens that passed verification are inserted, and their signatures are
+/// unpredictable without the key, so the stored keys are spread evenly; a client can make its
+/// own lookups collide with a stored token, but that costs it one bucket probe and one
+/// comparison, not more.
+#[derive(Default)]
+pub struct TailHasher(u64);
+
+impl Hasher for TailHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        let tail = bytes.get(bytes.len().saturating_sub(16)..).unwrap_or(bytes);
+        for chunk in tail.chunks(8) {
+            let mut word = [0u8; 8];
+            word.iter_mut().zip(chunk).for_each(|(w, b)| *w = *b);
+            self.mix(u64::from_le_bytes(word));
+        }
+    }
+
+    fn write_usize(&mut self, n: usize) {
+        self.mix(n as u64);
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+impl TailHasher {
+    fn mix(&mut self, word: u64) {
+        // FxHash's step: rotate, xor, multiply by an odd constant with good bit dispersion.
+        self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
 }
 
 struct Entry {
@@ -40,7 +77,7 @@ struct Queued {
 }
 
 pub struct TokenCache {
-    map: HashMap<Rc<[u8]>, Entry>,
+    map: HashMap<Rc<[u8]>, Entry, BuildHasherDefault<TailHasher>>,
     queue: VecDeque<Queued>,
     used: usize,
     limit: usize,
@@ -49,7 +86,7 @@ pub struct TokenCache {
 impl TokenCache {
     pub fn new(limit: usize) -> TokenCache {
         TokenCache {
-            map: HashMap::new(),
+            map: HashMap::default(),
             queue: VecDeque::new(),
             used: 0,
             limit,
@@ -295,6 +332,29 @@ mod tests {
         c.insert(1, t.as_bytes(), verified(&t));
         assert!(c.is_empty());
         assert_eq!(c.used(), 0);
+    }
+
+    #[test]
+    fn tokens_differing_before_their_tail_are_distinct_entries() {
+        // Same last 16 bytes, same length: one bucket, still two keys.
+        let p = Policy::default();
+        let a = token("same-tail-a", NOW + 60);
+        let b = token("same-tail-b", NOW + 60);
+        let mut c = TokenCache::new(1 << 20);
+        c.insert(1, a.as_bytes(), verified(&a));
+        let mut forged = b.clone().into_bytes();
+        let n = forged.len();
+        forged[n - 16..].copy_from_slice(&a.as_bytes()[a.len() - 16..]);
+        assert!(c.get(1, &forged, &p, NOW).is_none());
+        c.insert(1, b.as_bytes(), verified(&b));
+        assert_eq!(
+            c.get(1, a.as_bytes(), &p, NOW).unwrap().unwrap().sub(),
+            Some("same-tail-a")
+        );
+        assert_eq!(
+            c.get(1, b.as_bytes(), &p, NOW).unwrap().unwrap().sub(),
+            Some("same-tail-b")
+        );
     }
 
     #[test]

@@ -318,13 +318,15 @@ impl Time {
     }
 }
 
-fn numeric_claim(
-    payload: &Map<String, Value>,
+/// A numeric claim and its JSON number (formatted only if an error message needs it: this
+/// runs on every cache hit).
+fn numeric_claim<'a>(
+    payload: &'a Map<String, Value>,
     name: &str,
-) -> Result<Option<(Time, String)>, Error> {
+) -> Result<Option<(Time, &'a Number)>, Error> {
     match payload.get(name) {
         None => Ok(None),
-        Some(Value::Number(n)) => Ok(Some((Time::of(n), n.to_string()))),
+        Some(Value::Number(n)) => Ok(Some((Time::of(n), n))),
         Some(_) => Err(Error::new(Reason::Claim, format!("{name} is not a number"))),
     }
 }
