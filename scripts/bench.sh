@@ -27,15 +27,7 @@ source "$(dirname "$0")/lib.sh"
 cd "$ROOT"
 
 rounds=${1:-10} seconds=${2:-3}
-need_build_deps
-need_packages wrk
-need_pyjwt
-
-log "building release"
-cargo build --release --lib
-out=$(ls -t target/release/build/ngx_http_auth_jwt_module-*/output | head -n 1)
-nginx=$(sed -n 's/^cargo::rustc-env=NGX_JWT_BUILD_DIR=//p' "$out")/nginx
-module=$ROOT/target/release/libngx_http_auth_jwt_module.so
+load_test_setup
 
 dir=$ROOT/build/bench
 rm -rf "$dir" && mkdir -p "$dir"/{conf,logs,html/a}

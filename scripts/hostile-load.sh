@@ -30,16 +30,7 @@ warmup=5
 [ "$seconds" -ge 10 ] || warmup=$(( seconds / 3 > 0 ? seconds / 3 : 1 ))
 rss_limit_kb=1024
 
-need_build_deps
-need_packages wrk
-need_pyjwt
-
-log "building release"
-cargo build --release --lib
-out=$(ls -t target/release/build/ngx_http_auth_jwt_module-*/output | head -n 1)
-nginx=$(sed -n 's/^cargo::rustc-env=NGX_JWT_BUILD_DIR=//p' "$out")/nginx
-module=$ROOT/target/release/libngx_http_auth_jwt_module.so
-[ -x "$nginx" ] || die "nginx binary $nginx not found"
+load_test_setup
 
 dir=$ROOT/build/hostile-load
 rm -rf "$dir" && mkdir -p "$dir"/{conf,logs,html/a}

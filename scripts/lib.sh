@@ -38,3 +38,18 @@ need_pyjwt() {
     fi
     "$py" -c "$check" || die "PyJWT or cryptography is not importable by $py"
 }
+
+# A load test's setup: wrk, PyJWT, and the release module with the nginx it was built for,
+# in $nginx and $module (build.rs records that nginx's build directory).
+load_test_setup() {
+    need_build_deps
+    need_packages wrk
+    need_pyjwt
+    log "building release"
+    (cd "$ROOT" && cargo build --release --lib)
+    local out
+    out=$(ls -t "$ROOT"/target/release/build/ngx_http_auth_jwt_module-*/output | head -n 1)
+    nginx=$(sed -n 's/^cargo::rustc-env=NGX_JWT_BUILD_DIR=//p' "$out")/nginx
+    module=$ROOT/target/release/libngx_http_auth_jwt_module.so
+    [ -x "$nginx" ] || die "nginx binary $nginx not found"
+}

@@ -28,16 +28,7 @@ seconds=${1:-20}
 conns=${RELOAD_CONNECTIONS:-16}
 [ "$seconds" -ge 6 ] || die "SECONDS must be at least 6"
 
-need_build_deps
-need_packages wrk
-need_pyjwt
-
-log "building release"
-cargo build --release --lib
-out=$(ls -t target/release/build/ngx_http_auth_jwt_module-*/output | head -n 1)
-nginx=$(sed -n 's/^cargo::rustc-env=NGX_JWT_BUILD_DIR=//p' "$out")/nginx
-module=$ROOT/target/release/libngx_http_auth_jwt_module.so
-[ -x "$nginx" ] || die "nginx binary $nginx not found"
+load_test_setup
 
 dir=$ROOT/build/reload-load
 rm -rf "$dir" && mkdir -p "$dir"/{conf,logs,html/a}
