@@ -423,7 +423,12 @@ impl Nginx {
             self.workers_started().len() > old.len()
                 && old
                     .iter()
-                    .all(|pid| log.contains(&format!("{pid}#{pid}: exit\n")))
+                    // `PID#TID: exit`: the TID is the pid with --with-threads, 0 without.
+                    .all(|pid| {
+                        let me = format!(" {pid}#");
+                        log.lines()
+                            .any(|l| l.contains(&me) && l.ends_with(": exit"))
+                    })
         });
     }
 
