@@ -82,7 +82,8 @@ pub struct LocConf {
     request_claims: Option<Vec<ClaimHeader>>,
     response_claims: Option<Vec<ClaimHeader>>,
     bypass_options: Option<bool>,
-    realm: Option<String>,
+    /// `Bearer realm="…"`, the realm escaped once, at the directive.
+    challenge: Option<String>,
     leeway: Option<u64>,
     issuers: Option<Vec<String>>,
     audiences: Option<Vec<String>>,
@@ -95,7 +96,8 @@ pub struct LocConf {
     merged: bool,
 }
 
-pub const DEFAULT_REALM: &str = "Restricted";
+/// The challenge of `auth_jwt_realm Restricted`, the default.
+pub const DEFAULT_CHALLENGE: &str = "Bearer realm=\"Restricted\"";
 
 static NEXT_SCOPE: AtomicU64 = AtomicU64::new(1);
 
@@ -147,8 +149,8 @@ impl LocConf {
     pub fn bypass_options(&self) -> bool {
         self.bypass_options.unwrap_or(true)
     }
-    pub fn realm(&self) -> &str {
-        self.realm.as_deref().unwrap_or(DEFAULT_REALM)
+    pub fn challenge(&self) -> &str {
+        self.challenge.as_deref().unwrap_or(DEFAULT_CHALLENGE)
     }
     pub fn request_claims(&self) -> &[ClaimHeader] {
         self.request_claims.as_deref().unwrap_or(&[])
@@ -332,8 +334,8 @@ pub fn cmd_bypass_options(conf: &mut LocConf, args: &mut ConfArgs) -> SetResult 
 }
 
 pub fn cmd_realm(conf: &mut LocConf, args: &mut ConfArgs) -> SetResult {
-    let realm = utf8_arg(args, 1)?.to_string();
-    set_once(&mut conf.realm, realm)
+    let realm = jwt_core::quote_param(utf8_arg(args, 1)?);
+    set_once(&mut conf.challenge, format!("Bearer realm=\"{realm}\""))
 }
 
 pub fn cmd_leeway(conf: &mut LocConf, args: &mut ConfArgs) -> SetResult {
@@ -399,7 +401,7 @@ impl LocConf {
         inherit(&mut self.request_claims, &prev.request_claims);
         inherit(&mut self.response_claims, &prev.response_claims);
         inherit(&mut self.bypass_options, &prev.bypass_options);
-        inherit(&mut self.realm, &prev.realm);
+        inherit(&mut self.challenge, &prev.challenge);
         inherit(&mut self.leeway, &prev.leeway);
         inherit(&mut self.issuers, &prev.issuers);
         inherit(&mut self.audiences, &prev.audiences);

@@ -179,7 +179,7 @@ fn reject(r: &mut ngx_http_request_t, conf: &LocConf, reason: Reason) -> ngx_int
 
 /// 401 with an RFC 6750 §3 challenge; `error` only when a token was presented.
 fn challenge(r: &mut ngx_http_request_t, conf: &LocConf, reason: Reason) -> Option<ngx_int_t> {
-    let mut value = format!("Bearer realm=\"{}\"", jwt_core::quote_param(conf.realm()));
+    let mut value = String::from(conf.challenge());
     if reason != Reason::Missing {
         value.push_str(", error=\"invalid_token\", error_description=\"");
         value.push_str(describe(reason));
