@@ -2,9 +2,10 @@
 //!
 //! The outcome lives in the main request's module context, so `auth_request` subrequests and
 //! the log phase read what the access phase computed. It is tagged with the `Auth` it was
-//! computed under: a lookup from another location (after a rewrite moved the request, or from
-//! server-level `set`) recomputes rather than trusting a verdict made under other keys.
-//! Internal redirects clear module contexts; the next lookup recomputes then too.
+//! computed under (and, with a `QUERY=` source, the token bytes): a lookup from another location
+//! (after a rewrite moved the request, or from server-level `set`) recomputes rather than trust a
+//! verdict made under other keys. Internal redirects clear module contexts; the verdict is then
+//! found again among the request pool's cleanups when it matches.
 
 use core::cell::RefCell;
 use core::ffi::c_void;
