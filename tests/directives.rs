@@ -758,3 +758,51 @@ fn inheritance_http_server_location() {
     );
     assert_eq!((r.status, err(&r)), (401, "algorithm"));
 }
+
+// ---------------------------------------------------------------------------------------------
+// Enforced without a usable key: fail closed, say why
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn enabled_without_any_key_fails_closed_with_a_log_line() {
+    let n = Nginx::start(&srv(&format!(
+        "auth_jwt_enabled on;\nlocation / {{ {PROXY} }}"
+    )));
+    let r = n.get("/", &[("Authorization", &bearer(&good()))]);
+    assert_eq!(r.status, 500, "nothing to verify against must never admit");
+    assert!(r.body.contains("500 Internal Server Error"), "not nginx's own page: {r:?}");
+    let lines = n.jwt_log_lines();
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("[error]") && l.contains("auth_jwt: key: no \"auth_jwt_key\"")),
+        "{lines:?}"
+    );
+}
+
+#[test]
+fn a_pem_key_left_to_the_default_algorithm_serves_inner_locations_and_fails_closed_elsewhere() {
+    // The key is set where the algorithm is not: nginx -t accepts it (a nested location may
+    // set the algorithm, as /rs/ does); where HS256 stays in force and the check is on, every
+    // request is refused with a 500 and the reason logged.
+    let body = srv(&format!(
+        "auth_jwt_key \"{}\";\n\
+         location /rs/ {{ auth_jwt_algorithm RS256; {PROXY} }}\n\
+         location /default/ {{ {PROXY} }}",
+        key("rsa2048.pub")
+    ));
+    let n = Nginx::start(&body);
+    let rs = signed(jsonwebtoken::Algorithm::RS256, "rsa2048", &claims("alice"));
+    let r = n.get("/rs/", &[("Authorization", &bearer(&rs))]);
+    assert_eq!(r.status, 200);
+    let r = n.get("/default/", &[("Authorization", &bearer(&rs))]);
+    assert_eq!(r.status, 500);
+    assert!(r.body.contains("500 Internal Server Error"), "not nginx's own page: {r:?}");
+    let lines = n.jwt_log_lines();
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("[error]") && l.contains("auth_jwt: key: invalid \"auth_jwt_key\"")),
+        "{lines:?}"
+    );
+}
