@@ -770,7 +770,10 @@ fn enabled_without_any_key_fails_closed_with_a_log_line() {
     )));
     let r = n.get("/", &[("Authorization", &bearer(&good()))]);
     assert_eq!(r.status, 500, "nothing to verify against must never admit");
-    assert!(r.body.contains("500 Internal Server Error"), "not nginx's own page: {r:?}");
+    assert!(
+        r.body.contains("500 Internal Server Error"),
+        "not nginx's own page: {r:?}"
+    );
     let lines = n.jwt_log_lines();
     assert!(
         lines
@@ -797,7 +800,10 @@ fn a_pem_key_left_to_the_default_algorithm_serves_inner_locations_and_fails_clos
     assert_eq!(r.status, 200);
     let r = n.get("/default/", &[("Authorization", &bearer(&rs))]);
     assert_eq!(r.status, 500);
-    assert!(r.body.contains("500 Internal Server Error"), "not nginx's own page: {r:?}");
+    assert!(
+        r.body.contains("500 Internal Server Error"),
+        "not nginx's own page: {r:?}"
+    );
     let lines = n.jwt_log_lines();
     assert!(
         lines
