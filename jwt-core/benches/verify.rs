@@ -1,14 +1,21 @@
-//! Cost of one verification per algorithm, and of a cache hit, in ns/op:
-//! `cargo bench -p jwt-core --bench verify`.
+//! Per algorithm, in ns/op (`cargo bench -p jwt-core --bench verify`):
+//! - `verify/ALG`: the raw signature check alone, straight on `ring`, the floor no module can
+//!   go under;
+//! - `validate/ALG`: what the module does with a token it has not seen, `jwt_core::verify`
+//!   (split, decode, pinned algorithm, signature, claims);
+//! - `cache/hit`: what it does with one it has.
 //!
-//! `scripts/bench.sh` compares the RS256 figure with what a unique token costs through nginx.
+//! `scripts/bench.sh` compares `verify/RS256` with what a unique token costs through nginx.
 
 use std::hint::black_box;
 use std::rc::Rc;
 
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use base64::Engine;
 use criterion::{criterion_group, criterion_main, Criterion};
 use jsonwebtoken::{encode, EncodingKey, Header};
 use jwt_core::{verify, Algorithm, KeySet, Policy, TokenCache};
+use ring::{hmac, signature};
 use serde_json::json;
 
 const NOW: i64 = 1_800_000_000;
@@ -52,9 +59,61 @@ fn cases() -> Vec<(Algorithm, KeySet, String)> {
     ]
 }
 
-fn bench_verify(c: &mut Criterion) {
-    let policy = Policy::default();
+/// The DER inside a PEM file.
+fn pem_der(name: &str) -> Vec<u8> {
+    let text = String::from_utf8(read(name)).unwrap();
+    let body: String = text.lines().filter(|l| !l.starts_with("-----")).collect();
+    STANDARD.decode(body).unwrap()
+}
+
+/// The public key in the form `ring` takes it, and its verification algorithm.
+fn raw_key(alg: Algorithm) -> (&'static dyn signature::VerificationAlgorithm, Vec<u8>) {
+    // A P-256 point and an Ed25519 key end their SubjectPublicKeyInfo.
+    let tail = |name: &str, len: usize| {
+        let der = pem_der(name);
+        der[der.len() - len..].to_vec()
+    };
+    match alg {
+        Algorithm::RS256 => (
+            &signature::RSA_PKCS1_2048_8192_SHA256,
+            pem_der("rsa2048.pkcs1.pub"),
+        ),
+        Algorithm::ES256 => (&signature::ECDSA_P256_SHA256_FIXED, tail("ec256.pub", 65)),
+        Algorithm::EdDSA => (&signature::ED25519, tail("ed25519.pub", 32)),
+        _ => unreachable!("no raw case for {}", alg.name()),
+    }
+}
+
+/// The signature check alone: what verifying costs before any JWT handling.
+fn bench_raw(c: &mut Criterion) {
     let mut group = c.benchmark_group("verify");
+    for (alg, _, token) in cases() {
+        let dot = token.rfind('.').unwrap();
+        let (message, sig) = (
+            &token.as_bytes()[..dot],
+            URL_SAFE_NO_PAD.decode(&token[dot + 1..]).unwrap(),
+        );
+        if alg == Algorithm::HS256 {
+            let key = hmac::Key::new(hmac::HMAC_SHA256, SECRET);
+            assert!(hmac::verify(&key, message, &sig).is_ok());
+            group.bench_function(alg.name(), |b| {
+                b.iter(|| hmac::verify(&key, black_box(message), &sig))
+            });
+        } else if matches!(alg, Algorithm::RS256 | Algorithm::ES256 | Algorithm::EdDSA) {
+            let (ring_alg, der) = raw_key(alg);
+            let key = signature::UnparsedPublicKey::new(ring_alg, der);
+            assert!(key.verify(message, &sig).is_ok());
+            group.bench_function(alg.name(), |b| {
+                b.iter(|| key.verify(black_box(message), &sig))
+            });
+        }
+    }
+    group.finish();
+}
+
+fn bench_validate(c: &mut Criterion) {
+    let policy = Policy::default();
+    let mut group = c.benchmark_group("validate");
     for (alg, keys, token) in cases() {
         assert!(verify(token.as_bytes(), &keys, &policy, NOW).is_ok());
         group.bench_function(alg.name(), |b| {
@@ -76,5 +135,5 @@ fn bench_cache(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, bench_verify, bench_cache);
+criterion_group!(benches, bench_raw, bench_validate, bench_cache);
 criterion_main!(benches);
