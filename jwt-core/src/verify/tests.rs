@@ -725,3 +725,40 @@ fn rendering() {
     assert!(matches!(render(&json!("s")), Cow::Borrowed(_)));
     assert!(matches!(render(&json!(null)), Cow::Borrowed(_)));
 }
+
+#[test]
+fn rechecked_clock_agrees_with_the_first_check() {
+    // A cached token's clock check (integer fast path or not) must say exactly what verifying
+    // it again at that time would say.
+    let payloads = [
+        json!({"exp": NOW + 10}),
+        json!({"exp": NOW + 10, "nbf": NOW - 5}),
+        json!({"exp": NOW + 10, "nbf": NOW + 3}),
+        json!({"exp": NOW as f64 + 10.5, "nbf": NOW - 5}),
+        json!({"exp": NOW + 10, "nbf": NOW as f64 - 0.5}),
+        json!({"exp": i64::MAX, "nbf": i64::MIN}),
+        json!({"exp": u64::MAX}),
+    ];
+    for payload in payloads {
+        for leeway in [0, 2, 30] {
+            let policy = Policy {
+                leeway,
+                ..Policy::default()
+            };
+            let token = token(&payload);
+            // As cached: verified at some time it was valid.
+            let jwt = (NOW - 40..NOW + 40)
+                .find_map(|t| verify(token.as_bytes(), &keys(), &policy, t).ok())
+                .unwrap();
+            for t in NOW - 40..NOW + 40 {
+                let again = verify(token.as_bytes(), &keys(), &policy, t).map(|_| ());
+                assert_eq!(
+                    jwt.check_time(&policy, t).map_err(|e| e.reason),
+                    again.map_err(|e| e.reason),
+                    "{payload} leeway {leeway} at NOW{:+}",
+                    t - NOW
+                );
+            }
+        }
+    }
+}
