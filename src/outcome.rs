@@ -130,14 +130,22 @@ pub fn verdict<'p>(r: &ngx_http_request_t) -> Option<&'p Verdict> {
             return Some(&ctx.verdict);
         }
     }
-    let token = find_token(main, &auth.sources);
+    // Headers do not change under a verdict, so without a query source the `Auth` alone
+    // identifies it, and the token need not be looked for again.
+    let query_token = auth.query.then(|| find_token(main, &auth.sources));
     // An internal redirect clears module contexts but not the pool: find the verdict again
     // rather than judge the same token twice (an `index` file, `try_files`, `error_page`).
     // SAFETY: `drop_ctx` is registered only for `Ctx` values.
-    let found = unsafe { pool_find::<Ctx>(main.pool, drop_ctx, |c| c.judged(auth, token)) };
+    let found = unsafe {
+        pool_find::<Ctx>(main.pool, drop_ctx, |c| match query_token {
+            Some(token) => c.judged(auth, token),
+            None => ptr::eq(c.auth, auth),
+        })
+    };
     let ctx = match found {
         Some(ctx) => ctx,
         None => {
+            let token = query_token.unwrap_or_else(|| find_token(main, &auth.sources));
             let cache_size = main_conf(main).map_or(0, MainConf::cache_size);
             let verdict = compute(auth, token, cache_size);
             let token = token.map(|t| (t.as_ptr(), t.len()));
