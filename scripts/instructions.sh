@@ -1,0 +1,232 @@
+#!/usr/bin/env bash
+# What a request costs nginx and the module, in instructions: deterministic, unlike time.
+#
+#   scripts/instructions.sh [--check]
+#
+# nginx (release module, one process: master_process off) runs under valgrind's callgrind
+# while a client sends one warm-up request and then N requests of one case on a keep-alive
+# connection; it is run twice, with N = 20 and N = 120, and the difference of the two counts,
+# divided by 100, is the cost of one request with start-up, configuration and the warm-up
+# (the cache miss that fills the cache) taken out. Counted: every user-space instruction of
+# the process, those run inside the module (its code and what it calls), and the calls the
+# module makes to malloc and its kin.
+#
+# Cases are those of scripts/bench.sh, each against the same request sent to a location
+# without auth; rs256-unique sends a never-seen token each time, and is also set against the
+# instructions of ring's RSA verification within it.
+# The profiles stay in build/instructions/CASE.N.callgrind (callgrind_annotate reads them).
+#
+# --check fails (exit 1) when a request served from the cache makes the module allocate on
+# the heap (hs256-header, hs256-cookie, rs256, es256), or when a unique RS256 token costs more
+# than 1.2 times its RSA verification. scripts/test.sh runs it so.
+set -euo pipefail
+source "$(dirname "$0")/lib.sh"
+cd "$ROOT"
+
+check=0
+[ "${1:-}" = --check ] && check=1
+load_test_setup
+need_packages valgrind
+
+dir=$ROOT/build/instructions
+rm -rf "$dir" && mkdir -p "$dir"/{conf,logs,html/a}
+printf 'hello, world\n' > "$dir/html/a/index.html"
+port=${INSTRUCTIONS_PORT:-18997}
+secret=bench-secret-bench-secret-bench-secret-bench-secret-0123456789ab
+hex=$(printf '%s' "$secret" | od -An -tx1 | tr -d ' \n')
+keys=$ROOT/testdata/keys
+
+cat > "$dir/conf/nginx.conf" <<EOF
+load_module $module;
+master_process off;
+daemon off;
+pid logs/nginx.pid;
+error_log logs/error.log;
+events { worker_connections 64; }
+http {
+    access_log off;
+    root html;
+    server {
+        listen 127.0.0.1:$port;
+        location /noauth/ { alias html/a/; }
+        location /hs-header/ { alias html/a/; auth_jwt_key "$hex"; }
+        location /hs-cookie/ { alias html/a/; auth_jwt_key "$hex"; auth_jwt_location COOKIE=auth; }
+        location /invalid/ { alias html/a/; auth_jwt_key "$hex"; }
+        location /rs256/ {
+            alias html/a/;
+            auth_jwt_algorithm RS256; auth_jwt_use_keyfile on; auth_jwt_keyfile_path $keys/rsa2048.pub;
+        }
+        location /es256/ {
+            alias html/a/;
+            auth_jwt_algorithm ES256; auth_jwt_use_keyfile on; auth_jwt_keyfile_path $keys/ec256.pub;
+        }
+    }
+}
+EOF
+
+py=${PYTHON:-python3}
+log "minting tokens"
+"$py" - "$secret" "$keys" "$dir" <<'EOF'
+import sys, time, uuid, jwt
+from cryptography.hazmat.primitives.serialization import load_pem_private_key
+secret, keys, out = sys.argv[1:]
+claims = lambda: {"sub": "bench", "jti": str(uuid.uuid4()), "exp": int(time.time()) + 86400}
+pem = lambda name: load_pem_private_key(open(f"{keys}/{name}", "rb").read(), password=None)
+hs = jwt.encode(claims(), secret, algorithm="HS256")
+rs, es = pem("rsa2048.pk8.pem"), pem("ec256.pk8.pem")
+bad = hs[:-1] + ("A" if hs[-1] != "A" else "B")
+tokens = {"hs": hs, "rs": jwt.encode(claims(), rs, algorithm="RS256"),
+          "es": jwt.encode(claims(), es, algorithm="ES256"), "bad": bad}
+for name, token in tokens.items():
+    open(f"{out}/{name}.token", "w").write(token + "\n")
+# One for the warm-up and one per request of the longer run.
+with open(f"{out}/unique.tokens", "w") as f:
+    for _ in range(121):
+        f.write(jwt.encode(claims(), rs, algorithm="RS256") + "\n")
+EOF
+hs=$(cat "$dir/hs.token") rs=$(cat "$dir/rs.token") es=$(cat "$dir/es.token") bad=$(cat "$dir/bad.token")
+
+# CASE: URL HEADER EXPECTED-STATUS ("@unique" as the header: a new RS256 token each time).
+declare -A spec=(
+    [noauth]="/noauth/|Authorization: Bearer $hs|200"
+    [hs256-header]="/hs-header/|Authorization: Bearer $hs|200"
+    [noauth-cookie]="/noauth/|Cookie: theme=dark; auth=$hs; lang=en|200"
+    [hs256-cookie]="/hs-cookie/|Cookie: theme=dark; auth=$hs; lang=en|200"
+    [noauth-rs]="/noauth/|Authorization: Bearer $rs|200"
+    [rs256]="/rs256/|Authorization: Bearer $rs|200"
+    [noauth-es]="/noauth/|Authorization: Bearer $es|200"
+    [es256]="/es256/|Authorization: Bearer $es|200"
+    [invalid]="/invalid/|Authorization: Bearer $bad|401"
+    [rs256-unique]="/rs256/|@unique|200"
+)
+cases=(hs256-header hs256-cookie rs256 es256 invalid rs256-unique)
+declare -A base=([hs256-header]=noauth [hs256-cookie]=noauth-cookie [rs256]=noauth-rs [es256]=noauth-es
+    [invalid]=noauth [rs256-unique]=noauth-rs)
+hits=(hs256-header hs256-cookie rs256 es256)
+
+# Sends the warm-up request and N more; fails on any unexpected status.
+client() {
+    "$py" - "$port" "$dir/unique.tokens" "$@" <<'EOF'
+import socket, sys
+port, unique, n, spec = int(sys.argv[1]), sys.argv[2], int(sys.argv[3]), sys.argv[4]
+url, header, status = spec.split("|")
+tokens = open(unique).read().split()
+s = socket.create_connection(("127.0.0.1", port))
+reader = s.makefile("rb")
+for i in range(n + 1):
+    h = f"Authorization: Bearer {tokens[i]}" if header == "@unique" else header
+    s.sendall(f"GET {url} HTTP/1.1\r\nHost: bench\r\n{h}\r\n\r\n".encode())
+    line = reader.readline().decode()
+    if line.split()[1] != status:
+        sys.exit(f"{url} answered {line.strip()}, expected {status}")
+    length = 0
+    while (field := reader.readline()) not in (b"\r\n", b""):
+        name, _, value = field.decode().partition(":")
+        if name.lower() == "content-length":
+            length = int(value)
+    reader.read(length)
+EOF
+}
+
+# Prints: instructions, module-inclusive instructions, module allocations, RSA verification
+# instructions, for one callgrind output file.
+tally() {
+    "$py" - "$1" <<'EOF'
+import sys
+MODULE = "libngx_http_auth_jwt_module"
+ALLOC = {"malloc", "calloc", "realloc", "posix_memalign", "aligned_alloc", "memalign"}
+total = inside = allocs = rsa = 0
+ob = fn = cob = cfn = None
+calls = None
+for line in open(sys.argv[1]):
+    key, eq, value = line.rstrip("\n").partition("=")
+    if eq and key in ("ob", "fn", "cob", "cfn", "calls"):
+        if key == "ob": ob = value
+        elif key == "fn": fn, cob = value, None
+        elif key == "cob": cob = value
+        elif key == "cfn": cfn = value
+        else: calls = int(value.split()[0])
+        continue
+    if line.startswith("summary:"):
+        total = int(line.split()[1])
+        continue
+    fields = line.split()
+    if len(fields) < 2 or not (fields[0][0].isdigit() or fields[0][0] in "+-*"):
+        continue
+    if calls is None:
+        continue
+    cost, here = int(fields[1]), MODULE in (ob or "")
+    there = MODULE in (cob or ob or "")
+    if there and not here:
+        inside += cost  # a call into the module: all it costs, callees included
+    if here and cfn in ALLOC:
+        allocs += calls
+    if here and "verify_rsa_" in (cfn or "") and "verify_rsa_" not in (fn or ""):
+        rsa += cost
+    calls, cob = None, None
+print(total, inside, allocs, rsa)
+EOF
+}
+
+# Prints the per-request figures of one case (the four of tally, over 100 requests).
+measure() {
+    local c=$1 n out pid
+    declare -a runs=()
+    for n in 20 120; do
+        rm -f "$dir"/callgrind.out.*
+        valgrind --tool=callgrind --callgrind-out-file="$dir/callgrind.out.%p" --dump-instr=no \
+            --compress-strings=no --compress-pos=no \
+            "$nginx" -p "$dir/" -c conf/nginx.conf 2> "$dir/logs/valgrind.log" &
+        pid=$!
+        for _ in $(seq 150); do
+            (exec 3<> "/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
+            sleep 0.2
+        done
+        client "$n" "${spec[$c]}" || { kill "$pid"; die "case $c failed"; }
+        kill -QUIT "$pid"
+        wait "$pid" || true
+        out=$(ls "$dir"/callgrind.out.* 2>/dev/null | head -n 1)
+        [ -n "$out" ] || die "callgrind wrote nothing for $c (see $dir/logs/valgrind.log)"
+        mv "$out" "$dir/$c.$n.callgrind"
+        runs+=("$(tally "$dir/$c.$n.callgrind")")
+    done
+    awk -v a="${runs[0]}" -v b="${runs[1]}" 'BEGIN {
+        split(a, x, " "); split(b, y, " ")
+        for (i = 1; i <= 4; i++) printf "%s%.1f", (i > 1 ? " " : ""), (y[i] - x[i]) / 100
+        print ""
+    }'
+}
+
+declare -A figures
+for c in "${cases[@]}" noauth noauth-cookie noauth-rs noauth-es; do
+    [ -n "${figures[$c]:-}" ] && continue
+    log "measuring $c"
+    figures[$c]=$(measure "$c")
+done
+
+printf '\n%-14s %-13s %14s %14s %8s %14s %13s\n' case 'compared to' 'instr/request' 'baseline' ratio \
+    'in the module' 'module mallocs'
+failed=()
+for c in "${cases[@]}"; do
+    read -r total inside allocs rsa <<< "${figures[$c]}"
+    read -r btotal _ <<< "${figures[${base[$c]}]}"
+    printf '%-14s %-13s %14.0f %14.0f %8.3f %14.0f %13.1f\n' "$c" "${base[$c]}" "$total" "$btotal" \
+        "$(awk -v a="$total" -v b="$btotal" 'BEGIN { print b / a }')" "$inside" "$allocs"
+    for h in "${hits[@]}"; do
+        [ "$c" = "$h" ] && awk -v a="$allocs" 'BEGIN { exit !(a != 0) }' &&
+            failed+=("$c: the module allocates $allocs times per request served from the cache")
+    done
+    if [ "$c" = rs256-unique ]; then
+        extra=$(awk -v a="$total" -v b="$btotal" 'BEGIN { print a - b }')
+        ratio=$(awk -v e="$extra" -v r="$rsa" 'BEGIN { printf "%.3f", e / r }')
+        unique_line=$(printf 'a unique RS256 token: %.0f instructions over no auth, %.0f of them in ring'"'"'s RSA verification: %sx' "$extra" "$rsa" "$ratio")
+        awk -v x="$ratio" 'BEGIN { exit !(x > 1.2) }' &&
+            failed+=("rs256-unique: $ratio times the RSA verification, more than 1.2")
+    fi
+done
+printf '(ratio: baseline / case, as throughput would be if only user-space instructions counted)\n%s\n' "$unique_line"
+
+if [ "$check" = 1 ] && [ ${#failed[@]} -gt 0 ]; then
+    printf 'error: %s\n' "${failed[@]}" >&2
+    exit 1
+fi
