@@ -38,11 +38,9 @@ rounds=${1:-12} seconds=${2:-2}
 load_test_setup
 
 dir=$ROOT/build/bench
-rm -rf "$dir" && mkdir -p "$dir"/{conf,logs,html/a}
-printf 'hello, world\n' > "$dir/html/a/index.html"
+bench_prefix "$dir"
 port=${BENCH_PORT:-18999}
-secret=bench-secret-bench-secret-bench-secret-bench-secret-0123456789ab
-hex=$(printf '%s' "$secret" | od -An -tx1 | tr -d ' \n')
+secret=$bench_secret hex=$bench_hex
 keys=$ROOT/testdata/keys
 
 cat > "$dir/conf/nginx.conf" <<EOF
@@ -58,18 +56,7 @@ http {
     root html;
     server {
         listen 127.0.0.1:$port;
-        location /noauth/ { alias html/a/; }
-        location /hs-header/ { alias html/a/; auth_jwt_key "$hex"; }
-        location /hs-cookie/ { alias html/a/; auth_jwt_key "$hex"; auth_jwt_location COOKIE=auth; }
-        location /invalid/ { alias html/a/; auth_jwt_key "$hex"; }
-        location /rs256/ {
-            alias html/a/;
-            auth_jwt_algorithm RS256; auth_jwt_use_keyfile on; auth_jwt_keyfile_path $keys/rsa2048.pub;
-        }
-        location /es256/ {
-            alias html/a/;
-            auth_jwt_algorithm ES256; auth_jwt_use_keyfile on; auth_jwt_keyfile_path $keys/ec256.pub;
-        }
+$(bench_locations "$hex")
     }
 }
 EOF

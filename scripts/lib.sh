@@ -53,3 +53,34 @@ load_test_setup() {
     module=$ROOT/target/release/libngx_http_auth_jwt_module.so
     [ -x "$nginx" ] || die "nginx binary $nginx not found"
 }
+
+# The HS256 secret of the load scripts, as text and as the hex auth_jwt_key takes by default.
+bench_secret=bench-secret-bench-secret-bench-secret-bench-secret-0123456789ab
+bench_hex=$(printf '%s' "$bench_secret" | od -An -tx1 | tr -d ' \n')
+
+# A fresh nginx prefix DIR for the load scripts, serving html/a/index.html.
+bench_prefix() {
+    rm -rf "$1" && mkdir -p "$1"/{conf,logs,html/a}
+    printf 'hello, world\n' > "$1/html/a/index.html"
+}
+
+# The locations scripts/bench.sh and scripts/instructions.sh measure, for a server block:
+# no auth, HS256 by header and by cookie (secret HEX), one whose test token is invalid, RS256
+# and ES256 with the test keys; each serves html/a/.
+bench_locations() {
+    local hex=$1 keys=$ROOT/testdata/keys
+    cat <<EOF
+        location /noauth/ { alias html/a/; }
+        location /hs-header/ { alias html/a/; auth_jwt_key "$hex"; }
+        location /hs-cookie/ { alias html/a/; auth_jwt_key "$hex"; auth_jwt_location COOKIE=auth; }
+        location /invalid/ { alias html/a/; auth_jwt_key "$hex"; }
+        location /rs256/ {
+            alias html/a/;
+            auth_jwt_algorithm RS256; auth_jwt_use_keyfile on; auth_jwt_keyfile_path $keys/rsa2048.pub;
+        }
+        location /es256/ {
+            alias html/a/;
+            auth_jwt_algorithm ES256; auth_jwt_use_keyfile on; auth_jwt_keyfile_path $keys/ec256.pub;
+        }
+EOF
+}
