@@ -32,4 +32,4 @@ cargo build --workspace --all-targets
 log "cargo test"
 cargo test --workspace --tests --benches
 log "instructions per request (release, callgrind)"
-scripts/instructions.sh --check
+bash scripts/instructions.sh --check
