@@ -38,7 +38,7 @@ rounds=${1:-12} seconds=${2:-2}
 load_test_setup
 
 dir=$ROOT/build/bench
-bench_prefix "$dir"
+load_prefix "$dir"
 port=${BENCH_PORT:-18999}
 secret=$bench_secret hex=$bench_hex
 keys=$ROOT/testdata/keys

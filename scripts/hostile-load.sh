@@ -33,8 +33,7 @@ rss_limit_kb=1024
 load_test_setup
 
 dir=$ROOT/build/hostile-load
-rm -rf "$dir" && mkdir -p "$dir"/{conf,logs,html/a}
-printf 'hello, world\n' > "$dir/html/a/index.html"
+load_prefix "$dir"
 port=${HOSTILE_PORT:-18998}
 secret=hostile-secret-hostile-secret-hostile-secret-hostile-0123456789
 hex=$(printf '%s' "$secret" | od -An -tx1 | tr -d ' \n')

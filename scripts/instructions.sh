@@ -29,8 +29,8 @@ load_test_setup
 need_packages valgrind
 
 dir=$ROOT/build/instructions
-bench_prefix "$dir"
-port=${INSTRUCTIONS_PORT:-18997}
+load_prefix "$dir"
+port=${INSTRUCTIONS_PORT:-18996}
 secret=$bench_secret hex=$bench_hex
 keys=$ROOT/testdata/keys
 

@@ -59,7 +59,7 @@ bench_secret=bench-secret-bench-secret-bench-secret-bench-secret-0123456789ab
 bench_hex=$(printf '%s' "$bench_secret" | od -An -tx1 | tr -d ' \n')
 
 # A fresh nginx prefix DIR for the load scripts, serving html/a/index.html.
-bench_prefix() {
+load_prefix() {
     rm -rf "$1" && mkdir -p "$1"/{conf,logs,html/a}
     printf 'hello, world\n' > "$1/html/a/index.html"
 }

@@ -31,8 +31,7 @@ conns=${RELOAD_CONNECTIONS:-16}
 load_test_setup
 
 dir=$ROOT/build/reload-load
-rm -rf "$dir" && mkdir -p "$dir"/{conf,logs,html/a}
-printf 'hello, world\n' > "$dir/html/a/index.html"
+load_prefix "$dir"
 port=${RELOAD_PORT:-18997}
 keys=$ROOT/testdata/keys
 py=${PYTHON:-python3}
