@@ -19,11 +19,12 @@ use std::rc::Rc;
 use crate::verify::{Error, Jwt, Policy, Reason};
 
 /// Fixed overhead per entry on top of what scales with the token: map and queue slots, the
-/// `Rc` headers, the parsed claim maps' nodes. An estimate; the point is a firm bound.
+/// `Rc` headers, the `Jwt` itself. An estimate; the point is a firm bound.
 const ENTRY_OVERHEAD: usize = 256;
 
-/// Bytes an entry is counted for: the key, and the parsed token (its decoded JSON, held once
-/// as text and once as maps, is smaller than the token's base64 form twice over).
+/// Bytes an entry is counted for: the key, and the parsed token (its decoded JSON, held as
+/// text and, once a variable has read them, as maps of the header and claims, is smaller than
+/// the token's base64 form twice over).
 pub fn entry_cost(token_len: usize) -> usize {
     token_len.saturating_mul(3).saturating_add(ENTRY_OVERHEAD)
 }

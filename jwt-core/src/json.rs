@@ -4,9 +4,11 @@
 //! the first: a token `{"alg":"HS256","alg":"none"}` would then mean different
 //! things to different readers. Such input is refused at every nesting level.
 
+use std::borrow::Cow;
+use std::collections::BTreeSet;
 use std::fmt;
 
-use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde::de::{self, Deserialize, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Number, Value};
 
 use crate::text::quoted;
@@ -94,17 +96,21 @@ pub(crate) fn parse(input: &[u8]) -> Result<Value, String> {
     // nesting is an error rather than a stack overflow.
     serde_json::from_slice::<Strict>(input)
         .map(|Strict(value)| value)
-        .map_err(|err| match err.classify() {
-            // Every JSON type is accepted by the visitor, so data errors can
-            // only be ours (duplicate key, out-of-range number).
-            serde_json::error::Category::Data => err.to_string(),
-            serde_json::error::Category::Eof => "truncated JSON".to_owned(),
-            _ => format!(
-                "invalid JSON at line {} column {}",
-                err.line(),
-                err.column()
-            ),
-        })
+        .map_err(|err| describe(&err))
+}
+
+fn describe(err: &serde_json::Error) -> String {
+    match err.classify() {
+        // Every JSON type is accepted by the visitors, so data errors can
+        // only be ours (duplicate key, out-of-range number).
+        serde_json::error::Category::Data => err.to_string(),
+        serde_json::error::Category::Eof => "truncated JSON".to_owned(),
+        _ => format!(
+            "invalid JSON at line {} column {}",
+            err.line(),
+            err.column()
+        ),
+    }
 }
 
 /// Like `parse`, for documents that must be a JSON object.
@@ -112,6 +118,305 @@ pub(crate) fn parse_object(input: &[u8]) -> Result<Map<String, Value>, String> {
     match parse(input)? {
         Value::Object(map) => Ok(map),
         _ => Err("not a JSON object".to_owned()),
+    }
+}
+
+/// A top-level member read by `scan_object`. Strings borrow from the input unless they hold
+/// escapes.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Field<'a> {
+    Str(Cow<'a, str>),
+    Num(Number),
+    /// An array of strings only.
+    Strs(Vec<Cow<'a, str>>),
+    /// An array holding something else than a string.
+    Mixed,
+    /// null, a bool or an object.
+    Other,
+}
+
+/// Checks `input` exactly as `parse_object` does (same errors, in the same order) and
+/// returns the top-level members named in `names`, at the same positions; it builds nothing
+/// else, so a token's header and claims are checked without a map or a string per member.
+pub(crate) fn scan_object<'a, const N: usize>(
+    input: &'a [u8],
+    names: [&str; N],
+) -> Result<[Option<Field<'a>>; N], String> {
+    let mut found = [const { None }; N];
+    let mut de = serde_json::Deserializer::from_slice(input);
+    let is_object = TopLevel {
+        names: &names,
+        found: &mut found,
+    }
+    .deserialize(&mut de)
+    .and_then(|is_object| de.end().map(|()| is_object))
+    .map_err(|err| describe(&err))?;
+    if is_object {
+        Ok(found)
+    } else {
+        Err("not a JSON object".to_owned())
+    }
+}
+
+/// The keys of one object so far: on the stack while there are few, in a tree past that
+/// (a 16 KB token could hold thousands, and a linear search per key would be quadratic).
+struct Seen<'a> {
+    few: [Cow<'a, str>; 16],
+    len: usize,
+    many: BTreeSet<Cow<'a, str>>,
+}
+
+impl<'a> Seen<'a> {
+    fn new() -> Seen<'a> {
+        Seen {
+            few: [const { Cow::Borrowed("") }; 16],
+            len: 0,
+            many: BTreeSet::new(),
+        }
+    }
+
+    /// Adds `key`, or fails as `parse` does when the object already has it.
+    fn add<E: de::Error>(&mut self, key: Cow<'a, str>) -> Result<(), E> {
+        let few = self.few.get(..self.len).unwrap_or_default();
+        if few.contains(&key) || self.many.contains(&key) {
+            return Err(E::custom(format_args!("duplicate key {}", quoted(&key))));
+        }
+        match self.few.get_mut(self.len) {
+            Some(slot) => {
+                *slot = key;
+                self.len += 1;
+            }
+            None => {
+                self.many.insert(key);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// An object key, borrowed when it has no escapes.
+struct Key;
+
+impl<'de> DeserializeSeed<'de> for Key {
+    type Value = Cow<'de, str>;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
+        deserializer.deserialize_str(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Key {
+    type Value = Cow<'de, str>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a key")
+    }
+
+    fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
+        Ok(Cow::Borrowed(v))
+    }
+
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+        Ok(Cow::Owned(v.to_owned()))
+    }
+
+    fn visit_string<E: de::Error>(self, v: String) -> Result<Self::Value, E> {
+        Ok(Cow::Owned(v))
+    }
+}
+
+/// Walks any value, refusing duplicate keys at every depth; builds nothing.
+struct Check;
+
+impl<'de> DeserializeSeed<'de> for Check {
+    type Value = ();
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Check {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    fn visit_bool<E: de::Error>(self, _: bool) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_i64<E: de::Error>(self, _: i64) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_u64<E: de::Error>(self, _: u64) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<(), E> {
+        finite(v).map(|_| ())
+    }
+
+    fn visit_str<E: de::Error>(self, _: &str) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        while seq.next_element_seed(Check)?.is_some() {}
+        Ok(())
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut access: A) -> Result<(), A::Error> {
+        let mut seen = Seen::new();
+        while let Some(key) = access.next_key_seed(Key)? {
+            seen.add(key)?;
+            access.next_value_seed(Check)?;
+        }
+        Ok(())
+    }
+}
+
+fn finite<E: de::Error>(v: f64) -> Result<Number, E> {
+    Number::from_f64(v).ok_or_else(|| E::custom("number out of range"))
+}
+
+/// The document: an object whose named members are kept (`true`), or any other value,
+/// walked all the same so that its errors come first (`false`).
+struct TopLevel<'n, 'a, const N: usize> {
+    names: &'n [&'n str; N],
+    found: &'n mut [Option<Field<'a>>; N],
+}
+
+impl<'a, const N: usize> DeserializeSeed<'a> for TopLevel<'_, 'a, N> {
+    type Value = bool;
+
+    fn deserialize<D: Deserializer<'a>>(self, deserializer: D) -> Result<bool, D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<'a, const N: usize> Visitor<'a> for TopLevel<'_, 'a, N> {
+    type Value = bool;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    fn visit_bool<E: de::Error>(self, _: bool) -> Result<bool, E> {
+        Ok(false)
+    }
+
+    fn visit_i64<E: de::Error>(self, _: i64) -> Result<bool, E> {
+        Ok(false)
+    }
+
+    fn visit_u64<E: de::Error>(self, _: u64) -> Result<bool, E> {
+        Ok(false)
+    }
+
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<bool, E> {
+        finite(v).map(|_| false)
+    }
+
+    fn visit_str<E: de::Error>(self, _: &str) -> Result<bool, E> {
+        Ok(false)
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<bool, E> {
+        Ok(false)
+    }
+
+    fn visit_seq<A: SeqAccess<'a>>(self, seq: A) -> Result<bool, A::Error> {
+        Check.visit_seq(seq).map(|()| false)
+    }
+
+    fn visit_map<A: MapAccess<'a>>(self, mut access: A) -> Result<bool, A::Error> {
+        let mut seen = Seen::new();
+        while let Some(key) = access.next_key_seed(Key)? {
+            let slot = self
+                .names
+                .iter()
+                .position(|name| *name == key)
+                .and_then(|i| self.found.get_mut(i));
+            seen.add(key)?;
+            match slot {
+                Some(slot) => *slot = Some(access.next_value_seed(FieldSeed)?),
+                None => access.next_value_seed(Check)?,
+            }
+        }
+        Ok(true)
+    }
+}
+
+/// A named member's value.
+struct FieldSeed;
+
+impl<'a> DeserializeSeed<'a> for FieldSeed {
+    type Value = Field<'a>;
+
+    fn deserialize<D: Deserializer<'a>>(self, deserializer: D) -> Result<Field<'a>, D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<'a> Visitor<'a> for FieldSeed {
+    type Value = Field<'a>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    fn visit_bool<E: de::Error>(self, _: bool) -> Result<Field<'a>, E> {
+        Ok(Field::Other)
+    }
+
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<Field<'a>, E> {
+        Ok(Field::Num(v.into()))
+    }
+
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Field<'a>, E> {
+        Ok(Field::Num(v.into()))
+    }
+
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Field<'a>, E> {
+        finite(v).map(Field::Num)
+    }
+
+    fn visit_borrowed_str<E: de::Error>(self, v: &'a str) -> Result<Field<'a>, E> {
+        Ok(Field::Str(Cow::Borrowed(v)))
+    }
+
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Field<'a>, E> {
+        Ok(Field::Str(Cow::Owned(v.to_owned())))
+    }
+
+    fn visit_string<E: de::Error>(self, v: String) -> Result<Field<'a>, E> {
+        Ok(Field::Str(Cow::Owned(v)))
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<Field<'a>, E> {
+        Ok(Field::Other)
+    }
+
+    fn visit_seq<A: SeqAccess<'a>>(self, mut seq: A) -> Result<Field<'a>, A::Error> {
+        let mut strings = Some(Vec::new());
+        while let Some(item) = seq.next_element_seed(FieldSeed)? {
+            match (item, &mut strings) {
+                (Field::Str(s), Some(list)) => list.push(s),
+                _ => strings = None,
+            }
+        }
+        Ok(strings.map_or(Field::Mixed, Field::Strs))
+    }
+
+    fn visit_map<A: MapAccess<'a>>(self, access: A) -> Result<Field<'a>, A::Error> {
+        Check.visit_map(access).map(|()| Field::Other)
     }
 }
 
@@ -155,11 +460,167 @@ mod tests {
         assert_eq!(parse_object(b"[1]").unwrap_err(), "not a JSON object");
     }
 
+    /// What `scan_object` must return, derived from `parse_object`.
+    fn scanned_by_parse<const N: usize>(
+        input: &[u8],
+        names: [&str; N],
+    ) -> Result<[Option<Field<'static>>; N], String> {
+        fn field(value: &Value) -> Field<'static> {
+            match value {
+                Value::String(s) => Field::Str(Cow::Owned(s.clone())),
+                Value::Number(n) => Field::Num(n.clone()),
+                Value::Array(items) => items
+                    .iter()
+                    .map(|item| item.as_str().map(|s| Cow::Owned(s.to_owned())))
+                    .collect::<Option<Vec<_>>>()
+                    .map_or(Field::Mixed, Field::Strs),
+                _ => Field::Other,
+            }
+        }
+        let map = parse_object(input)?;
+        Ok(names.map(|name| map.get(name).map(field)))
+    }
+
+    #[test]
+    fn scan_agrees_with_parse() {
+        let mut many = (0..40).map(|i| format!("\"k{i}\":{i}")).collect::<Vec<_>>();
+        let wide = format!("{{{}}}", many.join(","));
+        many.push("\"k3\":0".to_owned());
+        let wide_dup_early = format!("{{{}}}", many.join(","));
+        many.pop();
+        many.push("\"k30\":0".to_owned());
+        let wide_dup_late = format!("{{{}}}", many.join(","));
+        let inputs: Vec<&[u8]> = vec![
+            br#"{"alg":"HS256","typ":"JWT"}"#,
+            br#"{"alg":"HS256","kid":"k\u0031","crit":["b64"]}"#,
+            br#"{"exp":1,"nbf":2.5,"iss":"i","aud":["a","b"],"sub":"s","x":{"y":[1,{}]}}"#,
+            br#"{"aud":[],"sub":null,"iss":true,"exp":"1","nbf":{"a":1}}"#,
+            br#"{"aud":["a",1],"exp":18446744073709551615,"nbf":-9223372036854775808}"#,
+            br#"{"aud":[["a"]],"sub":"\ud83d\ude00","iss":"\"q\""}"#,
+            br#"{"alg":"HS256","alg":"none"}"#,
+            br#"{"alg":1,"\u0061lg":2}"#,
+            br#"{"a":{"b":1,"b":2}}"#,
+            br#"{"aud":[{"b":1,"b":2}]}"#,
+            br#"{"exp":{"b":1,"b":2}}"#,
+            br#"[{"b":1},{"c":[{"d":1,"d":1}]}]"#,
+            br#"[1]"#,
+            b"1e300",
+            b"1e400",
+            br#"{"exp":1e400}"#,
+            b"{\"secret\": tru}",
+            b"{\"a\":",
+            b"{} x",
+            b"\"\xff\"",
+            b"{\"sub\":\"\xff\"}",
+            b"",
+            b"  {}  ",
+            wide.as_bytes(),
+            wide_dup_early.as_bytes(),
+            wide_dup_late.as_bytes(),
+        ];
+        let names = [
+            "alg", "kid", "crit", "exp", "nbf", "iss", "aud", "sub", "k35",
+        ];
+        for input in inputs {
+            assert_eq!(
+                scan_object(input, names),
+                scanned_by_parse(input, names),
+                "{}",
+                String::from_utf8_lossy(input)
+            );
+        }
+    }
+
+    /// Objects with members from a small set of names (so duplicates are frequent), some
+    /// written with an escape, and values of every kind; then the same text cut short.
+    fn object_text() -> impl proptest::strategy::Strategy<Value = String> {
+        use proptest::prelude::*;
+        let name = prop::sample::select(vec![
+            "exp",
+            "nbf",
+            "aud",
+            "sub",
+            "a",
+            "\\u0061",
+            "s\\u0075b",
+        ]);
+        let leaf = prop::sample::select(vec![
+            "1",
+            "-2",
+            "3.5",
+            "1e400",
+            "18446744073709551616",
+            "true",
+            "null",
+            "\"x\"",
+            "\"\\u00e9\"",
+            "\"\\ud800\"",
+            "{}",
+            "[]",
+        ]);
+        let value = prop_oneof![
+            leaf.clone().prop_map(str::to_owned),
+            prop::collection::vec(leaf.clone(), 0..4).prop_map(|v| format!("[{}]", v.join(","))),
+            prop::collection::vec((name.clone(), leaf), 0..4).prop_map(|m| {
+                let members: Vec<String> = m.iter().map(|(k, v)| format!("\"{k}\":{v}")).collect();
+                format!("{{{}}}", members.join(","))
+            }),
+        ];
+        (
+            prop::collection::vec((name, value), 0..24),
+            any::<prop::sample::Index>(),
+        )
+            .prop_map(|(members, cut)| {
+                let members: Vec<String> = members
+                    .iter()
+                    .map(|(k, v)| format!("\"{k}\":{v}"))
+                    .collect();
+                let text = format!("{{{}}}", members.join(","));
+                // One case in four is cut short.
+                if cut.index(4) == 0 {
+                    text.get(..cut.index(text.len() + 1))
+                        .unwrap_or(&text)
+                        .to_owned()
+                } else {
+                    text
+                }
+            })
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn scan_agrees_with_parse_on_generated_objects(text in object_text()) {
+            let names = ["exp", "nbf", "aud", "sub", "a"];
+            proptest::prop_assert_eq!(
+                scan_object(text.as_bytes(), names),
+                scanned_by_parse(text.as_bytes(), names)
+            );
+        }
+    }
+
+    #[test]
+    fn scan_borrows_plain_strings() {
+        let [sub, aud] =
+            scan_object(br#"{"sub":"alice","aud":["x","\u0079"]}"#, ["sub", "aud"]).unwrap();
+        assert!(matches!(sub, Some(Field::Str(Cow::Borrowed("alice")))));
+        match aud {
+            Some(Field::Strs(list)) => {
+                assert!(matches!(list.first(), Some(Cow::Borrowed("x"))));
+                assert!(matches!(list.get(1), Some(Cow::Owned(y)) if y == "y"));
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
     #[test]
     fn deep_nesting_is_an_error() {
         let deep = "[".repeat(100_000);
         assert!(parse(deep.as_bytes()).is_err());
         let deep = "{\"a\":".repeat(100_000);
         assert!(parse(deep.as_bytes()).is_err());
+        assert!(scan_object(deep.as_bytes(), ["a"]).is_err());
+        let deep = format!("{{\"a\":{}", "[".repeat(100_000));
+        assert!(scan_object(deep.as_bytes(), ["a"]).is_err());
+        assert!(scan_object(deep.as_bytes(), ["b"]).is_err());
     }
 }

@@ -1,6 +1,7 @@
 //! Token verification: structure, header, key selection, signature, then claims.
 
 use std::borrow::Cow;
+use std::cell::OnceCell;
 use std::fmt;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -8,7 +9,7 @@ use base64::Engine as _;
 use serde_json::{Map, Number, Value};
 
 use crate::alg::Algorithm;
-use crate::json;
+use crate::json::{self, Field};
 use crate::keys::KeySet;
 use crate::text::quoted;
 
@@ -95,13 +96,19 @@ impl fmt::Display for Error {
 impl std::error::Error for Error {}
 
 /// A verified token whose claims passed the policy.
+///
+/// It keeps the decoded JSON text; header and claims become maps only when a variable or a
+/// header asks for one, so a token nobody reads (most, behind a plain `auth_jwt`) costs one
+/// string, not a map, a key and a value per member.
 #[derive(Debug, Clone)]
 pub struct Jwt {
-    header: Map<String, Value>,
-    payload: Map<String, Value>,
-    payload_json: String,
+    /// The header's JSON, then the payload's.
+    text: String,
+    header_len: usize,
+    header: OnceCell<Map<String, Value>>,
+    claims: OnceCell<Map<String, Value>>,
     /// `nbf` (or the dawn of time) and `exp` when both are integers: a cache hit then
-    /// re-checks the clock with two comparisons instead of two map lookups.
+    /// re-checks the clock with two comparisons instead of reading the claims again.
     window: Option<(i128, i128)>,
 }
 
@@ -116,28 +123,40 @@ impl Jwt {
             }
         }
         // Fractional times, and every failure (it needs its message).
-        check_time(&self.payload, policy, now)
+        let [exp, nbf] = json::scan_object(self.payload_json().as_bytes(), ["exp", "nbf"])
+            .map_err(|err| Error::new(Reason::Malformed, format!("payload: {err}")))?;
+        check_time(exp.as_ref(), nbf.as_ref(), policy, now)
     }
 
     /// Exact name first, then ASCII-case-insensitive: nginx lowercases variable names.
     pub fn claim(&self, name: &str) -> Option<&Value> {
-        lookup(&self.payload, name)
+        lookup(self.claims(), name)
     }
 
     /// Same lookup rule as `claim`, on the JOSE header.
     pub fn header(&self, name: &str) -> Option<&Value> {
-        lookup(&self.header, name)
+        let header = self.text.get(..self.header_len).unwrap_or_default();
+        lookup(self.header.get_or_init(|| object(header)), name)
     }
 
     /// The decoded payload as received (valid JSON).
     pub fn payload_json(&self) -> &str {
-        &self.payload_json
+        self.text.get(self.header_len..).unwrap_or_default()
     }
 
     /// `sub` when it is a string.
     pub fn sub(&self) -> Option<&str> {
-        self.payload.get("sub").and_then(Value::as_str)
+        self.claims().get("sub").and_then(Value::as_str)
     }
+
+    fn claims(&self) -> &Map<String, Value> {
+        self.claims.get_or_init(|| object(self.payload_json()))
+    }
+}
+
+/// The members of JSON text that `verify` checked already, so it cannot fail.
+fn object(text: &str) -> Map<String, Value> {
+    json::parse_object(text.as_bytes()).unwrap_or_default()
 }
 
 fn lookup<'a>(map: &'a Map<String, Value>, name: &str) -> Option<&'a Value> {
@@ -222,11 +241,11 @@ pub fn verify(token: &[u8], keys: &KeySet, policy: &Policy, now: i64) -> Result<
     let (mut header_buf, mut sig_buf) = ([0u8; 512], [0u8; 1024]);
     let header_bytes = b64_in(header_b64, &mut header_buf, "header")?;
     let signature = b64_in(sig_b64, &mut sig_buf, "signature")?;
-    let header = json::parse_object(&header_bytes)
+    let [alg, kid, crit] = json::scan_object(&header_bytes, ["alg", "kid", "crit"])
         .map_err(|err| Error::new(Reason::Malformed, format!("header: {err}")))?;
 
-    let alg_name = match header.get("alg") {
-        Some(Value::String(name)) => name.as_str(),
+    let alg_name = match &alg {
+        Some(Field::Str(name)) => name.as_ref(),
         Some(_) => return Err(Error::new(Reason::Malformed, "header alg is not a string")),
         None => return Err(Error::new(Reason::Malformed, "header has no alg")),
     };
@@ -245,12 +264,12 @@ pub fn verify(token: &[u8], keys: &KeySet, policy: &Policy, now: i64) -> Result<
             ))
         }
     };
-    if header.contains_key("crit") {
+    if crit.is_some() {
         return Err(Error::new(Reason::Malformed, "unsupported crit header"));
     }
-    let kid = match header.get("kid") {
+    let kid = match &kid {
         None => None,
-        Some(Value::String(kid)) => Some(kid.as_str()),
+        Some(Field::Str(kid)) => Some(kid.as_ref()),
         Some(_) => return Err(Error::new(Reason::Malformed, "header kid is not a string")),
     };
 
@@ -273,54 +292,63 @@ pub fn verify(token: &[u8], keys: &KeySet, policy: &Policy, now: i64) -> Result<
         ));
     }
 
-    let payload_bytes = b64(payload_b64, "payload")?;
-    let payload = json::parse_object(&payload_bytes)
+    // The header's text and the payload's, in the one allocation the Jwt keeps.
+    let header_len = header_bytes.len();
+    let payload_len = base64::decoded_len_estimate(payload_b64.len());
+    let mut text = Vec::with_capacity(header_len.saturating_add(payload_len));
+    text.extend_from_slice(&header_bytes);
+    URL_SAFE_NO_PAD
+        .decode_vec(payload_b64, &mut text)
+        .map_err(|_| not_base64("payload"))?;
+    let payload = text.get(header_len..).unwrap_or_default();
+    let [exp, nbf, iss, aud, sub] = json::scan_object(payload, ["exp", "nbf", "iss", "aud", "sub"])
         .map_err(|err| Error::new(Reason::Malformed, format!("payload: {err}")))?;
-    let payload_json = String::from_utf8(payload_bytes)
-        .map_err(|_| Error::new(Reason::Malformed, "payload is not UTF-8"))?;
+    check_time(exp.as_ref(), nbf.as_ref(), policy, now)?;
+    check_claims(iss.as_ref(), aud.as_ref(), sub.as_ref(), policy)?;
+    let window = time_window(exp.as_ref(), nbf.as_ref());
 
-    check_claims(&payload, policy, now)?;
-    let window = time_window(&payload);
+    // JSON is UTF-8 once parsed; checked all the same, as the text is handed to nginx.
+    let text = String::from_utf8(text)
+        .map_err(|_| Error::new(Reason::Malformed, "payload is not UTF-8"))?;
     Ok(Jwt {
-        header,
-        payload,
-        payload_json,
+        text,
+        header_len,
+        header: OnceCell::new(),
+        claims: OnceCell::new(),
         window,
     })
 }
 
 /// (`nbf` or `i128::MIN`, `exp`) when each present one is an integer.
-fn time_window(payload: &Map<String, Value>) -> Option<(i128, i128)> {
-    let int = |name| match payload.get(name) {
+fn time_window(exp: Option<&Field>, nbf: Option<&Field>) -> Option<(i128, i128)> {
+    let int = |field: Option<&Field>| match field {
         None => Some(None),
-        Some(Value::Number(n)) => match Time::of(n) {
+        Some(Field::Num(n)) => match Time::of(n) {
             Time::Int(t) => Some(Some(t)),
             Time::Float(_) => None,
         },
         Some(_) => None,
     };
-    Some((int("nbf")?.unwrap_or(i128::MIN), int("exp")??))
+    Some((int(nbf)?.unwrap_or(i128::MIN), int(exp)??))
 }
 
-fn b64(segment: &[u8], what: &str) -> Result<Vec<u8>, Error> {
+fn not_base64(what: &str) -> Error {
     // URL_SAFE_NO_PAD refuses padding, the standard alphabet and
     // non-canonical trailing bits: one token has one spelling.
-    URL_SAFE_NO_PAD
-        .decode(segment)
-        .map_err(|_| Error::new(Reason::Malformed, format!("{what} is not valid base64url")))
+    Error::new(Reason::Malformed, format!("{what} is not valid base64url"))
 }
 
 /// `b64` into `buf` when the result fits, into a new vector otherwise.
 fn b64_in<'b>(segment: &[u8], buf: &'b mut [u8], what: &str) -> Result<Cow<'b, [u8]>, Error> {
     if base64::decoded_len_estimate(segment.len()) > buf.len() {
-        return b64(segment, what).map(Cow::Owned);
+        return URL_SAFE_NO_PAD
+            .decode(segment)
+            .map(Cow::Owned)
+            .map_err(|_| not_base64(what));
     }
     match URL_SAFE_NO_PAD.decode_slice(segment, buf) {
         Ok(n) => Ok(Cow::Borrowed(buf.get(..n).unwrap_or_default())),
-        Err(_) => Err(Error::new(
-            Reason::Malformed,
-            format!("{what} is not valid base64url"),
-        )),
+        Err(_) => Err(not_base64(what)),
     }
 }
 
@@ -362,24 +390,28 @@ impl Time {
 
 /// A numeric claim and its JSON number (formatted only if an error message needs it: this
 /// runs on every cache hit).
-fn numeric_claim<'a>(
-    payload: &'a Map<String, Value>,
+fn numeric_claim<'f>(
+    field: Option<&'f Field>,
     name: &str,
-) -> Result<Option<(Time, &'a Number)>, Error> {
-    match payload.get(name) {
+) -> Result<Option<(Time, &'f Number)>, Error> {
+    match field {
         None => Ok(None),
-        Some(Value::Number(n)) => Ok(Some((Time::of(n), n))),
+        Some(Field::Num(n)) => Ok(Some((Time::of(n), n))),
         Some(_) => Err(Error::new(Reason::Claim, format!("{name} is not a number"))),
     }
 }
 
-fn check_claims(payload: &Map<String, Value>, policy: &Policy, now: i64) -> Result<(), Error> {
-    check_time(payload, policy, now)?;
-
+/// `iss`, `aud` and `sub` against the policy, in that order.
+fn check_claims(
+    iss: Option<&Field>,
+    aud: Option<&Field>,
+    sub: Option<&Field>,
+    policy: &Policy,
+) -> Result<(), Error> {
     if !policy.issuers.is_empty() {
-        match payload.get("iss") {
+        match iss {
             None => return Err(Error::new(Reason::Issuer, "iss is missing")),
-            Some(Value::String(iss)) => {
+            Some(Field::Str(iss)) => {
                 if !policy.issuers.iter().any(|accepted| accepted == iss) {
                     return Err(Error::new(
                         Reason::Issuer,
@@ -393,9 +425,9 @@ fn check_claims(payload: &Map<String, Value>, policy: &Policy, now: i64) -> Resu
 
     if !policy.audiences.is_empty() {
         let accepted = |aud: &str| policy.audiences.iter().any(|a| a == aud);
-        match payload.get("aud") {
+        match aud {
             None => return Err(Error::new(Reason::Audience, "aud is missing")),
-            Some(Value::String(aud)) => {
+            Some(Field::Str(aud)) => {
                 if !accepted(aud) {
                     return Err(Error::new(
                         Reason::Audience,
@@ -403,27 +435,19 @@ fn check_claims(payload: &Map<String, Value>, policy: &Policy, now: i64) -> Resu
                     ));
                 }
             }
-            Some(Value::Array(items)) => {
-                let mut found = false;
-                for item in items {
-                    match item {
-                        Value::String(aud) => found |= accepted(aud),
-                        _ => {
-                            return Err(Error::new(
-                                Reason::Audience,
-                                "aud array holds a value that is not a string",
-                            ))
-                        }
-                    }
-                }
-                if !found {
+            Some(Field::Mixed) => {
+                return Err(Error::new(
+                    Reason::Audience,
+                    "aud array holds a value that is not a string",
+                ))
+            }
+            Some(Field::Strs(items)) => {
+                if !items.iter().any(|aud| accepted(aud)) {
                     return Err(Error::new(
                         Reason::Audience,
                         match items.as_slice() {
                             [] => "aud is an empty array".to_owned(),
-                            [Value::String(only)] => {
-                                format!("aud {} is not accepted", quoted(only))
-                            }
+                            [only] => format!("aud {} is not accepted", quoted(only)),
                             _ => format!("none of the {} aud values is accepted", items.len()),
                         },
                     ));
@@ -439,12 +463,12 @@ fn check_claims(payload: &Map<String, Value>, policy: &Policy, now: i64) -> Resu
     }
 
     if policy.require_sub {
-        match payload.get("sub") {
+        match sub {
             None => return Err(Error::new(Reason::Subject, "sub is missing")),
-            Some(Value::String(sub)) if sub.is_empty() => {
+            Some(Field::Str(sub)) if sub.is_empty() => {
                 return Err(Error::new(Reason::Subject, "sub is empty"))
             }
-            Some(Value::String(_)) => {}
+            Some(Field::Str(_)) => {}
             Some(_) => return Err(Error::new(Reason::Subject, "sub is not a string")),
         }
     }
@@ -452,12 +476,17 @@ fn check_claims(payload: &Map<String, Value>, policy: &Policy, now: i64) -> Resu
 }
 
 /// `exp` (required) and `nbf` against the clock, with the policy's leeway.
-fn check_time(payload: &Map<String, Value>, policy: &Policy, now: i64) -> Result<(), Error> {
+fn check_time(
+    exp: Option<&Field>,
+    nbf: Option<&Field>,
+    policy: &Policy,
+    now: i64,
+) -> Result<(), Error> {
     let now = i128::from(now);
     let leeway = i128::from(policy.leeway);
 
-    let (exp, exp_text) = numeric_claim(payload, "exp")?
-        .ok_or_else(|| Error::new(Reason::Claim, "exp is missing"))?;
+    let (exp, exp_text) =
+        numeric_claim(exp, "exp")?.ok_or_else(|| Error::new(Reason::Claim, "exp is missing"))?;
     // Expired when now >= exp + leeway, i.e. exp + leeway - now <= 0.
     let expired = match exp {
         Time::Int(exp) => exp.saturating_add(leeway) <= now,
@@ -471,7 +500,7 @@ fn check_time(payload: &Map<String, Value>, policy: &Policy, now: i64) -> Result
         ));
     }
 
-    if let Some((nbf, nbf_text)) = numeric_claim(payload, "nbf")? {
+    if let Some((nbf, nbf_text)) = numeric_claim(nbf, "nbf")? {
         let early = match nbf {
             Time::Int(nbf) => now.saturating_add(leeway) < nbf,
             Time::Float(nbf) => (now.saturating_add(leeway) as f64) < nbf,
