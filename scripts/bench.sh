@@ -21,9 +21,16 @@
 # Printed per case: the median requests/s; the median of its per-pair ratios and their
 # interquartile range; the nginx worker's CPU time per request (user + system, from /proc), the
 # median ratio of the baseline's to the case's, and how busy the worker was (near 100%: nginx,
-# not wrk, is the bottleneck). Then the cost of a unique RS256 token, (1/rs256-unique -
-# 1/rs256-same), against the raw RSA-2048 signature check of the core's micro-benchmark
-# (criterion, verify/RS256).
+# not wrk, is the bottleneck).
+#
+# Then the cost of a unique RS256 token against the raw RSA-2048 signature check of the core's
+# micro-benchmark (criterion, verify/RS256), which runs on the worker's CPU right after the
+# rs256-unique pair of every round, so that each round's ratio is taken within seconds:
+# - in the module: the worker's CPU time per request inside the module's access handler,
+#   sampled by perf (every 500 us of its CPU time, with call stacks) during rs256-unique;
+# - wall time: 1/rs256-unique - 1/rs256-same. It also holds what nginx and the kernel spend
+#   more per request at the lower request rate (fewer requests per event-loop pass, more
+#   wake-ups of wrk), which no module can remove.
 #
 # On a guest whose idle CPUs halt at once (haltpoll with guest_halt_poll_ns 0, as on this
 # project's VMs), every response that wakes an idle wrk costs the worker a cross-CPU interrupt,
@@ -62,6 +69,20 @@ $(bench_locations "$hex")
 EOF
 
 py=${PYTHON:-python3}
+log "building the micro-benchmark"
+verify_bench=$(cargo bench -p jwt-core --bench verify --no-run --message-format=json 2>/dev/null | "$py" -c '
+import json, sys
+for line in sys.stdin:
+    m = json.loads(line)
+    if m.get("reason") == "compiler-artifact" and m["target"]["name"] == "verify" and m.get("executable"):
+        print(m["executable"])')
+[ -x "$verify_bench" ] || die "the micro-benchmark did not build"
+# perf samples where the worker's time goes during rs256-unique; without it that row is left out.
+need_packages linux-perf
+perf_period_us=500
+perf_ok=0
+perf record -q -e cpu-clock -o /dev/null -- true >/dev/null 2>&1 && perf_ok=1
+
 mint() { # ALG KEY [UNIQUE]
     "$py" - "$@" <<'EOF'
 import sys, time, jwt, uuid
@@ -145,7 +166,19 @@ worker=$(pgrep -f "nginx: worker process" -P "$(cat "$dir/logs/nginx.pid")" | he
 ticks_per_s=$(getconf CLK_TCK)
 cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$worker/stat"; }
 
-# Prints: requests/s, the worker's CPU time per request in microseconds, and its busy share.
+# Microseconds of worker CPU time per request inside the module's access handler, and inside
+# ring's RSA verification, from the perf samples in FILE over REQUESTS requests.
+module_time() {
+    perf script -i "$1" -F ip,sym 2>/dev/null | awk -v n="$2" -v p="$perf_period_us" '
+        function flush() { h += in_h; v += in_v; in_h = in_v = 0 }
+        /^$/ { flush(); next }
+        /ngx_http_auth_jwt_module::handler::access_handler/ { in_h = 1 }
+        /ring::rsa::verification::verify_rsa_/ { in_v = 1 }
+        END { flush(); printf "%.2f %.2f\n", h * p / n, v * p / n }'
+}
+
+# Prints: requests/s, the worker's CPU time per request in microseconds, its busy share; for
+# rs256-unique with perf, also the module's and RSA's time per request (module_time).
 run_case() {
     local c=$1 args=(-t1 -c32 -d"${seconds}s")
     case "$c" in
@@ -153,30 +186,64 @@ run_case() {
         rs256-same) args+=(-s "$dir/same.lua" "http://127.0.0.1:$port/rs256/") ;;
         *) args+=(-H "${hdr[$c]}" "http://127.0.0.1:$port${url[$c]}") ;;
     esac
-    local before after out
+    local before after out prof=
+    if [ "$c" = rs256-unique ] && [ "$perf_ok" = 1 ]; then
+        # On wrk's CPU, so that writing the samples does not take the worker's.
+        taskset -c 1 perf record -q -e cpu-clock -c $((perf_period_us * 1000)) \
+            --call-graph dwarf,16384 -p "$worker" -o "$dir/perf.data" >/dev/null 2>&1 &
+        prof=$!
+        sleep 0.5
+    fi
     before=$(cpu_ticks)
     out=$(taskset -c 1 wrk "${args[@]}")
     after=$(cpu_ticks)
-    awk -v t=$((after - before)) -v hz="$ticks_per_s" '
+    local module="- -"
+    if [ -n "$prof" ]; then
+        kill -INT "$prof" && wait "$prof" || true
+        module=$(module_time "$dir/perf.data" "$(awk '/ requests in / { print $1 }' <<< "$out")")
+    fi
+    awk -v t=$((after - before)) -v hz="$ticks_per_s" -v module="$module" '
         / requests in / { n = $1; d = $4 + 0 }
         /Requests\/sec/ { rps = $2 }
-        END { printf "%s %.2f %.0f\n", rps, t * 1e6 / hz / n, 100 * t / hz / d }' <<< "$out"
+        END { printf "%s %.2f %.0f %s\n", rps, t * 1e6 / hz / n, 100 * t / hz / d, module }' <<< "$out"
+}
+
+# The micro-benchmark's time for one RSA-2048 signature check, in microseconds, on the
+# worker's CPU (idle meanwhile).
+micro_verify() {
+    (cd "$ROOT" && taskset -c 0 "$verify_bench" --bench 'verify/RS256$' --warm-up-time 0.5 \
+        --measurement-time "$seconds" --noplot 2>/dev/null) \
+        | awk '/time:/ { v = $5; u = $6; if (u == "ns") v /= 1000; if (u == "ms") v *= 1000; print v }'
 }
 
 declare -A rps cpu busy ratios cpu_ratios
+micro= in_module= in_rsa= module_ratios= wall_ratios=
 n=${#cases[@]}
 for ((r = 0; r < rounds; r++)); do
     for ((k = 0; k < n; k++)); do
         c=${cases[$(((k + r) % n))]}
         order=("${base[$c]}" "$c")
         ((r % 2 == 0)) || order=("$c" "${base[$c]}")
-        declare -A got=() got_cpu=()
+        declare -A got=() got_cpu=() got_mod=() got_rsa=()
         for m in "${order[@]}"; do
-            read -r got[$m] got_cpu[$m] b <<< "$(run_case "$m")"
+            read -r got[$m] got_cpu[$m] b got_mod[$m] got_rsa[$m] <<< "$(run_case "$m")"
             rps[$m]="${rps[$m]:-} ${got[$m]}"
             cpu[$m]="${cpu[$m]:-} ${got_cpu[$m]}"
             busy[$m]="${busy[$m]:-} $b"
         done
+        if [ "$c" = rs256-unique ]; then
+            v=$(micro_verify)
+            [ -n "$v" ] || die "the micro-benchmark printed no time"
+            micro+=" $v"
+            wall_ratios+=" $(awk -v u="${got[$c]}" -v s="${got[rs256-same]}" -v v="$v" 'BEGIN { print (1 / u - 1 / s) * 1e6 / v }')"
+            mod=${got_mod[$c]} rsa=${got_rsa[$c]}
+            if [ "$mod" != - ]; then
+                in_module+=" $mod" in_rsa+=" $rsa"
+                module_ratios+=" $(awk -v m="$mod" -v v="$v" 'BEGIN { print m / v }')"
+            fi
+            printf '  round %2d  RSA-2048 check %.1f us; a unique token in the module %s us, ring RSA in it %s us\n' \
+                "$((r + 1))" "$v" "$mod" "$rsa" >&2
+        fi
         ratios[$c]="${ratios[$c]:-} $(awk -v a="${got[$c]}" -v b="${got[${base[$c]}]}" 'BEGIN { print a / b }')"
         cpu_ratios[$c]="${cpu_ratios[$c]:-} $(awk -v a="${got_cpu[$c]}" -v b="${got_cpu[${base[$c]}]}" 'BEGIN { print b / a }')"
         printf '  round %2d  %-13s %8.0f req/s  %-13s %8.0f req/s  ratio %.3f\n' "$((r + 1))" \
@@ -203,14 +270,18 @@ printf '(%d rounds x 2 x %ds per case, %s, wrk -t1 -c32 keep-alive, one worker; 
 alerts=$(grep -c -E '\[alert\]|\[crit\]|exited on signal' "$dir/logs/error.log" || true)
 [ "$alerts" = 0 ] || die "the error log has $alerts alert/crit/crash lines"
 
-log "raw RSA-2048 signature check (criterion, jwt-core verify/RS256)"
-verify_us=$(cargo bench -p jwt-core --bench verify -- 'verify/RS256$' --warm-up-time 1 --measurement-time 3 2>/dev/null \
-    | awk '/time:/ { v = $5; u = $6; if (u == "ns") v /= 1000; if (u == "ms") v *= 1000; print v }')
-[ -n "$verify_us" ] || die "the micro-benchmark printed no time"
-awk -v u="$(median <<< "${rps[rs256-unique]}")" -v s="$(median <<< "${rps[rs256-same]}")" \
-    -v cu="$(median <<< "${cpu[rs256-unique]}")" -v cs="$(median <<< "${cpu[rs256-same]}")" \
-    -v v="$verify_us" 'BEGIN {
-    printf "\nRSA-2048 signature check, micro-benchmark:           %6.1f us\n", v
-    printf "a unique RS256 token over a repeated one, wall time: %6.1f us  (%.2fx the check)\n", (1 / u - 1 / s) * 1e6, (1 / u - 1 / s) * 1e6 / v
-    printf "                                   worker CPU time: %6.1f us  (%.2fx)\n", cu - cs, (cu - cs) / v
-}'
+iqr() { printf '%.3f-%.3f' "$(quantile 0.25 <<< "$1")" "$(quantile 0.75 <<< "$1")"; }
+printf '\nunique RS256 tokens against the RSA-2048 check of the micro-benchmark (medians of the rounds):\n'
+printf '  RSA-2048 signature check, micro-benchmark:       %6.1f us\n' "$(median <<< "$micro")"
+if [ -n "$module_ratios" ]; then
+    printf '  a unique token, in the module (perf):            %6.1f us  %.3fx  IQR %s  (ring RSA in it: %.1f us)\n' \
+        "$(median <<< "$in_module")" "$(median <<< "$module_ratios")" "$(iqr "$module_ratios")" \
+        "$(median <<< "$in_rsa")"
+else
+    printf '  a unique token, in the module: perf unavailable, not measured\n'
+fi
+printf '  a unique token over a repeated one, wall time:   %6.1f us  %.3fx  IQR %s\n' \
+    "$(awk -v u="$(median <<< "${rps[rs256-unique]}")" -v s="$(median <<< "${rps[rs256-same]}")" 'BEGIN { print (1 / u - 1 / s) * 1e6 }')" \
+    "$(median <<< "$wall_ratios")" "$(iqr "$wall_ratios")"
+printf '  same, worker CPU time:                           %6.1f us\n' \
+    "$(awk -v u="$(median <<< "${cpu[rs256-unique]}")" -v s="$(median <<< "${cpu[rs256-same]}")" 'BEGIN { print u - s }')"
