@@ -107,8 +107,11 @@ pub struct Jwt {
     header_len: usize,
     header: OnceCell<Map<String, Value>>,
     claims: OnceCell<Map<String, Value>>,
+    /// `exp` and `nbf` as verified, for the re-check of a cache hit.
+    exp: Number,
+    nbf: Option<Number>,
     /// `nbf` (or the dawn of time) and `exp` when both are integers: a cache hit then
-    /// re-checks the clock with two comparisons instead of reading the claims again.
+    /// re-checks the clock with two comparisons.
     window: Option<(i128, i128)>,
 }
 
@@ -123,9 +126,9 @@ impl Jwt {
             }
         }
         // Fractional times, and every failure (it needs its message).
-        let [exp, nbf] = json::scan_object(self.payload_json().as_bytes(), ["exp", "nbf"])
-            .map_err(|err| Error::new(Reason::Malformed, format!("payload: {err}")))?;
-        check_time(exp.as_ref(), nbf.as_ref(), policy, now)
+        let exp = Field::Num(self.exp.clone());
+        let nbf = self.nbf.clone().map(Field::Num);
+        check_time(Some(&exp), nbf.as_ref(), policy, now)
     }
 
     /// Exact name first, then ASCII-case-insensitive: nginx lowercases variable names.
@@ -305,7 +308,16 @@ pub fn verify(token: &[u8], keys: &KeySet, policy: &Policy, now: i64) -> Result<
         .map_err(|err| Error::new(Reason::Malformed, format!("payload: {err}")))?;
     check_time(exp.as_ref(), nbf.as_ref(), policy, now)?;
     check_claims(iss.as_ref(), aud.as_ref(), sub.as_ref(), policy)?;
-    let window = time_window(exp.as_ref(), nbf.as_ref());
+    // check_time let through a numeric exp only, and nbf numeric or absent.
+    let number = |field| match field {
+        Some(Field::Num(n)) => Some(n),
+        _ => None,
+    };
+    let (exp, nbf) = (number(exp), number(nbf));
+    let Some(exp) = exp else {
+        return Err(Error::new(Reason::Claim, "exp is missing"));
+    };
+    let window = time_window(&exp, nbf.as_ref());
 
     // JSON is UTF-8 once parsed; checked all the same, as the text is handed to nginx.
     let text = String::from_utf8(text)
@@ -315,21 +327,23 @@ pub fn verify(token: &[u8], keys: &KeySet, policy: &Policy, now: i64) -> Result<
         header_len,
         header: OnceCell::new(),
         claims: OnceCell::new(),
+        exp,
+        nbf,
         window,
     })
 }
 
 /// (`nbf` or `i128::MIN`, `exp`) when each present one is an integer.
-fn time_window(exp: Option<&Field>, nbf: Option<&Field>) -> Option<(i128, i128)> {
-    let int = |field: Option<&Field>| match field {
-        None => Some(None),
-        Some(Field::Num(n)) => match Time::of(n) {
-            Time::Int(t) => Some(Some(t)),
-            Time::Float(_) => None,
-        },
-        Some(_) => None,
+fn time_window(exp: &Number, nbf: Option<&Number>) -> Option<(i128, i128)> {
+    let int = |n| match Time::of(n) {
+        Time::Int(t) => Some(t),
+        Time::Float(_) => None,
     };
-    Some((int(nbf)?.unwrap_or(i128::MIN), int(exp)??))
+    let nbf = match nbf {
+        Some(nbf) => int(nbf)?,
+        None => i128::MIN,
+    };
+    Some((nbf, int(exp)?))
 }
 
 fn not_base64(what: &str) -> Error {
