@@ -272,14 +272,31 @@ impl<'de> Visitor<'de> for Check {
         Ok(())
     }
 
-    fn visit_map<A: MapAccess<'de>>(self, mut access: A) -> Result<(), A::Error> {
-        let mut seen = Seen::new();
-        while let Some(key) = access.next_key_seed(Key)? {
-            seen.add(key)?;
-            access.next_value_seed(Check)?;
-        }
-        Ok(())
+    fn visit_map<A: MapAccess<'de>>(self, access: A) -> Result<(), A::Error> {
+        walk_object(access, &[], &mut [])
     }
+}
+
+/// Walks an object's members, refusing a duplicate key; the value of a member named in
+/// `names` is kept in `found` at the same position, the others are only checked.
+fn walk_object<'a, A: MapAccess<'a>>(
+    mut access: A,
+    names: &[&str],
+    found: &mut [Option<Field<'a>>],
+) -> Result<(), A::Error> {
+    let mut seen = Seen::new();
+    while let Some(key) = access.next_key_seed(Key)? {
+        let slot = names
+            .iter()
+            .position(|name| *name == key)
+            .and_then(|i| found.get_mut(i));
+        seen.add(key)?;
+        match slot {
+            Some(slot) => *slot = Some(access.next_value_seed(FieldSeed)?),
+            None => access.next_value_seed(Check)?,
+        }
+    }
+    Ok(())
 }
 
 fn finite<E: de::Error>(v: f64) -> Result<Number, E> {
@@ -336,21 +353,8 @@ impl<'a, const N: usize> Visitor<'a> for TopLevel<'_, 'a, N> {
         Check.visit_seq(seq).map(|()| false)
     }
 
-    fn visit_map<A: MapAccess<'a>>(self, mut access: A) -> Result<bool, A::Error> {
-        let mut seen = Seen::new();
-        while let Some(key) = access.next_key_seed(Key)? {
-            let slot = self
-                .names
-                .iter()
-                .position(|name| *name == key)
-                .and_then(|i| self.found.get_mut(i));
-            seen.add(key)?;
-            match slot {
-                Some(slot) => *slot = Some(access.next_value_seed(FieldSeed)?),
-                None => access.next_value_seed(Check)?,
-            }
-        }
-        Ok(true)
+    fn visit_map<A: MapAccess<'a>>(self, access: A) -> Result<bool, A::Error> {
+        walk_object(access, self.names, self.found).map(|()| true)
     }
 }
 
