@@ -54,6 +54,27 @@ fn a_repeated_token_is_a_hit() {
 }
 
 #[test]
+fn claims_are_read_from_an_entry_made_where_none_were() {
+    // /plain verifies and caches the token without reading a claim; /vars, under the same
+    // keys and policy, is then a hit and is the first to read claims and header fields.
+    let n = Nginx::start(&server(&format!(
+        "auth_jwt_key \"{}\";\n\
+         location /plain {{ {STATUS} {PROXY} }}\n\
+         location /vars {{ {STATUS} add_header X-Sub $jwt_claim_sub always;\n\
+         add_header X-Alg $jwt_header_alg always; {PROXY} }}",
+        secret_hex()
+    )));
+    let t = hs256(SECRET, claims("alice"));
+    assert_eq!(ask(&n, "/plain", &t).1, "MISS");
+    for _ in 0..2 {
+        let r = n.get("/vars", &[("Authorization", &bearer(&t))]);
+        assert_eq!(r.header("X-Cache"), Some("HIT"));
+        assert_eq!(r.header("X-Sub"), Some("alice"));
+        assert_eq!(r.header("X-Alg"), Some("HS256"));
+    }
+}
+
+#[test]
 fn failures_are_never_cached() {
     let n = Nginx::start(&hs_server(""));
     let forged = hs256(b"not the secret", claims("mallory"));
