@@ -460,6 +460,30 @@ fn single_jwk_files() {
     check(&n, "/hs/", Some(&t), 401, "signature");
 }
 
+/// An EC key whose point is off its curve could never verify a token: `nginx -t` refuses it.
+#[test]
+fn ec_point_off_the_curve_fails_nginx_t() {
+    let body = guarded(
+        "auth_jwt_algorithm ES256;\nauth_jwt_use_keyfile on;\nauth_jwt_keyfile_path conf/ec.jwk;",
+    );
+    let line = conf_line(&body, "auth_jwt_keyfile_path");
+    let der = spki_der("ec256");
+    let mut y = der[der.len() - 32..].to_vec();
+    // y with its lowest bit flipped: only (x, y) and (x, p - y) are on the curve.
+    y[31] ^= 1;
+    let jwk = with(ec256_jwk("ec256"), json!({"y": b64(&y)}));
+    let (ok, out) = nginx_t_full("", &body, &[("conf/ec.jwk", &jwk.to_string())]);
+    assert!(!ok, "nginx -t accepted a point off the curve:\n{out}");
+    let emerg = out
+        .lines()
+        .find(|l| l.contains("[emerg]"))
+        .unwrap_or_else(|| panic!("no [emerg]:\n{out}"));
+    assert!(
+        emerg.contains("not a point on the curve") && emerg.contains(&format!("nginx.conf:{line}")),
+        "{out}"
+    );
+}
+
 // ---------------------------------------------------------------------------------------------
 // 6. PEM forms
 // ---------------------------------------------------------------------------------------------

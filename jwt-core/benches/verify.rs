@@ -1,6 +1,9 @@
 //! Per algorithm, in ns/op (`cargo bench -p jwt-core --bench verify`):
-//! - `verify/ALG`: the raw signature check alone, straight on `ring`, the floor no module can
-//!   go under;
+//! - `verify/ALG`: the raw signature check alone, straight on `aws-lc-rs` with the key parsed
+//!   once as the module holds it, the floor no module can go under;
+//! - `oneshot/LIB/RS256`: the same check through each library's one-call API, which parses the
+//!   key (and, for RSA, derives its Montgomery constants) every time: what a JWT library built on
+//!   `ring` (such as `jsonwebtoken`) pays per token;
 //! - `validate/ALG`: what the module does with a token it has not seen, `jwt_core::verify`
 //!   (split, decode, pinned algorithm, signature, claims);
 //! - `cache/hit`: what it does with one it has.
@@ -10,12 +13,12 @@
 use std::hint::black_box;
 use std::rc::Rc;
 
+use aws_lc_rs::{hmac, signature};
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine;
 use criterion::{criterion_group, criterion_main, Criterion};
 use jsonwebtoken::{encode, EncodingKey, Header};
 use jwt_core::{verify, Algorithm, KeySet, Policy, TokenCache};
-use ring::{hmac, signature};
 use serde_json::json;
 
 const NOW: i64 = 1_800_000_000;
@@ -66,7 +69,7 @@ fn pem_der(name: &str) -> Vec<u8> {
     STANDARD.decode(body).unwrap()
 }
 
-/// The public key in the form `ring` takes it, and its verification algorithm.
+/// The public key in the form the module parses it, and its verification algorithm.
 fn raw_key(alg: Algorithm) -> (&'static dyn signature::VerificationAlgorithm, Vec<u8>) {
     // A P-256 point and an Ed25519 key end their SubjectPublicKeyInfo.
     let tail = |name: &str, len: usize| {
@@ -84,15 +87,18 @@ fn raw_key(alg: Algorithm) -> (&'static dyn signature::VerificationAlgorithm, Ve
     }
 }
 
+/// A token's signing input and decoded signature.
+fn signed_parts(token: &str) -> (&[u8], Vec<u8>) {
+    let dot = token.rfind('.').unwrap();
+    let sig = URL_SAFE_NO_PAD.decode(&token[dot + 1..]).unwrap();
+    (&token.as_bytes()[..dot], sig)
+}
+
 /// The signature check alone: what verifying costs before any JWT handling.
 fn bench_raw(c: &mut Criterion) {
     let mut group = c.benchmark_group("verify");
     for (alg, _, token) in cases() {
-        let dot = token.rfind('.').unwrap();
-        let (message, sig) = (
-            &token.as_bytes()[..dot],
-            URL_SAFE_NO_PAD.decode(&token[dot + 1..]).unwrap(),
-        );
+        let (message, sig) = signed_parts(&token);
         if alg == Algorithm::HS256 {
             let key = hmac::Key::new(hmac::HMAC_SHA256, SECRET);
             assert!(hmac::verify(&key, message, &sig).is_ok());
@@ -100,14 +106,37 @@ fn bench_raw(c: &mut Criterion) {
                 b.iter(|| hmac::verify(&key, black_box(message), &sig))
             });
         } else if matches!(alg, Algorithm::RS256 | Algorithm::ES256 | Algorithm::EdDSA) {
-            let (ring_alg, der) = raw_key(alg);
-            let key = signature::UnparsedPublicKey::new(ring_alg, der);
-            assert!(key.verify(message, &sig).is_ok());
+            let (verify_alg, der) = raw_key(alg);
+            let key = signature::ParsedPublicKey::new(verify_alg, der).unwrap();
+            assert!(key.verify_sig(message, &sig).is_ok());
             group.bench_function(alg.name(), |b| {
-                b.iter(|| key.verify(black_box(message), &sig))
+                b.iter(|| key.verify_sig(black_box(message), &sig))
             });
         }
     }
+    group.finish();
+}
+
+/// RS256 through the one-call APIs, which parse the key on every call.
+fn bench_oneshot(c: &mut Criterion) {
+    let (_, _, token) = cases()
+        .into_iter()
+        .find(|(alg, _, _)| *alg == Algorithm::RS256)
+        .unwrap();
+    let (message, sig) = signed_parts(&token);
+    let der = pem_der("rsa2048.pkcs1.pub");
+    let mut group = c.benchmark_group("oneshot");
+    let aws = signature::UnparsedPublicKey::new(&signature::RSA_PKCS1_2048_8192_SHA256, &der);
+    assert!(aws.verify(message, &sig).is_ok());
+    group.bench_function("aws-lc-rs/RS256", |b| {
+        b.iter(|| aws.verify(black_box(message), &sig))
+    });
+    let ring =
+        ring::signature::UnparsedPublicKey::new(&ring::signature::RSA_PKCS1_2048_8192_SHA256, &der);
+    assert!(ring.verify(message, &sig).is_ok());
+    group.bench_function("ring/RS256", |b| {
+        b.iter(|| ring.verify(black_box(message), &sig))
+    });
     group.finish();
 }
 
@@ -135,5 +164,11 @@ fn bench_cache(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, bench_raw, bench_validate, bench_cache);
+criterion_group!(
+    benches,
+    bench_raw,
+    bench_oneshot,
+    bench_validate,
+    bench_cache
+);
 criterion_main!(benches);

@@ -1,13 +1,15 @@
 //! Loading verification keys: HMAC secrets, PEM/DER public keys, JWK and JWKS.
 //!
-//! Every key is bound to exactly one algorithm when it is loaded, and ring key
-//! objects are built here, once, so that a request only verifies.
+//! Every key is bound to exactly one algorithm when it is loaded, and the crypto
+//! library's key objects are built here, once: an RSA key's Montgomery constants,
+//! an EC point's validation and an HMAC's padded key are computed at load, so a
+//! request only verifies.
 
 use std::fmt;
 
+use aws_lc_rs::{hmac, signature};
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
-use ring::{hmac, signature};
 use serde_json::{Map, Value};
 
 use crate::alg::{Algorithm, URL_SAFE_LENIENT};
@@ -92,7 +94,7 @@ impl KeyKind {
     }
 }
 
-/// Public key material in the form ring verifies with, before it is bound to an algorithm.
+/// Public key material in the form the crypto library parses, before it is bound to an algorithm.
 struct PublicKey {
     kind: KeyKind,
     /// PKCS#1 RSAPublicKey DER, an uncompressed EC point, or raw Ed25519 bytes.
@@ -101,8 +103,9 @@ struct PublicKey {
 
 #[derive(Clone)]
 pub(crate) enum Verifier {
-    Hmac(hmac::Key),
-    Public(signature::UnparsedPublicKey<Vec<u8>>),
+    // Boxed: aws-lc's key holds its HMAC context inline, over a kilobyte.
+    Hmac(Box<hmac::Key>),
+    Public(signature::ParsedPublicKey),
 }
 
 impl Verifier {
@@ -110,7 +113,7 @@ impl Verifier {
         match self {
             // hmac::verify compares in constant time.
             Verifier::Hmac(key) => hmac::verify(key, message, sig).is_ok(),
-            Verifier::Public(key) => key.verify(message, sig).is_ok(),
+            Verifier::Public(key) => key.verify_sig(message, sig).is_ok(),
         }
     }
 }
@@ -140,13 +143,13 @@ impl Key {
         Ok(Key {
             kid,
             alg,
-            verifier: Verifier::Hmac(hmac::Key::new(hmac_alg, secret)),
+            verifier: Verifier::Hmac(Box::new(hmac::Key::new(hmac_alg, secret))),
         })
     }
 
     fn public(kid: Option<String>, key: PublicKey, alg: Algorithm) -> Result<Key, KeyError> {
         key.kind.check(alg)?;
-        let ring_alg: &'static dyn signature::VerificationAlgorithm = match alg {
+        let verify_alg: &'static dyn signature::VerificationAlgorithm = match alg {
             Algorithm::RS256 => &signature::RSA_PKCS1_2048_8192_SHA256,
             Algorithm::RS384 => &signature::RSA_PKCS1_2048_8192_SHA384,
             Algorithm::RS512 => &signature::RSA_PKCS1_2048_8192_SHA512,
@@ -162,10 +165,18 @@ impl Key {
                 )))
             }
         };
+        // Parsed here, once: a point off its curve is refused at load, not on every request.
+        let parsed = signature::ParsedPublicKey::new(verify_alg, &key.bytes).map_err(|_| {
+            let why = match key.kind {
+                KeyKind::EcP256 | KeyKind::EcP384 => "not a point on the curve",
+                _ => "refused by the crypto library",
+            };
+            KeyError(format!("invalid {}: {why}", key.kind.describe()))
+        })?;
         Ok(Key {
             kid,
             alg,
-            verifier: Verifier::Public(signature::UnparsedPublicKey::new(ring_alg, key.bytes)),
+            verifier: Verifier::Public(parsed),
         })
     }
 }
@@ -426,7 +437,7 @@ fn parse_pkcs1(data: &[u8]) -> Result<PublicKey, KeyError> {
     rsa(n, e)
 }
 
-/// Checks an RSA key against the limits ring enforces at verification time,
+/// Checks an RSA key against the limits the verification algorithms enforce,
 /// so that an unusable key is refused at load rather than failing every request.
 fn rsa(n: &[u8], e: &[u8]) -> Result<PublicKey, KeyError> {
     let bits = der::bit_length(n);

@@ -440,6 +440,25 @@ fn single_jwks() {
 }
 
 #[test]
+fn points_off_the_curve_are_refused_at_load() {
+    for (file, crv, alg) in [
+        ("ec256.pub", "P-256", Algorithm::ES256),
+        ("ec384.pub", "P-384", Algorithm::ES384),
+    ] {
+        let (x, y) = ec_jwk_parts(file);
+        let mut y = URL_SAFE_NO_PAD.decode(y).unwrap();
+        if let Some(last) = y.last_mut() {
+            *last ^= 1;
+        }
+        let off = json!({"kty": "EC", "crv": crv, "x": x, "y": b64url(&y)});
+        assert_eq!(
+            err(from_json_value(&off, alg)),
+            format!("unusable JWK: invalid EC {crv} key: not a point on the curve")
+        );
+    }
+}
+
+#[test]
 fn jwk_alg_pinning() {
     let mut jwk = rsa_jwk("rsa2048.pub", "p");
     jwk["alg"] = json!("PS256");
