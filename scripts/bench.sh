@@ -167,13 +167,13 @@ ticks_per_s=$(getconf CLK_TCK)
 cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$worker/stat"; }
 
 # Microseconds of worker CPU time per request inside the module's access handler, and inside
-# ring's RSA verification, from the perf samples in FILE over REQUESTS requests.
+# the crypto library's RSA verification, from the perf samples in FILE over REQUESTS requests.
 module_time() {
     perf script -i "$1" -F ip,sym 2>/dev/null | awk -v n="$2" -v p="$perf_period_us" '
         function flush() { h += in_h; v += in_v; in_h = in_v = 0 }
         /^$/ { flush(); next }
         /ngx_http_auth_jwt_module::handler::access_handler/ { in_h = 1 }
-        /ring::rsa::verification::verify_rsa_/ { in_v = 1 }
+        /RsaParameters as aws_lc_rs::signature::ParsedVerificationAlgorithm>::parsed_verify_sig/ { in_v = 1 }
         END { flush(); printf "%.2f %.2f\n", h * p / n, v * p / n }'
 }
 
@@ -241,7 +241,7 @@ for ((r = 0; r < rounds; r++)); do
                 in_module+=" $mod" in_rsa+=" $rsa"
                 module_ratios+=" $(awk -v m="$mod" -v v="$v" 'BEGIN { print m / v }')"
             fi
-            printf '  round %2d  RSA-2048 check %.1f us; a unique token in the module %s us, ring RSA in it %s us\n' \
+            printf '  round %2d  RSA-2048 check %.1f us; a unique token in the module %s us, RSA in it %s us\n' \
                 "$((r + 1))" "$v" "$mod" "$rsa" >&2
         fi
         ratios[$c]="${ratios[$c]:-} $(awk -v a="${got[$c]}" -v b="${got[${base[$c]}]}" 'BEGIN { print a / b }')"
@@ -274,7 +274,7 @@ iqr() { printf '%.3f-%.3f' "$(quantile 0.25 <<< "$1")" "$(quantile 0.75 <<< "$1"
 printf '\nunique RS256 tokens against the RSA-2048 check of the micro-benchmark (medians of the rounds):\n'
 printf '  RSA-2048 signature check, micro-benchmark:       %6.1f us\n' "$(median <<< "$micro")"
 if [ -n "$module_ratios" ]; then
-    printf '  a unique token, in the module (perf):            %6.1f us  %.3fx  IQR %s  (ring RSA in it: %.1f us)\n' \
+    printf '  a unique token, in the module (perf):            %6.1f us  %.3fx  IQR %s  (RSA verification in it: %.1f us)\n' \
         "$(median <<< "$in_module")" "$(median <<< "$module_ratios")" "$(iqr "$module_ratios")" \
         "$(median <<< "$in_rsa")"
 else
