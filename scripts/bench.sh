@@ -28,8 +28,8 @@
 # rs256-unique pair of every round, so that each round's ratio is taken within seconds:
 # - in the module: the worker's CPU time per request inside the module's access handler,
 #   sampled by perf (every 500 us of its CPU time, with call stacks) during rs256-unique;
-#   set against the micro-benchmark twice, run beside an idle CPU and beside a busy one (as the
-#   worker is while wrk drives it), and against the RSA verification's own time in the worker;
+#   also set against the RSA verification's own time in the worker (the same library call as
+#   the micro-benchmark, in the same samples): the module's own share, whatever the VM's mood;
 # - wall time: 1/rs256-unique - 1/rs256-same. It also holds what nginx and the kernel spend
 #   more per request at the lower request rate (fewer requests per event-loop pass, more
 #   wake-ups of wrk), which no module can remove.
@@ -211,27 +211,15 @@ run_case() {
 }
 
 # The micro-benchmark's time for one RSA-2048 signature check, in microseconds, on the
-# worker's CPU (idle meanwhile). With "busy", wrk's CPU spins meanwhile, as it is busy (wrk, or
-# polling for wrk's next wake-up) while nginx is measured: on this VM the two CPUs share a core's
-# resources, and the same check runs some 10% slower beside a busy neighbour.
+# worker's CPU (idle meanwhile).
 micro_verify() {
-    local spin=
-    if [ "${1:-}" = busy ]; then
-        # Bounded, so that it cannot outlive a failed run.
-        taskset -c 1 timeout $((seconds + 30)) sh -c 'while :; do :; done' &
-        spin=$!
-    fi
     (cd "$ROOT" && taskset -c 0 "$verify_bench" --bench 'verify/RS256$' --warm-up-time 0.5 \
         --measurement-time "$seconds" --noplot 2>/dev/null) \
         | awk '/time:/ { v = $5; u = $6; if (u == "ns") v /= 1000; if (u == "ms") v *= 1000; print v }'
-    if [ -n "$spin" ]; then
-        kill "$spin"
-        wait "$spin" 2>/dev/null || true
-    fi
 }
 
 declare -A rps cpu busy ratios cpu_ratios
-micro= micro_busy= in_module= in_rsa= module_ratios= module_busy_ratios= module_rsa_ratios= wall_ratios=
+micro= in_module= in_rsa= module_ratios= module_rsa_ratios= wall_ratios=
 n=${#cases[@]}
 for ((r = 0; r < rounds; r++)); do
     for ((k = 0; k < n; k++)); do
@@ -246,19 +234,18 @@ for ((r = 0; r < rounds; r++)); do
             busy[$m]="${busy[$m]:-} $b"
         done
         if [ "$c" = rs256-unique ]; then
-            v=$(micro_verify) vb=$(micro_verify busy)
-            [ -n "$v" ] && [ -n "$vb" ] || die "the micro-benchmark printed no time"
-            micro+=" $v" micro_busy+=" $vb"
+            v=$(micro_verify)
+            [ -n "$v" ] || die "the micro-benchmark printed no time"
+            micro+=" $v"
             wall_ratios+=" $(awk -v u="${got[$c]}" -v s="${got[rs256-same]}" -v v="$v" 'BEGIN { print (1 / u - 1 / s) * 1e6 / v }')"
             mod=${got_mod[$c]} rsa=${got_rsa[$c]}
             if [ "$mod" != - ]; then
                 in_module+=" $mod" in_rsa+=" $rsa"
                 module_ratios+=" $(awk -v m="$mod" -v v="$v" 'BEGIN { print m / v }')"
-                module_busy_ratios+=" $(awk -v m="$mod" -v v="$vb" 'BEGIN { print m / v }')"
                 module_rsa_ratios+=" $(awk -v m="$mod" -v v="$rsa" 'BEGIN { print m / v }')"
             fi
-            printf '  round %2d  RSA-2048 check %.1f us (%.1f beside a busy CPU); a unique token in the module %s us, RSA in it %s us\n' \
-                "$((r + 1))" "$v" "$vb" "$mod" "$rsa" >&2
+            printf '  round %2d  RSA-2048 check %.1f us; a unique token in the module %s us, RSA in it %s us\n' \
+                "$((r + 1))" "$v" "$mod" "$rsa" >&2
         fi
         ratios[$c]="${ratios[$c]:-} $(awk -v a="${got[$c]}" -v b="${got[${base[$c]}]}" 'BEGIN { print a / b }')"
         cpu_ratios[$c]="${cpu_ratios[$c]:-} $(awk -v a="${got_cpu[$c]}" -v b="${got_cpu[${base[$c]}]}" 'BEGIN { print b / a }')"
@@ -289,12 +276,9 @@ alerts=$(grep -c -E '\[alert\]|\[crit\]|exited on signal' "$dir/logs/error.log" 
 iqr() { printf '%.3f-%.3f' "$(quantile 0.25 <<< "$1")" "$(quantile 0.75 <<< "$1")"; }
 printf '\nunique RS256 tokens against the RSA-2048 check of the micro-benchmark (medians of the rounds):\n'
 printf '  RSA-2048 signature check, micro-benchmark:       %6.1f us\n' "$(median <<< "$micro")"
-printf '  same, beside a busy CPU (as nginx is measured):  %6.1f us\n' "$(median <<< "$micro_busy")"
 if [ -n "$module_ratios" ]; then
     printf '  a unique token, in the module (perf):            %6.1f us  %.3fx  IQR %s\n' \
         "$(median <<< "$in_module")" "$(median <<< "$module_ratios")" "$(iqr "$module_ratios")"
-    printf '    against the check beside a busy CPU:                     %.3fx  IQR %s\n' \
-        "$(median <<< "$module_busy_ratios")" "$(iqr "$module_busy_ratios")"
     printf '    against its own RSA verification (%.1f us):              %.3fx  IQR %s\n' \
         "$(median <<< "$in_rsa")" "$(median <<< "$module_rsa_ratios")" "$(iqr "$module_rsa_ratios")"
 else
