@@ -368,12 +368,9 @@ fn jwks_bad_entries_are_skipped_with_warnings() {
     check(&n, "/", Some(&small), 401, "key");
 }
 
-#[test]
-fn jwks_with_only_bad_entries_fails_nginx_t() {
-    let body = guarded(JWKS_DIRECTIVES);
-    let line = conf_line(&body, "auth_jwt_keyfile_path");
-    let (ok, out) = nginx_t_full("", &body, &[("conf/jwks.json", &jwks(&bad_entries()))]);
-    assert!(!ok, "nginx -t accepted a JWKS without a usable key:\n{out}");
+/// The `[emerg]` line of a failed `nginx -t`, asserted to name nginx.conf:`line`.
+#[track_caller]
+fn emerg_at(out: &str, line: usize) -> &str {
     let emerg = out
         .lines()
         .find(|l| l.contains("[emerg]"))
@@ -382,6 +379,16 @@ fn jwks_with_only_bad_entries_fails_nginx_t() {
         emerg.contains(&format!("nginx.conf:{line}")),
         "the [emerg] does not name nginx.conf:{line}:\n{out}"
     );
+    emerg
+}
+
+#[test]
+fn jwks_with_only_bad_entries_fails_nginx_t() {
+    let body = guarded(JWKS_DIRECTIVES);
+    let line = conf_line(&body, "auth_jwt_keyfile_path");
+    let (ok, out) = nginx_t_full("", &body, &[("conf/jwks.json", &jwks(&bad_entries()))]);
+    assert!(!ok, "nginx -t accepted a JWKS without a usable key:\n{out}");
+    emerg_at(&out, line);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -469,19 +476,14 @@ fn ec_point_off_the_curve_fails_nginx_t() {
     let line = conf_line(&body, "auth_jwt_keyfile_path");
     let der = spki_der("ec256");
     let mut y = der[der.len() - 32..].to_vec();
-    // y with its lowest bit flipped: only (x, y) and (x, p - y) are on the curve.
+    // Of the points with this x only (x, y) and (x, p - y) are on the curve; y with its lowest
+    // bit flipped is neither.
     y[31] ^= 1;
     let jwk = with(ec256_jwk("ec256"), json!({"y": b64(&y)}));
     let (ok, out) = nginx_t_full("", &body, &[("conf/ec.jwk", &jwk.to_string())]);
     assert!(!ok, "nginx -t accepted a point off the curve:\n{out}");
-    let emerg = out
-        .lines()
-        .find(|l| l.contains("[emerg]"))
-        .unwrap_or_else(|| panic!("no [emerg]:\n{out}"));
-    assert!(
-        emerg.contains("not a point on the curve") && emerg.contains(&format!("nginx.conf:{line}")),
-        "{out}"
-    );
+    let emerg = emerg_at(&out, line);
+    assert!(emerg.contains("not a point on the curve"), "{out}");
 }
 
 // ---------------------------------------------------------------------------------------------
