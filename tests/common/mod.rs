@@ -152,12 +152,24 @@ fn fresh_prefix() -> PathBuf {
     dir
 }
 
+/// A port for nginx to listen on, below the kernel's ephemeral range (32768 and up), where the
+/// echo upstreams take theirs: a port probed free, released, then taken by another test's
+/// upstream before nginx binds it would let our readiness probe connect to that upstream while
+/// nginx retries its bind. Within a test binary each start gets its own port from a counter;
+/// the pid spreads binaries apart.
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    const BASE: usize = 20_000;
+    const SPAN: usize = 10_000;
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    let offset = std::process::id() as usize * 7_919;
+    for _ in 0..SPAN {
+        let n = NEXT.fetch_add(1, Ordering::SeqCst);
+        let port = (BASE + (offset + n) % SPAN) as u16;
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free port in {BASE}..{}", BASE + SPAN);
 }
 
 // ---------------------------------------------------------------------------------------------
