@@ -52,23 +52,7 @@ port=${BENCH_PORT:-18999}
 secret=$bench_secret hex=$bench_hex
 keys=$ROOT/testdata/keys
 
-cat > "$dir/conf/nginx.conf" <<EOF
-load_module $module;
-worker_processes 1;
-worker_cpu_affinity 01;
-pid logs/nginx.pid;
-error_log logs/error.log;
-events { worker_connections 1024; }
-http {
-    access_log off;
-    keepalive_requests 1000000;
-    root html;
-    server {
-        listen 127.0.0.1:$port;
-$(bench_locations "$hex")
-    }
-}
-EOF
+bench_conf "$port" "$hex" 'worker_processes 1; worker_cpu_affinity 01;' > "$dir/conf/nginx.conf"
 
 py=${PYTHON:-python3}
 log "building the micro-benchmark"

@@ -34,22 +34,7 @@ port=${INSTRUCTIONS_PORT:-18996}
 secret=$bench_secret hex=$bench_hex
 keys=$ROOT/testdata/keys
 
-cat > "$dir/conf/nginx.conf" <<EOF
-load_module $module;
-master_process off;
-daemon off;
-pid logs/nginx.pid;
-error_log logs/error.log;
-events { worker_connections 64; }
-http {
-    access_log off;
-    root html;
-    server {
-        listen 127.0.0.1:$port;
-$(bench_locations "$hex")
-    }
-}
-EOF
+bench_conf "$port" "$hex" 'master_process off; daemon off;' > "$dir/conf/nginx.conf"
 
 py=${PYTHON:-python3}
 log "minting tokens"

@@ -64,6 +64,28 @@ load_prefix() {
     printf 'hello, world\n' > "$1/html/a/index.html"
 }
 
+# The nginx.conf of scripts/bench.sh and scripts/instructions.sh: the release module, the main
+# directives MAIN (how nginx runs), one server on 127.0.0.1:PORT with bench_locations HEX.
+bench_conf() {
+    local port=$1 hex=$2 main=$3
+    cat <<EOF
+load_module $module;
+$main
+pid logs/nginx.pid;
+error_log logs/error.log;
+events { worker_connections 1024; }
+http {
+    access_log off;
+    keepalive_requests 1000000;
+    root html;
+    server {
+        listen 127.0.0.1:$port;
+$(bench_locations "$hex")
+    }
+}
+EOF
+}
+
 # The locations scripts/bench.sh and scripts/instructions.sh measure, for a server block:
 # no auth, HS256 by header and by cookie (secret HEX), one whose test token is invalid, RS256
 # and ES256 with the test keys; each serves html/a/.
