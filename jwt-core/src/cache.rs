@@ -12,14 +12,15 @@
 //! removed early (expired on a hit, replaced under another scope) keeps its cost counted until
 //! the queue reaches it, so the bound holds whatever the traffic.
 
-use std::collections::{HashMap, VecDeque};
-use std::hash::{BuildHasherDefault, Hasher};
+use std::collections::VecDeque;
 use std::rc::Rc;
+
+use hashbrown::HashTable;
 
 use crate::verify::{Error, Jwt, Policy, Reason};
 
-/// Fixed overhead per entry on top of what scales with the token: map and queue slots, the
-/// `Rc` headers, the `Jwt` itself. An estimate; the point is a firm bound.
+/// Fixed overhead per entry on top of what scales with the token: table and queue slots, the
+/// `Rc` header, the `Jwt` itself. An estimate; the point is a firm bound.
 const ENTRY_OVERHEAD: usize = 256;
 
 /// Bytes an entry is counted for: the key, and the parsed token (its decoded JSON, held as
@@ -36,50 +37,42 @@ pub fn entry_cost(token_len: usize) -> usize {
 /// unpredictable without the key, so the stored keys are spread evenly; a client can make its
 /// own lookups collide with a stored token, but that costs it one bucket probe and one
 /// comparison, not more.
-#[derive(Default)]
-pub struct TailHasher(u64);
-
-impl Hasher for TailHasher {
-    fn write(&mut self, bytes: &[u8]) {
-        let tail = bytes.get(bytes.len().saturating_sub(16)..).unwrap_or(bytes);
-        for chunk in tail.chunks(8) {
-            let mut word = [0u8; 8];
-            word.iter_mut().zip(chunk).for_each(|(w, b)| *w = *b);
-            self.mix(u64::from_le_bytes(word));
-        }
-    }
-
-    fn write_usize(&mut self, n: usize) {
-        self.mix(n as u64);
-    }
-
-    fn finish(&self) -> u64 {
-        self.0
-    }
+fn tail_hash(token: &[u8]) -> u64 {
+    let tail = token.get(token.len().saturating_sub(16)..).unwrap_or(token);
+    tail.chunks(8).fold(mix(0, token.len() as u64), |h, chunk| {
+        let mut word = [0u8; 8];
+        word.iter_mut().zip(chunk).for_each(|(w, b)| *w = *b);
+        mix(h, u64::from_le_bytes(word))
+    })
 }
 
-impl TailHasher {
-    fn mix(&mut self, word: u64) {
-        // FxHash's step: rotate, xor, multiply by an odd constant with good bit dispersion.
-        self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
-    }
+fn mix(hash: u64, word: u64) -> u64 {
+    // FxHash's step: rotate, xor, multiply by an odd constant with good bit dispersion.
+    (hash.rotate_left(5) ^ word).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95)
 }
 
 struct Entry {
+    token: Box<[u8]>,
     scope: u64,
     jwt: Rc<Jwt>,
+    /// Which insertion this is: the queue finds its own entry by it, never by the token, so
+    /// an eviction compares no bytes and a token inserted again is not taken for its old self.
+    serial: u64,
     /// Hit since the eviction pass last saw it.
     referenced: bool,
 }
 
+/// An insertion, in order, with the hash to find its entry again.
 struct Queued {
-    key: Rc<[u8]>,
+    hash: u64,
+    serial: u64,
     cost: usize,
 }
 
 pub struct TokenCache {
-    map: HashMap<Rc<[u8]>, Entry, BuildHasherDefault<TailHasher>>,
+    table: HashTable<Entry>,
     queue: VecDeque<Queued>,
+    serial: u64,
     used: usize,
     limit: usize,
 }
@@ -87,8 +80,9 @@ pub struct TokenCache {
 impl TokenCache {
     pub fn new(limit: usize) -> TokenCache {
         TokenCache {
-            map: HashMap::default(),
+            table: HashTable::new(),
             queue: VecDeque::new(),
+            serial: 0,
             used: 0,
             limit,
         }
@@ -100,11 +94,11 @@ impl TokenCache {
     }
 
     pub fn len(&self) -> usize {
-        self.map.len()
+        self.table.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.map.is_empty()
+        self.table.is_empty()
     }
 
     /// Bytes counted against the limit.
@@ -122,7 +116,13 @@ impl TokenCache {
         policy: &Policy,
         now: i64,
     ) -> Option<Result<Rc<Jwt>, Error>> {
-        let entry = self.map.get_mut(token)?;
+        let Ok(mut found) = self
+            .table
+            .find_entry(tail_hash(token), |e| *e.token == *token)
+        else {
+            return None;
+        };
+        let entry = found.get_mut();
         if entry.scope != scope {
             return None;
         }
@@ -133,7 +133,7 @@ impl TokenCache {
             }
             Err(e) => {
                 if e.reason == Reason::Expired {
-                    self.map.remove(token);
+                    found.remove();
                 }
                 Some(Err(e))
             }
@@ -146,22 +146,27 @@ impl TokenCache {
         if cost > self.limit {
             return;
         }
-        self.map.remove(token);
+        let hash = tail_hash(token);
+        if let Ok(old) = self.table.find_entry(hash, |e| *e.token == *token) {
+            old.remove();
+        }
         self.evict(cost);
-        let key: Rc<[u8]> = Rc::from(token);
+        self.serial = self.serial.wrapping_add(1);
         self.queue.push_back(Queued {
-            key: Rc::clone(&key),
+            hash,
+            serial: self.serial,
             cost,
         });
         self.used = self.used.saturating_add(cost);
-        self.map.insert(
-            key,
-            Entry {
-                scope,
-                jwt,
-                referenced: false,
-            },
-        );
+        let entry = Entry {
+            token: token.into(),
+            scope,
+            jwt,
+            serial: self.serial,
+            referenced: false,
+        };
+        self.table
+            .insert_unique(hash, entry, |e| tail_hash(&e.token));
     }
 
     /// Frees room for `cost` more bytes.
@@ -173,20 +178,16 @@ impl TokenCache {
             let Some(item) = self.queue.pop_front() else {
                 break;
             };
-            let live = self
-                .map
-                .get_key_value(&*item.key)
-                .is_some_and(|(k, _)| Rc::ptr_eq(k, &item.key));
-            if live {
-                let keep = self
-                    .map
-                    .get_mut(&*item.key)
-                    .is_some_and(|entry| std::mem::take(&mut entry.referenced));
-                if keep {
+            // Not found: removed early (expired, replaced); only its cost was still counted.
+            if let Ok(mut live) = self
+                .table
+                .find_entry(item.hash, |e| e.serial == item.serial)
+            {
+                if std::mem::take(&mut live.get_mut().referenced) {
                     self.queue.push_back(item);
                     continue;
                 }
-                self.map.remove(&*item.key);
+                live.remove();
             }
             self.used = self.used.saturating_sub(item.cost);
         }
@@ -368,5 +369,23 @@ mod tests {
         assert!(c.get(1, t.as_bytes(), &p, NOW).is_none());
         assert!(c.get(2, t.as_bytes(), &p, NOW).is_some());
         assert_eq!(c.len(), 1);
+    }
+
+    #[test]
+    fn a_replaced_entry_outlives_the_queue_slot_of_the_one_it_replaced() {
+        let p = Policy::default();
+        let (t, u, v) = (
+            token("t", NOW + 60),
+            token("u", NOW + 60),
+            token("v", NOW + 60),
+        );
+        let mut c = TokenCache::new(entry_cost(t.len()) * 3);
+        c.insert(1, t.as_bytes(), verified(&t));
+        c.insert(2, t.as_bytes(), verified(&t));
+        c.insert(1, u.as_bytes(), verified(&u));
+        // The first slot in the queue is the entry replaced: freeing it makes room.
+        c.insert(1, v.as_bytes(), verified(&v));
+        assert!(c.get(2, t.as_bytes(), &p, NOW).is_some());
+        assert_eq!(c.len(), 3);
     }
 }
