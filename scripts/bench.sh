@@ -50,15 +50,8 @@ cd "$ROOT"
 rounds=${1:-12} seconds=${2:-2}
 load_test_setup
 
-dir=$ROOT/build/bench
-load_prefix "$dir"
 port=${BENCH_PORT:-18999}
-secret=$bench_secret hex=$bench_hex
-keys=$ROOT/testdata/keys
-
-bench_conf "$port" "$hex" 'worker_processes 1; worker_cpu_affinity 01;' > "$dir/conf/nginx.conf"
-
-py=${PYTHON:-python3}
+bench_setup bench "$port" 'worker_processes 1; worker_cpu_affinity 01;'
 log "building the micro-benchmark"
 verify_bench=$(cargo bench -p jwt-core --bench verify --no-run --message-format=json 2>/dev/null | "$py" -c '
 import json, sys

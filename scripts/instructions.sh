@@ -28,15 +28,8 @@ check=0
 load_test_setup
 need_packages valgrind
 
-dir=$ROOT/build/instructions
-load_prefix "$dir"
 port=${INSTRUCTIONS_PORT:-18996}
-secret=$bench_secret hex=$bench_hex
-keys=$ROOT/testdata/keys
-
-bench_conf "$port" "$hex" 'master_process off; daemon off;' > "$dir/conf/nginx.conf"
-
-py=${PYTHON:-python3}
+bench_setup instructions "$port" 'master_process off; daemon off;'
 log "minting tokens"
 "$py" - "$secret" "$keys" "$dir" <<'EOF'
 import sys, time, uuid, jwt

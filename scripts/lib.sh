@@ -64,13 +64,16 @@ load_prefix() {
     printf 'hello, world\n' > "$1/html/a/index.html"
 }
 
-# The nginx.conf of scripts/bench.sh and scripts/instructions.sh: the release module, the main
-# directives MAIN (how nginx runs), one server on 127.0.0.1:PORT with bench_locations HEX.
-bench_conf() {
-    local port=$1 hex=$2 main=$3
-    cat <<EOF
+# The set-up shared by scripts/bench.sh and scripts/instructions.sh: a fresh prefix
+# $ROOT/build/NAME in $dir with its nginx.conf (the release module, the main directives MAIN, one
+# server on 127.0.0.1:PORT with bench_locations); $secret, $keys and $py for minting tokens.
+bench_setup() { # NAME PORT MAIN
+    dir=$ROOT/build/$1
+    load_prefix "$dir"
+    secret=$bench_secret keys=$ROOT/testdata/keys py=${PYTHON:-python3}
+    cat > "$dir/conf/nginx.conf" <<EOF
 load_module $module;
-$main
+$3
 pid logs/nginx.pid;
 error_log logs/error.log;
 events { worker_connections 1024; }
@@ -79,8 +82,8 @@ http {
     keepalive_requests 1000000;
     root html;
     server {
-        listen 127.0.0.1:$port;
-$(bench_locations "$hex")
+        listen 127.0.0.1:$2;
+$(bench_locations "$bench_hex")
     }
 }
 EOF
