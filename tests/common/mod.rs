@@ -366,13 +366,15 @@ impl Nginx {
                 );
                 return Err(msg);
             }
-            if TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                // Our own probe connection is enough proof that the worker accepts.
+            // The master logs a worker's start only after binding every listen socket, and
+            // nginx does not share ports, so from then on a connect reaches this nginx alone;
+            // a connect alone once reached some other socket and was reset.
+            if !n.workers_started().is_empty() && TcpStream::connect(("127.0.0.1", port)).is_ok() {
                 return Ok(n);
             }
             if Instant::now() > deadline {
                 let msg = format!(
-                    "nginx did not listen within 10 s.\nerror log:\n{}",
+                    "nginx started no worker listening within 10 s.\nerror log:\n{}",
                     n.error_log()
                 );
                 n.failed_start = true;
