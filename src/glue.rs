@@ -7,13 +7,13 @@ use core::ffi::{c_char, c_void};
 use core::ptr::{self, NonNull};
 
 use ngx::ffi::{
-    ngx_array_push, ngx_command_t, ngx_conf_full_name, ngx_conf_t, ngx_http_compile_complex_value,
-    ngx_http_compile_complex_value_t, ngx_http_complex_value_t, ngx_http_core_main_conf_t,
-    ngx_http_core_module, ngx_http_handler_pt, ngx_http_module_t,
+    ngx_array_push, ngx_command_t, ngx_conf_full_name, ngx_conf_t, ngx_cycle_t,
+    ngx_http_compile_complex_value, ngx_http_compile_complex_value_t, ngx_http_complex_value_t,
+    ngx_http_core_main_conf_t, ngx_http_core_module, ngx_http_handler_pt, ngx_http_module_t,
     ngx_http_phases_NGX_HTTP_ACCESS_PHASE, ngx_int_t, ngx_module_t, ngx_parse_time, ngx_pcalloc,
     ngx_str_t, ngx_uint_t, NGX_CONF_1MORE, NGX_CONF_FLAG, NGX_CONF_TAKE1, NGX_CONF_TAKE12,
     NGX_ERROR, NGX_HTTP_LIF_CONF, NGX_HTTP_LOC_CONF, NGX_HTTP_MAIN_CONF, NGX_HTTP_MODULE,
-    NGX_HTTP_SIF_CONF, NGX_HTTP_SRV_CONF, NGX_LOG_EMERG, NGX_LOG_WARN, NGX_OK,
+    NGX_HTTP_SIF_CONF, NGX_HTTP_SRV_CONF, NGX_LOG_EMERG, NGX_LOG_NOTICE, NGX_LOG_WARN, NGX_OK,
 };
 use ngx::ngx_string;
 
@@ -340,6 +340,7 @@ pub static mut ngx_http_auth_jwt_module: ngx_module_t = ngx_module_t {
     // nginx only reads the command table.
     commands: ptr::addr_of_mut!(COMMANDS) as *mut ngx_command_t,
     type_: NGX_HTTP_MODULE as ngx_uint_t,
+    exit_process: Some(exit_process),
     ..ngx_module_t::default()
 };
 
@@ -347,6 +348,27 @@ pub fn module() -> &'static ngx_module_t {
     // SAFETY: nginx writes the module's indexes before any request or variable callback runs
     // and never after; reads thereafter see a fixed value.
     unsafe { &*ptr::addr_of!(ngx_http_auth_jwt_module) }
+}
+
+/// A timing build (`--features timing`, for scripts/bench.sh) reports where the worker's time
+/// went; any other build has nothing to say.
+unsafe extern "C" fn exit_process(cycle: *mut ngx_cycle_t) {
+    let Some([handler, signature]) = jwt_core::timing::totals() else {
+        return;
+    };
+    // SAFETY: nginx passes the cycle it is leaving; its log is still open.
+    let Some(cycle) = (unsafe { cycle.as_ref() }) else {
+        return;
+    };
+    ngx::ngx_log_error!(
+        NGX_LOG_NOTICE,
+        cycle.log,
+        "auth_jwt timing: {} access handler calls in {} ns, {} signature checks in {} ns",
+        handler.calls,
+        handler.nanos,
+        signature.calls,
+        signature.nanos
+    );
 }
 
 unsafe extern "C" fn create_main_conf(cf: *mut ngx_conf_t) -> *mut c_void {

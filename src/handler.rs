@@ -1,5 +1,6 @@
 //! The access-phase handler: enforce, pass claims on, or answer 401 / 302.
 
+use jwt_core::timing::{self, Span};
 use jwt_core::{Jwt, Reason};
 use ngx::ffi::{
     ngx_http_request_t, ngx_int_t, ngx_table_elt_t, NGX_DECLINED, NGX_ERROR, NGX_HTTP_GET,
@@ -21,7 +22,9 @@ pub unsafe extern "C" fn access_handler(r: *mut ngx_http_request_t) -> ngx_int_t
     // SAFETY: a request's connection and its log outlive the request.
     let log = unsafe { (*r.connection).log };
     let failed = NGX_HTTP_INTERNAL_SERVER_ERROR as ngx_int_t;
-    guard(log, "the access handler", failed, || access(r))
+    timing::measure(Span::Handler, || {
+        guard(log, "the access handler", failed, || access(r))
+    })
 }
 
 fn access(r: &mut ngx_http_request_t) -> ngx_int_t {

@@ -16,6 +16,7 @@ use crate::alg::{Algorithm, URL_SAFE_LENIENT};
 use crate::der::{self, DerError, Reader};
 use crate::json;
 use crate::text::quoted;
+use crate::timing::{self, Span};
 
 /// A key that could not be loaded. The message never contains key bytes.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -110,11 +111,11 @@ pub(crate) enum Verifier {
 
 impl Verifier {
     pub(crate) fn verify(&self, message: &[u8], sig: &[u8]) -> bool {
-        match self {
+        timing::measure(Span::Signature, || match self {
             // hmac::verify compares in constant time.
             Verifier::Hmac(key) => hmac::verify(key, message, sig).is_ok(),
             Verifier::Public(key) => key.verify_sig(message, sig).is_ok(),
-        }
+        })
     }
 }
 

@@ -28,6 +28,7 @@ mod json;
 mod keys;
 mod source;
 mod text;
+pub mod timing;
 mod verify;
 
 pub use alg::{decode_secret, Algorithm, SecretEncoding};
