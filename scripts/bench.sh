@@ -26,14 +26,13 @@
 # Then the cost of a unique RS256 token against the raw RSA-2048 signature check of the core's
 # micro-benchmark (criterion, verify/RS256), which runs on the worker's CPU right after the
 # rs256-unique pair of every round, so that each round's ratio is taken within seconds:
-# - in the module: the worker's CPU time per request inside the module's access handler,
-#   sampled by perf (every 500 us of its CPU time, with call stacks) during a third run of
-#   rs256-unique. Sampling slows what it samples (some 10% on this VM: the interrupt and the
-#   16 KiB stack copy of each sample), so the timed pair runs without perf, and the ratio is
-#   taken against the micro-benchmark timed once more under the very same sampling (and, for
-#   reference, against its plain time). Also set against the RSA verification's own time in
-#   the worker (the same library call as the micro-benchmark, in the same samples): the
-#   module's own share, whatever the VM's mood;
+# - in the module: a second nginx, on the next port, loads the module built with
+#   `--features timing`, which reads the clock the micro-benchmark reads around its access
+#   handler and around each signature check, and logs the totals when its worker exits. Each
+#   round starts it, sends it the unique tokens for as long as a case runs, and stops it: its
+#   handler's time per signature check is what a unique token costs in the module, set against
+#   the micro-benchmark and against the same RSA call timed in the worker. (perf sampled this
+#   before: its interrupts and stack copies slowed the sampled worker by a quarter here.)
 # - wall time: 1/rs256-unique - 1/rs256-same. It also holds what nginx and the kernel spend
 #   more per request at the lower request rate (fewer requests per event-loop pass, more
 #   wake-ups of wrk), which no module can remove.
@@ -60,11 +59,17 @@ for line in sys.stdin:
     if m.get("reason") == "compiler-artifact" and m["target"]["name"] == "verify" and m.get("executable"):
         print(m["executable"])')
 [ -x "$verify_bench" ] || die "the micro-benchmark did not build"
-# perf samples where the worker's time goes during rs256-unique; without it that row is left out.
-need_packages linux-perf
-perf_period_us=500
-perf_ok=0
-perf record -q -e cpu-clock -o /dev/null -- true >/dev/null 2>&1 && perf_ok=1
+# The timing build (see the top of this file), then the plain one again for the main nginx.
+log "building the module with --features timing"
+(cd "$ROOT" && cargo build --release --lib --features timing)
+timed_module=$ROOT/build/bench-timed.so
+cp "$module" "$timed_module"
+(cd "$ROOT" && cargo build --release --lib)
+timed_port=$((port + 1))
+main_dir=$dir module_was=$module
+module=$timed_module bench_setup bench-timed "$timed_port" 'worker_processes 1; worker_cpu_affinity 01;'
+sed -i 's#^error_log logs/error.log;#error_log logs/error.log notice;#' "$dir/conf/nginx.conf"
+timed_dir=$dir dir=$main_dir module=$module_was
 
 mint() { # ALG KEY [UNIQUE]
     "$py" - "$@" <<'EOF'
@@ -109,6 +114,7 @@ poll=/sys/module/haltpoll/parameters/guest_halt_poll_ns
 poll_was=
 cleanup() {
     "$nginx" -p "$dir" -c conf/nginx.conf -s stop 2>/dev/null || true
+    "$nginx" -p "$timed_dir" -c conf/nginx.conf -s stop 2>/dev/null || true
     [ -z "$poll_was" ] || echo "$poll_was" > "$poll" || true
 }
 trap cleanup EXIT
@@ -149,64 +155,51 @@ worker=$(pgrep -f "nginx: worker process" -P "$(cat "$dir/logs/nginx.pid")" | he
 ticks_per_s=$(getconf CLK_TCK)
 cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$worker/stat"; }
 
-# Microseconds of worker CPU time per request inside the module's access handler, and inside
-# the crypto library's RSA verification, from the perf samples in FILE over REQUESTS requests.
-module_time() {
-    perf script -i "$1" -F ip,sym 2>/dev/null | awk -v n="$2" -v p="$perf_period_us" '
-        function flush() { h += in_h; v += in_v; in_h = in_v = 0 }
-        /^$/ { flush(); next }
-        /ngx_http_auth_jwt_module::handler::access_handler/ { in_h = 1 }
-        /RsaParameters as aws_lc_rs::signature::ParsedVerificationAlgorithm>::parsed_verify_sig/ { in_v = 1 }
-        END { flush(); printf "%.2f %.2f\n", h * p / n, v * p / n }'
-}
-
-# perf as it samples the worker and the micro-benchmark alike: every 500 us of CPU time, with
-# call stacks, from wrk's CPU so that writing the samples does not take the measured one's.
-sampler=(taskset -c 1 perf record -q -e cpu-clock -c $((perf_period_us * 1000)) --call-graph dwarf,16384)
-
-# Prints: requests/s, the worker's CPU time per request in microseconds, its busy share; with
-# PROFILE (rs256-unique, where perf works), also the module's and RSA's time per request
-# (module_time).
-run_case() { # CASE [PROFILE]
+# Prints: requests/s, the worker's CPU time per request in microseconds, its busy share.
+run_case() { # CASE [PORT]
     local c=$1 args=(-t1 -c32 -d"${seconds}s")
     case "$c" in
-        rs256-unique) args+=(-s "$dir/tokens.lua" "http://127.0.0.1:$port/rs256/") ;;
+        rs256-unique) args+=(-s "$dir/tokens.lua" "http://127.0.0.1:${2:-$port}/rs256/") ;;
         rs256-same) args+=(-s "$dir/same.lua" "http://127.0.0.1:$port/rs256/") ;;
         *) args+=(-H "${hdr[$c]}" "http://127.0.0.1:$port${url[$c]}") ;;
     esac
-    local before after out prof=
-    if [ -n "${2:-}" ]; then
-        "${sampler[@]}" -p "$worker" -o "$dir/perf.data" >/dev/null 2>&1 &
-        prof=$!
-        sleep 0.5
-    fi
+    local before after out
     before=$(cpu_ticks)
     out=$(taskset -c 1 wrk "${args[@]}")
     after=$(cpu_ticks)
-    local module="- -"
-    if [ -n "$prof" ]; then
-        kill -INT "$prof" && wait "$prof" || true
-        module=$(module_time "$dir/perf.data" "$(awk '/ requests in / { print $1 }' <<< "$out")")
-    fi
-    awk -v t=$((after - before)) -v hz="$ticks_per_s" -v module="$module" '
+    awk -v t=$((after - before)) -v hz="$ticks_per_s" '
         / requests in / { n = $1; d = $4 + 0 }
         /Requests\/sec/ { rps = $2 }
-        END { printf "%s %.2f %.0f %s\n", rps, t * 1e6 / hz / n, 100 * t / hz / d, module }' <<< "$out"
+        END { printf "%s %.2f %.0f\n", rps, t * 1e6 / hz / n, 100 * t / hz / d }' <<< "$out"
 }
 
 # The micro-benchmark's time for one RSA-2048 signature check, in microseconds, on the
-# worker's CPU (idle meanwhile); with SAMPLED, while perf samples it as it does the worker.
-micro_verify() { # [SAMPLED]
-    local run=(taskset -c 0 "$verify_bench" --bench 'verify/RS256$' --warm-up-time 0.5
-        --measurement-time "$seconds" --noplot)
-    [ -z "${1:-}" ] || run=("${sampler[@]}" -o "$dir/micro.perf.data" -- "${run[@]}")
-    (cd "$ROOT" && "${run[@]}" 2>/dev/null) \
+# worker's CPU (idle meanwhile).
+micro_verify() {
+    (cd "$ROOT" && taskset -c 0 "$verify_bench" --bench 'verify/RS256$' --warm-up-time 0.5 \
+        --measurement-time "$seconds" --noplot 2>/dev/null) \
         | awk '/time:/ { v = $5; u = $6; if (u == "ns") v /= 1000; if (u == "ms") v *= 1000; print v }'
 }
 
+# The timing build's nginx, sent the unique tokens for one case's time, then stopped. Prints
+# its access handler's time per signature check and the signature check's own time, in
+# microseconds (every request carries a new token: one check each).
+timed_unique() {
+    "$nginx" -p "$timed_dir" -c conf/nginx.conf
+    sleep 0.3
+    run_case rs256-unique "$timed_port" >/dev/null
+    "$nginx" -p "$timed_dir" -c conf/nginx.conf -s stop
+    local i
+    for ((i = 0; i < 100; i++)); do
+        [ -e "$timed_dir/logs/nginx.pid" ] || break
+        sleep 0.1
+    done
+    sed -n 's/.*auth_jwt timing: [0-9]* access handler calls in \([0-9]*\) ns, \([0-9]*\) signature checks in \([0-9]*\) ns.*/\1 \2 \3/p' \
+        "$timed_dir/logs/error.log" | tail -n 1 | awk '$2 > 0 { printf "%.2f %.2f\n", $1 / $2 / 1000, $3 / $2 / 1000 }'
+}
+
 declare -A rps cpu busy ratios cpu_ratios
-micro= micro_sampled= in_module= in_rsa= wall_ratios=
-module_ratios= module_plain_ratios= module_rsa_ratios=
+micro= in_module= in_rsa= wall_ratios= module_ratios= module_rsa_ratios= rsa_ratios=
 n=${#cases[@]}
 for ((r = 0; r < rounds; r++)); do
     for ((k = 0; k < n; k++)); do
@@ -226,19 +219,13 @@ for ((r = 0; r < rounds; r++)); do
             micro+=" $v"
             wall_ratios+=" $(awk -v u="${got[$c]}" -v s="${got[rs256-same]}" -v v="$v" 'BEGIN { print (1 / u - 1 / s) * 1e6 / v }')"
             line=$(printf 'RSA-2048 check %.1f us' "$v")
-            if [ "$perf_ok" = 1 ]; then
-                # A third run of the unique tokens, sampled: perf slows what it samples (some
-                # 10% here), so the timed pair above runs without it, and the micro-benchmark
-                # is timed once more under the very same sampling.
-                read -r _ _ _ mod rsa <<< "$(run_case rs256-unique profile)"
-                vs=$(micro_verify sampled)
-                [ -n "$vs" ] || die "the sampled micro-benchmark printed no time"
-                micro_sampled+=" $vs" in_module+=" $mod" in_rsa+=" $rsa"
-                module_ratios+=" $(awk -v m="$mod" -v v="$vs" 'BEGIN { print m / v }')"
-                module_plain_ratios+=" $(awk -v m="$mod" -v v="$v" 'BEGIN { print m / v }')"
-                module_rsa_ratios+=" $(awk -v m="$mod" -v v="$rsa" 'BEGIN { print m / v }')"
-                line+=$(printf ', sampled %.1f us; a unique token in the module %s us, RSA in it %s us' "$vs" "$mod" "$rsa")
-            fi
+            read -r mod rsa <<< "$(timed_unique)"
+            [ -n "${rsa:-}" ] || die "the timing build logged no totals: $(tail -n 3 "$timed_dir/logs/error.log")"
+            in_module+=" $mod" in_rsa+=" $rsa"
+            module_ratios+=" $(awk -v m="$mod" -v v="$v" 'BEGIN { print m / v }')"
+            module_rsa_ratios+=" $(awk -v m="$mod" -v v="$rsa" 'BEGIN { print m / v }')"
+            rsa_ratios+=" $(awk -v m="$rsa" -v v="$v" 'BEGIN { print m / v }')"
+            line+=$(printf '; a unique token in the module %s us, RSA in it %s us' "$mod" "$rsa")
             printf '  round %2d  %s\n' "$((r + 1))" "$line" >&2
         fi
         ratios[$c]="${ratios[$c]:-} $(awk -v a="${got[$c]}" -v b="${got[${base[$c]}]}" 'BEGIN { print a / b }')"
@@ -270,18 +257,12 @@ alerts=$(grep -c -E '\[alert\]|\[crit\]|exited on signal' "$dir/logs/error.log" 
 iqr() { printf '%.3f-%.3f' "$(quantile 0.25 <<< "$1")" "$(quantile 0.75 <<< "$1")"; }
 printf '\nunique RS256 tokens against the RSA-2048 check of the micro-benchmark (medians of the rounds):\n'
 printf '  RSA-2048 signature check, micro-benchmark:              %6.1f us\n' "$(median <<< "$micro")"
-if [ -n "$module_ratios" ]; then
-    printf '    the same, sampled by perf as the worker is:             %6.1f us\n' "$(median <<< "$micro_sampled")"
-    printf '  a unique token, in the module (perf), against the sampled check:\n'
-    printf '                                                          %6.1f us  %.3fx  IQR %s\n' \
-        "$(median <<< "$in_module")" "$(median <<< "$module_ratios")" "$(iqr "$module_ratios")"
-    printf '    against the check without perf:                                 %.3fx  IQR %s\n' \
-        "$(median <<< "$module_plain_ratios")" "$(iqr "$module_plain_ratios")"
-    printf '    against its own RSA verification (%.1f us):                     %.3fx  IQR %s\n' \
-        "$(median <<< "$in_rsa")" "$(median <<< "$module_rsa_ratios")" "$(iqr "$module_rsa_ratios")"
-else
-    printf '  a unique token, in the module: perf unavailable, not measured\n'
-fi
+printf '  a unique token, in the module (timing build):         %6.1f us  %.3fx  IQR %s\n' \
+    "$(median <<< "$in_module")" "$(median <<< "$module_ratios")" "$(iqr "$module_ratios")"
+printf '    its RSA check, timed in the worker:                   %6.1f us  %.3fx  IQR %s\n' \
+    "$(median <<< "$in_rsa")" "$(median <<< "$rsa_ratios")" "$(iqr "$rsa_ratios")"
+printf '    the module against that check:                                  %.3fx  IQR %s\n' \
+    "$(median <<< "$module_rsa_ratios")" "$(iqr "$module_rsa_ratios")"
 printf '  a unique token over a repeated one, wall time:          %6.1f us  %.3fx  IQR %s\n' \
     "$(awk -v u="$(median <<< "${rps[rs256-unique]}")" -v s="$(median <<< "${rps[rs256-same]}")" 'BEGIN { print (1 / u - 1 / s) * 1e6 }')" \
     "$(median <<< "$wall_ratios")" "$(iqr "$wall_ratios")"
