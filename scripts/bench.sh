@@ -31,8 +31,9 @@
 #   handler and around each signature check, and logs the totals when its worker exits. Each
 #   round starts it, sends it the unique tokens for as long as a case runs, and stops it: its
 #   handler's time per signature check is what a unique token costs in the module, set against
-#   the micro-benchmark and against the same RSA call timed in the worker. (perf sampled this
-#   before: its interrupts and stack copies slowed the sampled worker by a quarter here.)
+#   the micro-benchmark and against the same RSA call timed in the worker. Four clock reads a
+#   request stand in for perf's sampling, which this used before: its interrupts and 16 KiB
+#   stack copies slowed the micro-benchmark it sampled by 11-15% on this VM.
 # - wall time: 1/rs256-unique - 1/rs256-same. It also holds what nginx and the kernel spend
 #   more per request at the lower request rate (fewer requests per event-loop pass, more
 #   wake-ups of wrk), which no module can remove.

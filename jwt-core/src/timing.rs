@@ -1,9 +1,9 @@
 //! Where a worker's time goes, for `scripts/bench.sh`: how long the access handler and the
 //! signature checks took, by the clock the micro-benchmark reads.
 //!
-//! perf's sampling slowed what it sampled by a quarter in the nginx worker on this project's
-//! VMs, so the benchmark times these two spans from inside instead. Only a build with the
-//! `timing` feature keeps the clock reads; without it `measure` is the call alone.
+//! perf's sampling slowed what it sampled by 11-15% on this project's VMs, so the benchmark
+//! times these two spans from inside instead. Only a build with the `timing` feature keeps the
+//! clock reads; without it `measure` is the call alone.
 
 /// A span the benchmark reads.
 #[derive(Clone, Copy)]
