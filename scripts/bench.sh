@@ -31,7 +31,7 @@
 #   handler and around each signature check, and logs the totals when its worker exits. Each
 #   round starts it, sends it the unique tokens for as long as a case runs, and stops it: its
 #   handler's time per signature check is what a unique token costs in the module, set against
-#   the micro-benchmark and against the same RSA call timed in the worker. Four clock reads a
+#   the micro-benchmark and against the same RSA call timed in the worker. Six clock reads a
 #   request stand in for perf's sampling, which this used before: its interrupts and 16 KiB
 #   stack copies slowed the micro-benchmark it sampled by 11-15% on this VM.
 # - wall time: 1/rs256-unique - 1/rs256-same. It also holds what nginx and the kernel spend
@@ -67,10 +67,10 @@ timed_module=$ROOT/build/bench-timed.so
 cp "$module" "$timed_module"
 (cd "$ROOT" && cargo build --release --lib)
 timed_port=$((port + 1))
-main_dir=$dir module_was=$module
+main_dir=$dir
 module=$timed_module bench_setup bench-timed "$timed_port" 'worker_processes 1; worker_cpu_affinity 01;'
 sed -i 's#^error_log logs/error.log;#error_log logs/error.log notice;#' "$dir/conf/nginx.conf"
-timed_dir=$dir dir=$main_dir module=$module_was
+timed_dir=$dir dir=$main_dir
 
 mint() { # ALG KEY [UNIQUE]
     "$py" - "$@" <<'EOF'
@@ -209,7 +209,7 @@ for ((r = 0; r < rounds; r++)); do
         ((r % 2 == 0)) || order=("$c" "${base[$c]}")
         declare -A got=() got_cpu=()
         for m in "${order[@]}"; do
-            read -r got[$m] got_cpu[$m] b _ <<< "$(run_case "$m")"
+            read -r got[$m] got_cpu[$m] b <<< "$(run_case "$m")"
             rps[$m]="${rps[$m]:-} ${got[$m]}"
             cpu[$m]="${cpu[$m]:-} ${got_cpu[$m]}"
             busy[$m]="${busy[$m]:-} $b"
