@@ -154,9 +154,9 @@ fn fresh_prefix() -> PathBuf {
 
 /// A port for nginx to listen on, below the kernel's ephemeral range (32768 and up), where the
 /// echo upstreams take theirs: a port probed free, released, then taken by another test's
-/// upstream before nginx binds it would let our readiness probe connect to that upstream while
-/// nginx retries its bind. Within a test binary each start gets its own port from a counter;
-/// the pid spreads binaries apart.
+/// upstream before nginx binds it would cost a failed start (nginx retries its bind for 2.5 s)
+/// and another try. Within a test binary each start gets its own port from a counter; the pid
+/// spreads binaries apart.
 fn free_port() -> u16 {
     const BASE: usize = 20_000;
     const SPAN: usize = 10_000;
