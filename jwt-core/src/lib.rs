@@ -22,6 +22,7 @@
 )]
 
 mod alg;
+mod b64url;
 mod cache;
 mod der;
 mod json;

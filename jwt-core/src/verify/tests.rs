@@ -1,5 +1,7 @@
 use super::*;
 use crate::keys::KeySet;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
 use ring::hmac;
 use serde_json::json;
 
