@@ -35,6 +35,8 @@ fn hs_server(extra: &str) -> String {
 fn a_repeated_token_is_a_hit() {
     let n = Nginx::start(&hs_server(""));
     let t = hs256(SECRET, claims("alice"));
+    // The first verification only marks the token seen; the second stores it.
+    assert_eq!(ask(&n, "/", &t), (200, "MISS".into(), String::new()));
     assert_eq!(ask(&n, "/", &t), (200, "MISS".into(), String::new()));
     assert_eq!(ask(&n, "/", &t), (200, "HIT".into(), String::new()));
     let r = n.get("/", &[("Authorization", &bearer(&t))]);
@@ -45,7 +47,7 @@ fn a_repeated_token_is_a_hit() {
          location / {{ proxy_set_header X-User $jwt_sub; {PROXY} }}",
         secret_hex()
     )));
-    for expected in ["MISS", "HIT"] {
+    for expected in ["MISS", "MISS", "HIT"] {
         let r = n2.get("/", &[("Authorization", &bearer(&t))]);
         assert_eq!(r.header("X-Cache"), Some(expected));
         assert_eq!(r.upstream_one("x-user").as_deref(), Some("alice"));
@@ -65,6 +67,7 @@ fn claims_are_read_from_an_entry_made_where_none_were() {
         secret_hex()
     )));
     let t = hs256(SECRET, claims("alice"));
+    assert_eq!(ask(&n, "/plain", &t).1, "MISS");
     assert_eq!(ask(&n, "/plain", &t).1, "MISS");
     for _ in 0..2 {
         let r = n.get("/vars", &[("Authorization", &bearer(&t))]);
@@ -107,6 +110,7 @@ fn entries_are_scoped_to_the_keys_and_policy_that_verified_them() {
     let n = Nginx::start(&body);
     let t = hs256(SECRET, claims("alice"));
     assert_eq!(ask(&n, "/a/", &t), (200, "MISS".into(), String::new()));
+    assert_eq!(ask(&n, "/a/", &t), (200, "MISS".into(), String::new()));
     assert_eq!(ask(&n, "/a/", &t), (200, "HIT".into(), String::new()));
     // The same bytes under another key: verified again, and refused.
     assert_eq!(ask(&n, "/b/", &t), (401, "MISS".into(), "signature".into()));
@@ -120,6 +124,7 @@ fn a_hit_rechecks_exp_and_the_entry_dies_at_exp() {
     let n = Nginx::start(&hs_server(""));
     let exp = now() + 2;
     let t = hs256(SECRET, json!({"sub": "short", "exp": exp}));
+    assert_eq!(ask(&n, "/", &t), (200, "MISS".into(), String::new()));
     assert_eq!(ask(&n, "/", &t), (200, "MISS".into(), String::new()));
     assert_eq!(ask(&n, "/", &t), (200, "HIT".into(), String::new()));
     while now() < exp + 1 {
@@ -140,6 +145,7 @@ fn a_reload_with_another_key_never_accepts_through_a_stale_entry() {
     let n = Nginx::start_full("", &body, &[("conf/key.jwk", &jwk(SECRET))]);
     let t = hs256(SECRET, claims("alice"));
     assert_eq!(ask(&n, "/", &t), (200, "MISS".into(), String::new()));
+    assert_eq!(ask(&n, "/", &t), (200, "MISS".into(), String::new()));
     assert_eq!(ask(&n, "/", &t), (200, "HIT".into(), String::new()));
 
     let rotated = b"the rotated secret, 32 bytes at least";
@@ -147,6 +153,7 @@ fn a_reload_with_another_key_never_accepts_through_a_stale_entry() {
     n.reload();
     assert_eq!(ask(&n, "/", &t), (401, "MISS".into(), "signature".into()));
     let fresh = hs256(rotated, claims("alice"));
+    assert_eq!(ask(&n, "/", &fresh), (200, "MISS".into(), String::new()));
     assert_eq!(ask(&n, "/", &fresh), (200, "MISS".into(), String::new()));
     assert_eq!(ask(&n, "/", &fresh), (200, "HIT".into(), String::new()));
 }
@@ -166,16 +173,24 @@ fn the_cache_is_bounded() {
     let n = Nginx::start(&format!("auth_jwt_cache 8k;\n{}", hs_server("")));
     let first = hs256(SECRET, claims("user-first"));
     assert_eq!(ask(&n, "/", &first).1, "MISS");
+    assert_eq!(ask(&n, "/", &first).1, "MISS");
+    assert_eq!(ask(&n, "/", &first).1, "HIT");
+    // Tokens sent once are not stored, so they push nothing out.
+    for i in 0..40 {
+        let t = hs256(SECRET, claims(&format!("once-{i:03}")));
+        assert_eq!(ask(&n, "/", &t).1, "MISS");
+    }
     assert_eq!(ask(&n, "/", &first).1, "HIT");
     let mut hits = 0;
     for i in 0..40 {
         let t = hs256(SECRET, claims(&format!("user-{i:03}")));
         assert_eq!(ask(&n, "/", &t).1, "MISS");
+        assert_eq!(ask(&n, "/", &t).1, "MISS");
         if ask(&n, "/", &t).1 == "HIT" {
             hits += 1;
         }
     }
-    assert_eq!(hits, 40, "a just-verified token is kept");
+    assert_eq!(hits, 40, "a token verified twice is kept");
     assert_eq!(ask(&n, "/", &first), (200, "MISS".into(), String::new()));
 }
 
@@ -187,6 +202,7 @@ fn every_algorithm_goes_through_the_cache() {
     ));
     let n = Nginx::start(&body);
     let t = signed(Algorithm::RS256, "rsa2048", &claims("rs"));
+    assert_eq!(ask(&n, "/", &t), (200, "MISS".into(), String::new()));
     assert_eq!(ask(&n, "/", &t), (200, "MISS".into(), String::new()));
     assert_eq!(ask(&n, "/", &t), (200, "HIT".into(), String::new()));
     // An HS256 token made with the public key's bytes is refused, cached sibling or not.
@@ -228,6 +244,8 @@ fn a_verdict_survives_an_internal_redirect() {
     ));
     let n = Nginx::start_full("", &body, &[("html/index.html", "home\n")]);
     let t = hs256(SECRET, claims("alice"));
+    // Judged twice, the first request would have stored the token, and the second hit it.
+    assert_eq!(ask(&n, "/", &t), (200, "MISS".into(), String::new()));
     assert_eq!(ask(&n, "/", &t), (200, "MISS".into(), String::new()));
     assert_eq!(ask(&n, "/", &t), (200, "HIT".into(), String::new()));
 }

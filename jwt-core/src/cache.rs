@@ -7,8 +7,16 @@
 //! (an id unique to one compiled key set and policy, never reused): a token verified under
 //! other keys — another location, or the configuration before a reload — is a miss.
 //!
-//! Memory is bounded by `limit` bytes of estimated cost. Eviction is FIFO with a second
-//! chance for entries hit since their last pass. An entry
+//! A token is stored from its second verification on: the first only leaves a 4-byte mark in
+//! a small index of tokens seen. A token used once (a client minting one per request, a flood
+//! of them) would be stored for nothing and push out the tokens in use; storing one, and
+//! evicting another for it, is also most of what the cache adds to a full verification,
+//! since both touch memory long out of the CPU's caches. The price is one more full
+//! verification per token that does return.
+//!
+//! Memory is bounded by `limit` bytes of estimated cost, plus the index of tokens seen: 4
+//! bytes per 256 of `limit`. Eviction is FIFO with a second chance for entries hit since
+//! their last pass. An entry
 //! removed early (expired on a hit, replaced under another scope) keeps its cost counted until
 //! the queue reaches it, so the bound holds whatever the traffic.
 
@@ -75,6 +83,15 @@ pub struct TokenCache {
     serial: u64,
     used: usize,
     limit: usize,
+    /// Tokens verified once, each as a tag in a slot chosen by its hash and scope (0: empty);
+    /// allocated on the first insert, for the limit then in force.
+    seen: Vec<u32>,
+}
+
+/// Slots in the index of tokens seen once for `limit`: a power of two, some six per entry
+/// the limit holds at a typical token's cost.
+fn seen_slots(limit: usize) -> usize {
+    (limit / 256).clamp(64, 1 << 20).next_power_of_two()
 }
 
 impl TokenCache {
@@ -85,6 +102,7 @@ impl TokenCache {
             serial: 0,
             used: 0,
             limit,
+            seen: Vec::new(),
         }
     }
 
@@ -140,13 +158,16 @@ impl TokenCache {
         }
     }
 
-    /// Remembers a token that passed every check under `scope`.
+    /// Remembers a token that passed every check under `scope`, if it did so before.
     pub fn insert(&mut self, scope: u64, token: &[u8], jwt: Rc<Jwt>) {
         let cost = entry_cost(token.len());
         if cost > self.limit {
             return;
         }
         let hash = tail_hash(token);
+        if !self.seen_before(scope, hash) {
+            return;
+        }
         if let Ok(old) = self.table.find_entry(hash, |e| *e.token == *token) {
             old.remove();
         }
@@ -167,6 +188,30 @@ impl TokenCache {
         };
         self.table
             .insert_unique(hash, entry, |e| tail_hash(&e.token));
+    }
+
+    /// Whether the token of `hash` was offered under `scope` before; marks it seen if not.
+    ///
+    /// Two tokens sharing a slot and a tag pass for one: the later is then stored at its first
+    /// sighting, which costs memory, never correctness. A token whose mark was overwritten
+    /// waits one more sighting.
+    fn seen_before(&mut self, scope: u64, hash: u64) -> bool {
+        let slots = seen_slots(self.limit);
+        if self.seen.len() != slots {
+            self.seen = vec![0; slots];
+        }
+        let mixed = mix(hash, scope);
+        // The slot from the high half, which every bit of the token's hash reaches.
+        let slot = (mixed >> 32) as usize & (slots - 1);
+        let tag = mixed as u32 | 1;
+        let Some(mark) = self.seen.get_mut(slot) else {
+            return true;
+        };
+        if *mark == tag {
+            return true;
+        }
+        *mark = tag;
+        false
     }
 
     /// Frees room for `cost` more bytes.
@@ -221,13 +266,48 @@ mod tests {
         Rc::new(verify(t.as_bytes(), &keys(), &Policy::default(), NOW).unwrap())
     }
 
+    /// Inserts a token verified a second time: the first only marks it seen.
+    fn put(c: &mut TokenCache, scope: u64, t: &str, jwt: Rc<Jwt>) {
+        c.insert(scope, t.as_bytes(), Rc::clone(&jwt));
+        c.insert(scope, t.as_bytes(), jwt);
+    }
+
+    #[test]
+    fn a_token_is_stored_from_its_second_verification_on() {
+        let p = Policy::default();
+        let mut c = TokenCache::new(1 << 20);
+        let t = token("alice", NOW + 60);
+        c.insert(1, t.as_bytes(), verified(&t));
+        assert!(c.is_empty() && c.used() == 0, "stored at first sight");
+        // Under other keys or policy, it is seen for the first time.
+        c.insert(2, t.as_bytes(), verified(&t));
+        assert!(c.is_empty());
+        c.insert(1, t.as_bytes(), verified(&t));
+        assert!(c.get(1, t.as_bytes(), &p, NOW).is_some());
+        assert!(c.get(2, t.as_bytes(), &p, NOW).is_none());
+    }
+
+    #[test]
+    fn tokens_seen_once_do_not_push_out_those_in_use() {
+        let p = Policy::default();
+        let hot = token("hot", NOW + 60);
+        let mut c = TokenCache::new(entry_cost(hot.len()) * 3);
+        put(&mut c, 1, &hot, verified(&hot));
+        for i in 0..200 {
+            let t = token(&format!("once{i:03}"), NOW + 60);
+            c.insert(1, t.as_bytes(), verified(&t));
+        }
+        assert_eq!(c.len(), 1);
+        assert!(c.get(1, hot.as_bytes(), &p, NOW).is_some());
+    }
+
     #[test]
     fn hit_after_insert_in_the_same_scope_only() {
         let p = Policy::default();
         let mut c = TokenCache::new(1 << 20);
         let t = token("alice", NOW + 60);
         assert!(c.get(1, t.as_bytes(), &p, NOW).is_none());
-        c.insert(1, t.as_bytes(), verified(&t));
+        put(&mut c, 1, &t, verified(&t));
         let hit = c.get(1, t.as_bytes(), &p, NOW).unwrap().unwrap();
         assert_eq!(hit.sub(), Some("alice"));
         // Another key set or policy (another location, a reloaded configuration): a miss.
@@ -240,7 +320,7 @@ mod tests {
     fn a_hit_rechecks_the_clock_and_drops_expired_entries() {
         let mut c = TokenCache::new(1 << 20);
         let t = token("bob", NOW + 10);
-        c.insert(1, t.as_bytes(), verified(&t));
+        put(&mut c, 1, &t, verified(&t));
         let p = Policy::default();
         assert!(c.get(1, t.as_bytes(), &p, NOW + 9).unwrap().is_ok());
         let leeway = Policy {
@@ -269,7 +349,7 @@ mod tests {
         };
         let jwt = Rc::new(verify(t.as_bytes(), &keys(), &leeway, NOW).unwrap());
         let mut c = TokenCache::new(1 << 20);
-        c.insert(1, t.as_bytes(), jwt);
+        put(&mut c, 1, &t, jwt);
         let strict = Policy::default();
         let e = c.get(1, t.as_bytes(), &strict, NOW).unwrap().unwrap_err();
         assert_eq!(e.reason, Reason::NotYetValid);
@@ -284,7 +364,7 @@ mod tests {
         let mut c = TokenCache::new(limit);
         for i in 0..1000 {
             let t = token(&format!("user-{i}"), NOW + 60);
-            c.insert(1, t.as_bytes(), verified(&t));
+            put(&mut c, 1, &t, verified(&t));
             assert!(c.used() <= limit, "used {} > limit {limit}", c.used());
         }
         assert!(c.len() <= 10);
@@ -303,7 +383,7 @@ mod tests {
         let mut c = TokenCache::new(limit);
         for i in 0..500 {
             let t = token(&format!("u{i}"), NOW + 1);
-            c.insert(1, t.as_bytes(), verified(&t));
+            put(&mut c, 1, &t, verified(&t));
             let _ = c.get(1, t.as_bytes(), &p, NOW + 5);
             assert!(c.used() <= limit);
             assert!(c.queue.len() <= 4);
@@ -316,14 +396,14 @@ mod tests {
         let hot = token("hot", NOW + 60);
         let limit = entry_cost(hot.len()) * 3;
         let mut c = TokenCache::new(limit);
-        c.insert(1, hot.as_bytes(), verified(&hot));
+        put(&mut c, 1, &hot, verified(&hot));
         for i in 0..20 {
             assert!(
                 c.get(1, hot.as_bytes(), &p, NOW).is_some(),
                 "hot evicted at {i}"
             );
             let t = token(&format!("cold{i:02}x"), NOW + 60);
-            c.insert(1, t.as_bytes(), verified(&t));
+            put(&mut c, 1, &t, verified(&t));
         }
     }
 
@@ -331,7 +411,7 @@ mod tests {
     fn a_token_larger_than_the_cache_is_not_kept() {
         let t = token("big", NOW + 60);
         let mut c = TokenCache::new(entry_cost(t.len()) - 1);
-        c.insert(1, t.as_bytes(), verified(&t));
+        put(&mut c, 1, &t, verified(&t));
         assert!(c.is_empty());
         assert_eq!(c.used(), 0);
     }
@@ -343,12 +423,12 @@ mod tests {
         let a = token("same-tail-a", NOW + 60);
         let b = token("same-tail-b", NOW + 60);
         let mut c = TokenCache::new(1 << 20);
-        c.insert(1, a.as_bytes(), verified(&a));
+        put(&mut c, 1, &a, verified(&a));
         let mut forged = b.clone().into_bytes();
         let n = forged.len();
         forged[n - 16..].copy_from_slice(&a.as_bytes()[a.len() - 16..]);
         assert!(c.get(1, &forged, &p, NOW).is_none());
-        c.insert(1, b.as_bytes(), verified(&b));
+        put(&mut c, 1, &b, verified(&b));
         assert_eq!(
             c.get(1, a.as_bytes(), &p, NOW).unwrap().unwrap().sub(),
             Some("same-tail-a")
@@ -364,8 +444,8 @@ mod tests {
         let p = Policy::default();
         let t = token("x", NOW + 60);
         let mut c = TokenCache::new(1 << 20);
-        c.insert(1, t.as_bytes(), verified(&t));
-        c.insert(2, t.as_bytes(), verified(&t));
+        put(&mut c, 1, &t, verified(&t));
+        put(&mut c, 2, &t, verified(&t));
         assert!(c.get(1, t.as_bytes(), &p, NOW).is_none());
         assert!(c.get(2, t.as_bytes(), &p, NOW).is_some());
         assert_eq!(c.len(), 1);
@@ -380,11 +460,11 @@ mod tests {
             token("v", NOW + 60),
         );
         let mut c = TokenCache::new(entry_cost(t.len()) * 3);
-        c.insert(1, t.as_bytes(), verified(&t));
-        c.insert(2, t.as_bytes(), verified(&t));
-        c.insert(1, u.as_bytes(), verified(&u));
+        put(&mut c, 1, &t, verified(&t));
+        put(&mut c, 2, &t, verified(&t));
+        put(&mut c, 1, &u, verified(&u));
         // The first slot in the queue is the entry replaced: freeing it makes room.
-        c.insert(1, v.as_bytes(), verified(&v));
+        put(&mut c, 1, &v, verified(&v));
         assert!(c.get(2, t.as_bytes(), &p, NOW).is_some());
         assert_eq!(c.len(), 3);
     }
