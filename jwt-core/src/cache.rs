@@ -48,9 +48,12 @@ pub fn entry_cost(token_len: usize) -> usize {
 fn tail_hash(token: &[u8]) -> u64 {
     let tail = token.get(token.len().saturating_sub(16)..).unwrap_or(token);
     tail.chunks(8).fold(mix(0, token.len() as u64), |h, chunk| {
-        let mut word = [0u8; 8];
-        word.iter_mut().zip(chunk).for_each(|(w, b)| *w = *b);
-        mix(h, u64::from_le_bytes(word))
+        // Whole words are read as such; copying into a zeroed one cost two memcpy calls a hit.
+        let word = match <[u8; 8]>::try_from(chunk) {
+            Ok(word) => u64::from_le_bytes(word),
+            Err(_) => chunk.iter().rev().fold(0, |w, &b| w << 8 | u64::from(b)),
+        };
+        mix(h, word)
     })
 }
 
