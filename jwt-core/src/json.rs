@@ -190,7 +190,8 @@ const fn plain_table() -> [bool; 256] {
 ///
 /// `None` for anything else, valid or not: `scan_any` then reads it, so that the errors, and
 /// what counts as one, stay serde_json's. This only ever answers for valid JSON, and then what
-/// `scan_any` would; serde_json costs some 40 instructions a byte on such text, this under 10.
+/// `scan_any` would. On a typical token's header and claims (some 120 bytes) serde_json runs
+/// about 5,000 instructions and this about 3,200 (callgrind, the whole scan of both).
 fn scan_flat<'a, const N: usize>(
     input: &'a [u8],
     names: [&str; N],
