@@ -90,6 +90,10 @@ fn admit(r: &mut ngx_http_request_t, conf: &LocConf, jwt: &Jwt) -> ngx_int_t {
     }
 }
 
+// Refusals and their logging out of line: they would otherwise sit between the instructions an
+// admitted request runs, in the cache lines it needs.
+#[cold]
+#[inline(never)]
 fn log(r: &ngx_http_request_t, level: u32, args: core::fmt::Arguments) {
     // SAFETY: a request's connection and its log outlive the request.
     let log = unsafe { (*r.connection).log };
@@ -171,6 +175,8 @@ fn push_claims(
     Some(())
 }
 
+#[cold]
+#[inline(never)]
 fn reject(r: &mut ngx_http_request_t, conf: &LocConf, reason: Reason) -> ngx_int_t {
     let sent = if conf.redirect() {
         redirect(r, conf)

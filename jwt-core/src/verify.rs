@@ -78,6 +78,10 @@ pub struct Error {
 }
 
 impl Error {
+    // Out of line: a refusal is the rare path, and its formatting code would otherwise sit
+    // between the instructions a valid token runs, in the cache lines they need.
+    #[cold]
+    #[inline(never)]
     fn new(reason: Reason, detail: impl Into<String>) -> Error {
         Error {
             reason,
