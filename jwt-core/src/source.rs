@@ -78,20 +78,34 @@ pub fn strip_bearer(value: &[u8]) -> &[u8] {
 /// missing spaces and empty pairs are tolerated), first match; a value wrapped
 /// in double quotes is unquoted.
 pub fn find_cookie<'a>(header: &'a [u8], name: &[u8]) -> Option<&'a [u8]> {
-    header.split(|&b| b == b';').find_map(|pair| {
-        let eq = pair.iter().position(|&b| b == b'=')?;
-        let (key, rest) = pair.split_at_checked(eq)?;
-        if trim_blanks(key) != name {
-            return None;
+    let mut rest = header;
+    loop {
+        // Each pair's end found with SIMD: the value before it is often a whole token, which a
+        // byte-by-byte split stepped through at some 5 instructions a byte, on every request.
+        let end = memchr::memchr(b';', rest).unwrap_or(rest.len());
+        let (pair, tail) = rest.split_at_checked(end)?;
+        if let Some(value) = cookie_value(pair, name) {
+            return Some(value);
         }
-        let value = trim_blanks(rest.get(1..)?);
-        Some(
-            value
-                .strip_prefix(b"\"")
-                .and_then(|v| v.strip_suffix(b"\""))
-                .unwrap_or(value),
-        )
-    })
+        // Past the ';'; none left after the last pair.
+        rest = tail.get(1..)?;
+    }
+}
+
+/// The value of one "name=value" pair of a Cookie header if its name is `name`.
+fn cookie_value<'a>(pair: &'a [u8], name: &[u8]) -> Option<&'a [u8]> {
+    let eq = pair.iter().position(|&b| b == b'=')?;
+    let (key, rest) = pair.split_at_checked(eq)?;
+    if trim_blanks(key) != name {
+        return None;
+    }
+    let value = trim_blanks(rest.get(1..)?);
+    Some(
+        value
+            .strip_prefix(b"\"")
+            .and_then(|v| v.strip_suffix(b"\""))
+            .unwrap_or(value),
+    )
 }
 
 /// Value of argument `name` in a raw query string ("a=1&b=2"), first match,
@@ -207,6 +221,23 @@ mod tests {
         assert_eq!(find_cookie(b"a=x=y", b"a"), Some(&b"x=y"[..]));
         assert_eq!(find_cookie(b"", b"a"), None);
         assert_eq!(find_cookie(b"a=", b"a"), Some(&b""[..]));
+    }
+
+    /// The definition `find_cookie` had before its pairs were found with `memchr`.
+    fn find_cookie_by_split<'a>(header: &'a [u8], name: &[u8]) -> Option<&'a [u8]> {
+        header
+            .split(|&b| b == b';')
+            .find_map(|pair| cookie_value(pair, name))
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn finds_cookies_as_a_split_on_semicolons_does(
+            header in proptest::collection::vec(proptest::sample::select(b"ab=; \t\"".to_vec()), 0..40),
+            name in proptest::collection::vec(proptest::sample::select(b"ab ".to_vec()), 0..3),
+        ) {
+            proptest::prop_assert_eq!(find_cookie(&header, &name), find_cookie_by_split(&header, &name));
+        }
     }
 
     #[test]
