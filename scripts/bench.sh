@@ -24,8 +24,10 @@
 # not wrk, is the bottleneck).
 #
 # Then the cost of a unique RS256 token against the raw RSA-2048 signature check of the core's
-# micro-benchmark (criterion, verify/RS256), which runs on the worker's CPU right after the
-# rs256-unique pair of every round, so that each round's ratio is taken within seconds:
+# micro-benchmark (criterion, verify/RS256), which runs on the worker's CPU just before and
+# just after the timed run of every round (below), so that each round's ratio is taken within
+# seconds, against the mean of the two: this VM's speed drifts by up to 20% within a minute,
+# and a reference taken on one side only carried that drift into the ratio:
 # - in the module: a second nginx, on the next port, loads the module built with
 #   `--features timing`, which reads the clock the micro-benchmark reads around its access
 #   handler and around each signature check, and logs the totals when its worker exits. Each
@@ -221,13 +223,15 @@ for ((r = 0; r < rounds; r++)); do
             busy[$m]="${busy[$m]:-} $b"
         done
         if [ "$c" = rs256-unique ]; then
-            v=$(micro_verify)
-            [ -n "$v" ] || die "the micro-benchmark printed no time"
-            micro+=" $v"
-            wall_ratios+=" $(awk -v u="${got[$c]}" -v s="${got[rs256-same]}" -v v="$v" 'BEGIN { print (1 / u - 1 / s) * 1e6 / v }')"
-            line=$(printf 'RSA-2048 check %.1f us' "$v")
+            before=$(micro_verify)
             read -r mod rsa <<< "$(timed_unique)"
             [ -n "${rsa:-}" ] || die "the timing build logged no totals: $(tail -n 3 "$timed_dir/logs/error.log")"
+            after=$(micro_verify)
+            [ -n "$before" ] && [ -n "$after" ] || die "the micro-benchmark printed no time"
+            v=$(awk -v a="$before" -v b="$after" 'BEGIN { print (a + b) / 2 }')
+            micro+=" $v"
+            wall_ratios+=" $(awk -v u="${got[$c]}" -v s="${got[rs256-same]}" -v v="$v" 'BEGIN { print (1 / u - 1 / s) * 1e6 / v }')"
+            line=$(printf 'RSA-2048 check %.1f us (%.1f before, %.1f after)' "$v" "$before" "$after")
             in_module+=" $mod" in_rsa+=" $rsa"
             module_ratios+=" $(awk -v m="$mod" -v v="$v" 'BEGIN { print m / v }')"
             module_rsa_ratios+=" $(awk -v m="$mod" -v v="$rsa" 'BEGIN { print m / v }')"
