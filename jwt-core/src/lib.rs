@@ -25,6 +25,7 @@ mod alg;
 mod b64url;
 mod cache;
 mod der;
+mod header;
 mod json;
 mod keys;
 mod source;

@@ -6,8 +6,8 @@ use std::fmt;
 
 use serde_json::{Map, Number, Value};
 
-use crate::alg::Algorithm;
 use crate::b64url;
+use crate::header;
 use crate::json::{self, Field};
 use crate::keys::KeySet;
 use crate::text::quoted;
@@ -82,7 +82,7 @@ impl Error {
     // between the instructions a valid token runs, in the cache lines they need.
     #[cold]
     #[inline(never)]
-    fn new(reason: Reason, detail: impl Into<String>) -> Error {
+    pub(crate) fn new(reason: Reason, detail: impl Into<String>) -> Error {
         Error {
             reason,
             detail: detail.into(),
@@ -220,39 +220,25 @@ pub fn verify(token: &[u8], keys: &KeySet, policy: &Policy, now: i64) -> Result<
     // Header and signature are only looked at here: decoded on the stack when they fit
     // (any signature up to RSA-8192 does), which spares a miss two allocations.
     let (mut header_buf, mut sig_buf) = ([0u8; 512], [0u8; 1024]);
-    let header_bytes = b64_in(header_b64, &mut header_buf, "header")?;
-    let signature = b64_in(sig_b64, &mut sig_buf, "signature")?;
-    let [alg, kid, crit] = json::scan_object(&header_bytes, ["alg", "kid", "crit"])
-        .map_err(|err| Error::new(Reason::Malformed, format!("header: {err}")))?;
-
-    let alg_name = match &alg {
-        Some(Field::Str(name)) => name.as_ref(),
-        Some(_) => return Err(Error::new(Reason::Malformed, "header alg is not a string")),
-        None => return Err(Error::new(Reason::Malformed, "header has no alg")),
+    let recalled = header::recall(header_b64, &mut header_buf);
+    let header_bytes = match &recalled {
+        Some((len, _, _)) => Cow::Borrowed(header_buf.get(..*len).unwrap_or_default()),
+        None => b64_in(header_b64, &mut header_buf, "header")?,
     };
-    let alg = match Algorithm::from_name(alg_name) {
-        Some(alg) => alg,
-        None if alg_name == "none" => {
-            return Err(Error::new(
-                Reason::Algorithm,
-                "token alg \"none\" is refused",
-            ))
+    let signature = b64_in(sig_b64, &mut sig_buf, "signature")?;
+    let (alg, kid) = match recalled {
+        Some((_, alg, kid)) => {
+            // Kept only from a `&str`: UTF-8, so borrowed as it is.
+            let kid = kid.and_then(|at| header_bytes.get(at));
+            (alg, kid.map(String::from_utf8_lossy))
         }
         None => {
-            return Err(Error::new(
-                Reason::Algorithm,
-                format!("unsupported token alg {}", quoted(alg_name)),
-            ))
+            let header = header::parse(&header_bytes)?;
+            header::remember(header_b64, &header_bytes, &header);
+            (header.alg, header.kid)
         }
     };
-    if crit.is_some() {
-        return Err(Error::new(Reason::Malformed, "unsupported crit header"));
-    }
-    let kid = match &kid {
-        None => None,
-        Some(Field::Str(kid)) => Some(kid.as_ref()),
-        Some(_) => return Err(Error::new(Reason::Malformed, "header kid is not a string")),
-    };
+    let kid = kid.as_deref();
 
     let key = keys
         .select(kid)

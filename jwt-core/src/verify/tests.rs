@@ -1,4 +1,5 @@
 use super::*;
+use crate::alg::Algorithm;
 use crate::keys::KeySet;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
@@ -763,4 +764,72 @@ fn rechecked_clock_agrees_with_the_first_check() {
             }
         }
     }
+}
+
+/// The header kept from the previous token (`header::recall`) must read exactly as decoding
+/// and scanning it again would: same verdict, same key, same error, same header text.
+#[test]
+fn a_remembered_header_reads_as_it_did() {
+    let jwks = json!({"keys": [
+        {"kty": "oct", "kid": "one", "k": enc(b"first secret")},
+        {"kty": "oct", "kid": "two", "k": enc(b"second secret")},
+    ]});
+    let (set, _) = KeySet::from_material(jwks.to_string().as_bytes(), Algorithm::HS256).unwrap();
+    let payload = enc(json!({"exp": exp_ok(), "sub": "a"}).to_string().as_bytes());
+    let long_kid = "k".repeat(200);
+    let headers = [
+        r#"{"alg":"HS256","kid":"one"}"#.to_owned(),
+        r#"{"alg":"HS256","kid":"two","typ":"JWT"}"#.to_owned(),
+        r#"{"kid":"one","alg":"HS256"}"#.to_owned(),
+        r#"{"alg":"HS256","kid":"o\u006ee"}"#.to_owned(),
+        r#"{"alg":"HS256","kid":"three"}"#.to_owned(),
+        format!(r#"{{"alg":"HS256","kid":"{long_kid}"}}"#),
+        r#"{"alg":"HS256"}"#.to_owned(),
+        r#"{"alg":"HS384","kid":"one"}"#.to_owned(),
+        r#"{"alg":"none","kid":"one"}"#.to_owned(),
+        r#"{"alg":"HS256","kid":"one","crit":["b64"]}"#.to_owned(),
+        r#"{"alg":"HS256","kid":"one","alg":"HS256"}"#.to_owned(),
+        r#"{"alg":"HS256","kid":1}"#.to_owned(),
+    ];
+    let mut tokens = Vec::new();
+    for header in &headers {
+        for secret in [&b"first secret"[..], b"second secret"] {
+            tokens.push(sign_raw(
+                hmac::HMAC_SHA256,
+                secret,
+                &enc(header.as_bytes()),
+                &payload,
+            ));
+        }
+    }
+    let read =
+        |set: &KeySet, token: &str| match verify(token.as_bytes(), set, &Policy::default(), NOW) {
+            Ok(jwt) => Ok((
+                jwt.header("kid").map(render).map(|kid| kid.into_owned()),
+                jwt.header("alg").map(render).map(|alg| alg.into_owned()),
+                jwt.payload_json().to_owned(),
+            )),
+            Err(err) => Err(err),
+        };
+    // Each token read by a thread that has kept no header.
+    let fresh: Vec<_> = std::thread::scope(|s| {
+        let handles: Vec<_> = tokens.iter().map(|t| s.spawn(|| read(&set, t))).collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    assert!(fresh.iter().filter(|r| r.is_ok()).count() >= 4, "{fresh:?}");
+    // Then by one thread: each token twice in a row (the second reuses its header), and the
+    // whole list in both directions (each header following another).
+    for (token, expected) in tokens.iter().zip(&fresh) {
+        assert_eq!(&read(&set, token), expected, "{token}");
+        assert_eq!(&read(&set, token), expected, "{token}");
+    }
+    for (token, expected) in tokens.iter().zip(&fresh).rev() {
+        assert_eq!(&read(&set, token), expected, "{token}");
+    }
+    // A header kept under one key set is checked afresh against another.
+    let single = KeySet::from_secret(b"first secret", Algorithm::HS256).unwrap();
+    let first = &tokens[0];
+    read(&set, first).unwrap();
+    assert!(read(&single, first).is_ok());
+    assert_eq!(read(&keys(), first).unwrap_err().reason, Reason::Signature);
 }
