@@ -374,13 +374,20 @@ fn signatures() {
     }
 }
 
-#[test]
-fn key_selection() {
+/// A JWK set of two HS256 keys: kid "one" (secret "first secret") and "two" ("second secret").
+fn two_keys() -> KeySet {
     let jwks = json!({"keys": [
         {"kty": "oct", "kid": "one", "k": enc(b"first secret")},
         {"kty": "oct", "kid": "two", "k": enc(b"second secret")},
     ]});
-    let (set, _) = KeySet::from_material(jwks.to_string().as_bytes(), Algorithm::HS256).unwrap();
+    KeySet::from_material(jwks.to_string().as_bytes(), Algorithm::HS256)
+        .unwrap()
+        .0
+}
+
+#[test]
+fn key_selection() {
+    let set = two_keys();
     let payload = enc(json!({"exp": exp_ok()}).to_string().as_bytes());
     let make = |kid: &str, secret: &[u8]| {
         let header = json!({"alg": "HS256", "kid": kid}).to_string();
@@ -770,11 +777,7 @@ fn rechecked_clock_agrees_with_the_first_check() {
 /// and scanning it again would: same verdict, same key, same error, same header text.
 #[test]
 fn a_remembered_header_reads_as_it_did() {
-    let jwks = json!({"keys": [
-        {"kty": "oct", "kid": "one", "k": enc(b"first secret")},
-        {"kty": "oct", "kid": "two", "k": enc(b"second secret")},
-    ]});
-    let (set, _) = KeySet::from_material(jwks.to_string().as_bytes(), Algorithm::HS256).unwrap();
+    let set = two_keys();
     let payload = enc(json!({"exp": exp_ok(), "sub": "a"}).to_string().as_bytes());
     let long_kid = "k".repeat(200);
     let headers = [
