@@ -243,6 +243,25 @@ fn jwks_selects_key_by_kid() {
     check(&n, "/", Some(&forged), 401, "signature");
 }
 
+/// The worker keeps the last header it read (`jwt-core/src/header.rs`): a token whose header is,
+/// byte for byte, the one just admitted still has its key chosen and its signature checked.
+#[test]
+fn a_kept_header_chooses_its_key_afresh() {
+    let set = jwks(&[rsa_jwk("rsa2048", "k1"), rsa_jwk("rsa2048-b", "k2")]);
+    let n = Nginx::start_full("", &guarded(JWKS_DIRECTIVES), &[("conf/jwks.json", &set)]);
+    let c = claims("alice");
+    let k1 = signed_kid(Algorithm::RS256, "rsa2048", Some("k1"), &c);
+    let forged = signed_kid(Algorithm::RS256, "rsa2048-b", Some("k1"), &c);
+    let k2 = signed_kid(Algorithm::RS256, "rsa2048-b", Some("k2"), &c);
+    assert_eq!(k1.split('.').next(), forged.split('.').next());
+    for _ in 0..2 {
+        check(&n, "/", Some(&k1), 200, "");
+        check(&n, "/", Some(&forged), 401, "signature");
+        check(&n, "/", Some(&k1), 200, "");
+        check(&n, "/", Some(&k2), 200, "");
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // 2. Key rotation with reload
 // ---------------------------------------------------------------------------------------------
