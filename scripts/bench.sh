@@ -183,11 +183,16 @@ run_case() { # CASE [PORT]
 }
 
 # The micro-benchmark's time for one RSA-2048 signature check, in microseconds, on the
-# worker's CPU (idle meanwhile).
+# worker's CPU (idle meanwhile): verify/RS256, then verify/RS256-prehashed (the same check the
+# way the module makes it, the signing input hashed first), on one line.
 micro_verify() {
-    (cd "$ROOT" && taskset -c 0 "$verify_bench" --bench 'verify/RS256$' --warm-up-time 0.5 \
-        --measurement-time "$seconds" --noplot 2>/dev/null) \
-        | awk '/time:/ { v = $5; u = $6; if (u == "ns") v /= 1000; if (u == "ms") v *= 1000; print v }'
+    (cd "$ROOT" && taskset -c 0 "$verify_bench" --bench 'verify/RS256(-prehashed)?$' \
+        --warm-up-time 0.5 --measurement-time "$seconds" --noplot 2>/dev/null) \
+        | awk '$1 ~ /^verify\// { name = $1 }
+            /time:/ { for (i = 1; i <= NF; i++) if ($i == "time:") { v = $(i + 3); u = $(i + 4) }
+                sub(/^\[/, "", v); if (u == "ns") v /= 1000; if (u == "ms") v *= 1000; t[name] = v }
+            END { if (t["verify/RS256"] != "" && t["verify/RS256-prehashed"] != "")
+                print t["verify/RS256"], t["verify/RS256-prehashed"] }'
 }
 
 # The timing build's nginx, sent the unique tokens for one case's time, then stopped. Prints
@@ -208,7 +213,7 @@ timed_unique() {
 }
 
 declare -A rps cpu busy ratios cpu_ratios
-micro= in_module= in_rsa= wall_ratios= module_ratios= module_rsa_ratios= rsa_ratios=
+micro= prehashed= in_module= in_rsa= wall_ratios= module_ratios= module_rsa_ratios= rsa_ratios=
 n=${#cases[@]}
 for ((r = 0; r < rounds; r++)); do
     for ((k = 0; k < n; k++)); do
@@ -223,13 +228,14 @@ for ((r = 0; r < rounds; r++)); do
             busy[$m]="${busy[$m]:-} $b"
         done
         if [ "$c" = rs256-unique ]; then
-            before=$(micro_verify)
+            read -r before pre_before <<< "$(micro_verify)"
             read -r mod rsa <<< "$(timed_unique)"
             [ -n "${rsa:-}" ] || die "the timing build logged no totals: $(tail -n 3 "$timed_dir/logs/error.log")"
-            after=$(micro_verify)
+            read -r after pre_after <<< "$(micro_verify)"
             [ -n "$before" ] && [ -n "$after" ] || die "the micro-benchmark printed no time"
             v=$(awk -v a="$before" -v b="$after" 'BEGIN { print (a + b) / 2 }')
             micro+=" $v"
+            prehashed+=" $(awk -v a="$pre_before" -v b="$pre_after" -v v="$v" 'BEGIN { print (a + b) / 2 / v }')"
             wall_ratios+=" $(awk -v u="${got[$c]}" -v s="${got[rs256-same]}" -v v="$v" 'BEGIN { print (1 / u - 1 / s) * 1e6 / v }')"
             line=$(printf 'RSA-2048 check %.1f us (%.1f before, %.1f after)' "$v" "$before" "$after")
             in_module+=" $mod" in_rsa+=" $rsa"
@@ -268,6 +274,8 @@ alerts=$(grep -c -E '\[alert\]|\[crit\]|exited on signal' "$dir/logs/error.log" 
 iqr() { printf '%.3f-%.3f' "$(quantile 0.25 <<< "$1")" "$(quantile 0.75 <<< "$1")"; }
 printf '\nunique RS256 tokens against the RSA-2048 check of the micro-benchmark (medians of the rounds):\n'
 printf '  RSA-2048 signature check, micro-benchmark:              %6.1f us\n' "$(median <<< "$micro")"
+printf '    the same check prehashed, as the module makes it:               %.3fx  IQR %s\n' \
+    "$(median <<< "$prehashed")" "$(iqr "$prehashed")"
 printf '  a unique token, in the module (timing build):         %6.1f us  %.3fx  IQR %s\n' \
     "$(median <<< "$in_module")" "$(median <<< "$module_ratios")" "$(iqr "$module_ratios")"
 printf '    its RSA check, timed in the worker:                   %6.1f us  %.3fx  IQR %s\n' \
