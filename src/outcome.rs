@@ -228,6 +228,13 @@ fn find_token<'r>(r: &'r ngx_http_request_t, sources: &[Source]) -> Option<&'r [
 }
 
 fn header_value<'r>(r: &'r ngx_http_request_t, name: &[u8]) -> Option<&'r [u8]> {
+    if name.eq_ignore_ascii_case(b"authorization") {
+        // nginx answers a second Authorization header with 400 and keeps a pointer to the
+        // one it allowed: no walk through a browser's dozen headers for the usual source.
+        // SAFETY: NULL or an element of the request's header list, which lives in its pool.
+        let h = unsafe { r.headers_in.authorization.as_ref() }?;
+        return (h.hash != 0).then(|| bytes(&h.value));
+    }
     headers(&r.headers_in.headers)
         .find(|h| h.hash != 0 && bytes(&h.key).eq_ignore_ascii_case(name))
         .map(|h: &ngx_table_elt_t| bytes(&h.value))
