@@ -523,7 +523,7 @@ fn describe_sources(sources: &[Source]) -> String {
     let names: Vec<String> = sources
         .iter()
         .map(|s| match s.kind {
-            SourceKind::Header => format!("header \"{}\"", s.name),
+            SourceKind::Header | SourceKind::Authorization => format!("header \"{}\"", s.name),
             SourceKind::Cookie => format!("cookie \"{}\"", s.name),
             SourceKind::Query => format!("argument \"{}\"", s.name),
         })
@@ -534,7 +534,7 @@ fn describe_sources(sources: &[Source]) -> String {
 /// TeslaGov's default: the `Authorization` header.
 fn default_sources() -> Vec<Source> {
     vec![Source {
-        kind: jwt_core::SourceKind::Header,
+        kind: SourceKind::Authorization,
         name: "Authorization".into(),
     }]
 }

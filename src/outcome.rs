@@ -219,6 +219,7 @@ fn compute(auth: &Auth, token: Option<&[u8]>, cache_size: usize) -> Verdict {
 fn find_token<'r>(r: &'r ngx_http_request_t, sources: &[Source]) -> Option<&'r [u8]> {
     sources.iter().find_map(|source| match source.kind {
         SourceKind::Header => header_value(r, source.name.as_bytes()).map(jwt_core::strip_bearer),
+        SourceKind::Authorization => authorization(r).map(jwt_core::strip_bearer),
         SourceKind::Cookie => headers(&r.headers_in.headers)
             .filter(|h| bytes(&h.key).eq_ignore_ascii_case(b"cookie"))
             .find_map(|h| jwt_core::find_cookie(bytes(&h.value), source.name.as_bytes()))
@@ -227,14 +228,15 @@ fn find_token<'r>(r: &'r ngx_http_request_t, sources: &[Source]) -> Option<&'r [
     })
 }
 
+/// The one Authorization header nginx allows (it answers a second with 400), through the
+/// pointer it keeps: no walk through a browser's dozen headers for the usual source.
+fn authorization(r: &ngx_http_request_t) -> Option<&[u8]> {
+    // SAFETY: NULL or an element of the request's header list, which lives in its pool.
+    let h = unsafe { r.headers_in.authorization.as_ref() }?;
+    (h.hash != 0).then(|| bytes(&h.value))
+}
+
 fn header_value<'r>(r: &'r ngx_http_request_t, name: &[u8]) -> Option<&'r [u8]> {
-    if name.eq_ignore_ascii_case(b"authorization") {
-        // nginx answers a second Authorization header with 400 and keeps a pointer to the
-        // one it allowed: no walk through a browser's dozen headers for the usual source.
-        // SAFETY: NULL or an element of the request's header list, which lives in its pool.
-        let h = unsafe { r.headers_in.authorization.as_ref() }?;
-        return (h.hash != 0).then(|| bytes(&h.value));
-    }
     headers(&r.headers_in.headers)
         .find(|h| h.hash != 0 && bytes(&h.key).eq_ignore_ascii_case(name))
         .map(|h: &ngx_table_elt_t| bytes(&h.value))

@@ -5,6 +5,9 @@ use crate::text::quoted;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum SourceKind {
     Header,
+    /// `HEADER=Authorization`, in any case: nginx keeps a pointer to that header (a second one
+    /// is its 400), so it is read without walking the request's header list.
+    Authorization,
     Cookie,
     Query,
 }
@@ -39,6 +42,12 @@ impl Source {
         if name.is_empty() || name.chars().any(bad_char) {
             return Err(invalid());
         }
+        let kind = match kind {
+            SourceKind::Header if name.eq_ignore_ascii_case("authorization") => {
+                SourceKind::Authorization
+            }
+            kind => kind,
+        };
         Ok(Source {
             kind,
             name: name.to_owned(),
@@ -130,9 +139,17 @@ mod tests {
         assert_eq!(
             Source::parse("HEADER=Authorization").unwrap(),
             Source {
-                kind: SourceKind::Header,
+                kind: SourceKind::Authorization,
                 name: "Authorization".into()
             }
+        );
+        assert_eq!(
+            Source::parse("header=authorization").unwrap().kind,
+            SourceKind::Authorization
+        );
+        assert_eq!(
+            Source::parse("HEADER=X-Authorization").unwrap().kind,
+            SourceKind::Header
         );
         assert_eq!(
             Source::parse("cookie=auth").unwrap(),
