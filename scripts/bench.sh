@@ -190,7 +190,7 @@ micro_verify() {
         --warm-up-time 0.5 --measurement-time "$seconds" --noplot 2>/dev/null) \
         | awk '$1 ~ /^verify\// { name = $1 }
             /time:/ { for (i = 1; i <= NF; i++) if ($i == "time:") { v = $(i + 3); u = $(i + 4) }
-                sub(/^\[/, "", v); if (u == "ns") v /= 1000; if (u == "ms") v *= 1000; t[name] = v }
+                if (u == "ns") v /= 1000; if (u == "ms") v *= 1000; t[name] = v }
             END { if (t["verify/RS256"] != "" && t["verify/RS256-prehashed"] != "")
                 print t["verify/RS256"], t["verify/RS256-prehashed"] }'
 }
