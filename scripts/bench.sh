@@ -2,26 +2,27 @@
 # Throughput of nginx with the module against the same nginx without auth, in one run.
 #
 #   scripts/bench.sh [ROUNDS] [SECONDS]      # default: 12 rounds, 2 s per measurement
+#                                            # (a case and its baseline: 2 x SECONDS together)
 #
 # One nginx worker pinned to CPU 0, wrk (1 thread, 32 keep-alive connections) pinned to CPU 1,
 # a small static file, default error_log level (error), access_log off.
 #
 # Each case is measured against its baseline, the same request sent to a location without
 # auth (noauth, noauth-cookie, noauth-rs, noauth-es), so that only the module differs: nginx's
-# own cost of parsing a 600-byte header is not the module's. A case and its baseline run back
-# to back, in an order that alternates from round to round, and every round visits the pairs
-# in a rotated order: a pair's ratio is taken over a few seconds, in which this shared
-# machine's drift is small, and the medians over the rounds are what is printed.
+# own cost of parsing a 600-byte header is not the module's. The two are interleaved within one
+# wrk run (scripts/interleave.lua): wrk sends one of them for 20 ms, then the other, in pairs
+# of slices whose order is drawn at random, and counts the responses of each slice. On this
+# shared VM two runs of a few seconds of the very same request, one after the other, differ by
+# up to 20%; 20 ms apart, the case and its baseline see the same machine. Every round runs each
+# case once, in a rotated order; the ratio printed is that of the responses of all rounds.
 #
 # Cases: hs256-header, hs256-cookie, rs256, es256 (the same token repeated: cache hits),
-# invalid (a bad signature: 401 and one error-log line each), rs256-unique (a different token
-# per request, from a Lua script: every one verified in full) against rs256-same (the same
-# Lua script replaying one token), and control: noauth against itself, the noise floor.
+# invalid (a bad signature: 401 and one error-log line each), and control: noauth against
+# itself, the noise floor.
 #
-# Printed per case: the median requests/s; the median of its per-pair ratios and their
-# interquartile range; the nginx worker's CPU time per request (user + system, from /proc), the
-# median ratio of the baseline's to the case's, and how busy the worker was (near 100%: nginx,
-# not wrk, is the bottleneck).
+# Printed per case: the median over the rounds of its requests/s; its ratio to the baseline
+# over all rounds and the interquartile range of the rounds' ratios; the 20 ms pairs counted;
+# how busy the nginx worker was (near 100%: nginx, not wrk, is the bottleneck).
 #
 # Then the cost of a unique RS256 token against the raw RSA-2048 signature check of the core's
 # micro-benchmark (criterion, verify/RS256), which runs on the worker's CPU just before and
@@ -36,7 +37,9 @@
 #   the micro-benchmark and against the same RSA call timed in the worker. Six clock reads a
 #   request stand in for perf's sampling, which this used before: its interrupts and 16 KiB
 #   stack copies slowed the micro-benchmark it sampled by 11-15% on this VM.
-# - wall time: 1/rs256-unique - 1/rs256-same. It also holds what nginx and the kernel spend
+# - wall time: 1/rs256-unique - 1/rs256-same, a different pre-minted token per request (a Lua
+#   script) against the same script replaying one token, run back to back, not interleaved
+#   (scripts/interleave.lua sends two fixed requests). It also holds what nginx and the kernel spend
 #   more per request at the lower request rate (fewer requests per event-loop pass, more
 #   wake-ups of wrk), which no module can remove.
 #
@@ -148,10 +151,10 @@ url[hs256-cookie]=/hs-cookie/;  hdr[hs256-cookie]="Cookie: theme=dark; auth=$hs;
 url[rs256]=/rs256/;             hdr[rs256]="Authorization: Bearer $rs";         expect[rs256]=200
 url[es256]=/es256/;             hdr[es256]="Authorization: Bearer $es";         expect[es256]=200
 url[invalid]=/invalid/;         hdr[invalid]="Authorization: Bearer $bad";      expect[invalid]=401
-# Each case and the baseline it is measured against, in the order printed.
-cases=(hs256-header hs256-cookie rs256 es256 invalid rs256-unique control)
+# Each case and the baseline it is interleaved with, in the order printed.
+cases=(hs256-header hs256-cookie rs256 es256 invalid control)
 declare -A base=([hs256-header]=noauth [hs256-cookie]=noauth-cookie [rs256]=noauth-rs [es256]=noauth-es
-    [invalid]=noauth [rs256-unique]=rs256-same [control]=noauth)
+    [invalid]=noauth [control]=noauth)
 
 # Every request once, checking it answers what it should before timing it.
 for c in "${!url[@]}"; do
@@ -180,6 +183,19 @@ run_case() { # CASE [PORT]
         / requests in / { n = $1; d = $4 + 0 }
         /Requests\/sec/ { rps = $2 }
         END { printf "%s %.2f %.0f\n", rps, t * 1e6 / hz / n, 100 * t / hz / d }' <<< "$out"
+}
+
+# A case and its baseline interleaved in one wrk run of 2 x SECONDS (scripts/interleave.lua).
+# Prints: the responses counted for each, the pairs of slices, each one's requests/s, the
+# responses with an unexpected status, and how busy the worker was.
+run_interleaved() { # CASE
+    local c=$1 b=${base[$1]} d=$((2 * seconds)) before after out
+    before=$(cpu_ticks)
+    out=$(taskset -c 1 wrk -t1 -c32 -d"${d}s" -s "$ROOT/scripts/interleave.lua" "http://127.0.0.1:$port/" -- \
+        "${url[$c]}" "${hdr[$c]}" "${expect[$c]}" "${url[$b]}" "${hdr[$b]}" "${expect[$b]}")
+    after=$(cpu_ticks)
+    awk -v t=$((after - before)) -v hz="$ticks_per_s" -v d="$d" '
+        $1 == "interleave" { printf "%s %s %s %s %s %s %.0f\n", $2, $3, $4, $5, $6, $7, 100 * t / hz / d }' <<< "$out"
 }
 
 # The micro-benchmark's time for one RSA-2048 signature check, in microseconds, on the
@@ -212,44 +228,47 @@ timed_unique() {
         "$timed_dir/logs/error.log" | tail -n 1 | awk '$2 > 0 { printf "%.2f %.2f\n", $1 / $2 / 1000, $3 / $2 / 1000 }'
 }
 
-declare -A rps cpu busy ratios cpu_ratios
+declare -A rps cpu busy ratios sum_a sum_b pairs
 micro= prehashed= in_module= in_rsa= wall_ratios= module_ratios= module_rsa_ratios= rsa_ratios=
 n=${#cases[@]}
 for ((r = 0; r < rounds; r++)); do
     for ((k = 0; k < n; k++)); do
         c=${cases[$(((k + r) % n))]}
-        order=("${base[$c]}" "$c")
-        ((r % 2 == 0)) || order=("$c" "${base[$c]}")
-        declare -A got=() got_cpu=()
-        for m in "${order[@]}"; do
-            read -r got[$m] got_cpu[$m] b <<< "$(run_case "$m")"
-            rps[$m]="${rps[$m]:-} ${got[$m]}"
-            cpu[$m]="${cpu[$m]:-} ${got_cpu[$m]}"
-            busy[$m]="${busy[$m]:-} $b"
-        done
-        if [ "$c" = rs256-unique ]; then
-            read -r before pre_before <<< "$(micro_verify)"
-            read -r mod rsa <<< "$(timed_unique)"
-            [ -n "${rsa:-}" ] || die "the timing build logged no totals: $(tail -n 3 "$timed_dir/logs/error.log")"
-            read -r after pre_after <<< "$(micro_verify)"
-            [ -n "$before" ] && [ -n "$after" ] || die "the micro-benchmark printed no time"
-            v=$(awk -v a="$before" -v b="$after" 'BEGIN { print (a + b) / 2 }')
-            micro+=" $v"
-            prehashed+=" $(awk -v a="$pre_before" -v b="$pre_after" -v v="$v" 'BEGIN { print (a + b) / 2 / v }')"
-            wall_ratios+=" $(awk -v u="${got[$c]}" -v s="${got[rs256-same]}" -v v="$v" 'BEGIN { print (1 / u - 1 / s) * 1e6 / v }')"
-            line=$(printf 'RSA-2048 check %.1f us (%.1f before, %.1f after)' "$v" "$before" "$after")
-            in_module+=" $mod" in_rsa+=" $rsa"
-            module_ratios+=" $(awk -v m="$mod" -v v="$v" 'BEGIN { print m / v }')"
-            module_rsa_ratios+=" $(awk -v m="$mod" -v v="$rsa" 'BEGIN { print m / v }')"
-            rsa_ratios+=" $(awk -v m="$rsa" -v v="$v" 'BEGIN { print m / v }')"
-            line+=$(printf '; a unique token in the module %s us, RSA in it %s us' "$mod" "$rsa")
-            printf '  round %2d  %s\n' "$((r + 1))" "$line" >&2
-        fi
-        ratios[$c]="${ratios[$c]:-} $(awk -v a="${got[$c]}" -v b="${got[${base[$c]}]}" 'BEGIN { print a / b }')"
-        cpu_ratios[$c]="${cpu_ratios[$c]:-} $(awk -v a="${got_cpu[$c]}" -v b="${got_cpu[${base[$c]}]}" 'BEGIN { print b / a }')"
+        read -r a b p rate_a rate_b unexpected cpu_busy <<< "$(run_interleaved "$c")"
+        [ -n "${cpu_busy:-}" ] && [ "$p" -gt 0 ] || die "case $c: wrk printed no interleaved counts"
+        [ "$unexpected" = 0 ] || die "case $c: $unexpected responses with an unexpected status"
+        sum_a[$c]=$((${sum_a[$c]:-0} + a)) sum_b[$c]=$((${sum_b[$c]:-0} + b)) pairs[$c]=$((${pairs[$c]:-0} + p))
+        ratios[$c]="${ratios[$c]:-} $(awk -v a="$a" -v b="$b" 'BEGIN { print a / b }')"
+        rps[$c]="${rps[$c]:-} $rate_a" busy[$c]="${busy[$c]:-} $cpu_busy"
         printf '  round %2d  %-13s %8.0f req/s  %-13s %8.0f req/s  ratio %.3f\n' "$((r + 1))" \
-            "$c" "${got[$c]}" "${base[$c]}" "${got[${base[$c]}]}" "${ratios[$c]##* }" >&2
+            "$c" "$rate_a" "${base[$c]}" "$rate_b" "${ratios[$c]##* }" >&2
     done
+
+    # A never-seen RS256 token each request: its wall time against one repeated token, and the
+    # module's time (the timing build) against the micro-benchmark's, taken on either side.
+    order=(rs256-same rs256-unique)
+    ((r % 2 == 0)) || order=(rs256-unique rs256-same)
+    declare -A got=() got_cpu=()
+    for m in "${order[@]}"; do
+        read -r got[$m] got_cpu[$m] b <<< "$(run_case "$m")"
+        rps[$m]="${rps[$m]:-} ${got[$m]}"
+        cpu[$m]="${cpu[$m]:-} ${got_cpu[$m]}"
+    done
+    read -r before pre_before <<< "$(micro_verify)"
+    read -r mod rsa <<< "$(timed_unique)"
+    [ -n "${rsa:-}" ] || die "the timing build logged no totals: $(tail -n 3 "$timed_dir/logs/error.log")"
+    read -r after pre_after <<< "$(micro_verify)"
+    [ -n "$before" ] && [ -n "$after" ] || die "the micro-benchmark printed no time"
+    v=$(awk -v a="$before" -v b="$after" 'BEGIN { print (a + b) / 2 }')
+    micro+=" $v"
+    prehashed+=" $(awk -v a="$pre_before" -v b="$pre_after" -v v="$v" 'BEGIN { print (a + b) / 2 / v }')"
+    wall_ratios+=" $(awk -v u="${got[rs256-unique]}" -v s="${got[rs256-same]}" -v v="$v" 'BEGIN { print (1 / u - 1 / s) * 1e6 / v }')"
+    in_module+=" $mod" in_rsa+=" $rsa"
+    module_ratios+=" $(awk -v m="$mod" -v v="$v" 'BEGIN { print m / v }')"
+    module_rsa_ratios+=" $(awk -v m="$mod" -v v="$rsa" 'BEGIN { print m / v }')"
+    rsa_ratios+=" $(awk -v m="$rsa" -v v="$v" 'BEGIN { print m / v }')"
+    printf '  round %2d  RSA-2048 check %.1f us (%.1f before, %.1f after); a unique token in the module %s us, RSA in it %s us\n' \
+        "$((r + 1))" "$v" "$before" "$after" "$mod" "$rsa" >&2
 done
 
 # quantile P: of the numbers on stdin.
@@ -258,16 +277,16 @@ quantile() {
         END { i = 1 + p * (NR - 1); lo = int(i); f = i - lo; print (lo < NR) ? a[lo] + f * (a[lo + 1] - a[lo]) : a[lo] }'
 }
 median() { quantile 0.5; }
-printf '\n%-14s %-13s %12s %7s %13s %10s %9s %6s\n' case 'compared to' 'median req/s' ratio \
-    'ratio IQR' 'cpu us/req' 'cpu ratio' 'busy'
+printf '\n%-14s %-13s %12s %7s %13s %8s %6s\n' case 'compared to' 'median req/s' ratio \
+    'round IQR' '20ms pairs' busy
 for c in "${cases[@]}"; do
-    printf '%-14s %-13s %12.0f %7.3f %6.3f-%-6.3f %10.1f %9.3f %5.0f%%\n' "$c" "${base[$c]}" \
-        "$(median <<< "${rps[$c]}")" "$(median <<< "${ratios[$c]}")" \
+    printf '%-14s %-13s %12.0f %7.3f %6.3f-%-6.3f %8d %5.0f%%\n' "$c" "${base[$c]}" \
+        "$(median <<< "${rps[$c]}")" "$(awk -v a="${sum_a[$c]}" -v b="${sum_b[$c]}" 'BEGIN { print a / b }')" \
         "$(quantile 0.25 <<< "${ratios[$c]}")" "$(quantile 0.75 <<< "${ratios[$c]}")" \
-        "$(median <<< "${cpu[$c]}")" "$(median <<< "${cpu_ratios[$c]}")" "$(median <<< "${busy[$c]}")"
+        "${pairs[$c]}" "$(median <<< "${busy[$c]}")"
 done
-printf '(%d rounds x 2 x %ds per case, %s, wrk -t1 -c32 keep-alive, one worker; %s)\n' "$rounds" \
-    "$seconds" "$("$nginx" -v 2>&1 | sed 's/.*: //')" "$tuning"
+printf '(%d rounds x %ds per case, interleaved with its baseline every 20 ms; %s, wrk -t1 -c32 keep-alive, one worker; %s)\n' \
+    "$rounds" "$((2 * seconds))" "$("$nginx" -v 2>&1 | sed 's/.*: //')" "$tuning"
 alerts=$(grep -c -E '\[alert\]|\[crit\]|exited on signal' "$dir/logs/error.log" || true)
 [ "$alerts" = 0 ] || die "the error log has $alerts alert/crit/crash lines"
 
