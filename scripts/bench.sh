@@ -39,9 +39,9 @@
 #   stack copies slowed the micro-benchmark it sampled by 11-15% on this VM.
 # - wall time: 1/rs256-unique - 1/rs256-same, a different pre-minted token per request (a Lua
 #   script) against the same script replaying one token, run back to back, not interleaved
-#   (scripts/interleave.lua sends two fixed requests). It also holds what nginx and the kernel spend
-#   more per request at the lower request rate (fewer requests per event-loop pass, more
-#   wake-ups of wrk), which no module can remove.
+#   (scripts/interleave.lua sends two fixed requests). It also holds what nginx and the
+#   kernel spend more per request at the lower request rate (fewer requests per event-loop
+#   pass, more wake-ups of wrk), which no module can remove.
 #
 # On a guest whose idle CPUs halt at once (haltpoll with guest_halt_poll_ns 0, as on this
 # project's VMs), every response that wakes an idle wrk costs the worker a cross-CPU interrupt,
@@ -250,7 +250,7 @@ for ((r = 0; r < rounds; r++)); do
     ((r % 2 == 0)) || order=(rs256-unique rs256-same)
     declare -A got=() got_cpu=()
     for m in "${order[@]}"; do
-        read -r got[$m] got_cpu[$m] b <<< "$(run_case "$m")"
+        read -r got[$m] got_cpu[$m] _ <<< "$(run_case "$m")"
         rps[$m]="${rps[$m]:-} ${got[$m]}"
         cpu[$m]="${cpu[$m]:-} ${got_cpu[$m]}"
     done
