@@ -167,7 +167,7 @@ worker=$(pgrep -f "nginx: worker process" -P "$(cat "$dir/logs/nginx.pid")" | he
 ticks_per_s=$(getconf CLK_TCK)
 cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$worker/stat"; }
 
-# Prints: requests/s, the worker's CPU time per request in microseconds, its busy share.
+# Prints: requests/s, the worker's CPU time per request in microseconds.
 run_case() { # CASE [PORT]
     local c=$1 args=(-t1 -c32 -d"${seconds}s")
     case "$c" in
@@ -180,9 +180,9 @@ run_case() { # CASE [PORT]
     out=$(taskset -c 1 wrk "${args[@]}")
     after=$(cpu_ticks)
     awk -v t=$((after - before)) -v hz="$ticks_per_s" '
-        / requests in / { n = $1; d = $4 + 0 }
+        / requests in / { n = $1 }
         /Requests\/sec/ { rps = $2 }
-        END { printf "%s %.2f %.0f\n", rps, t * 1e6 / hz / n, 100 * t / hz / d }' <<< "$out"
+        END { printf "%s %.2f\n", rps, t * 1e6 / hz / n }' <<< "$out"
 }
 
 # A case and its baseline interleaved in one wrk run of 2 x SECONDS (scripts/interleave.lua).
@@ -250,7 +250,7 @@ for ((r = 0; r < rounds; r++)); do
     ((r % 2 == 0)) || order=(rs256-unique rs256-same)
     declare -A got=() got_cpu=()
     for m in "${order[@]}"; do
-        read -r got[$m] got_cpu[$m] _ <<< "$(run_case "$m")"
+        read -r got[$m] got_cpu[$m] <<< "$(run_case "$m")"
         rps[$m]="${rps[$m]:-} ${got[$m]}"
         cpu[$m]="${cpu[$m]:-} ${got_cpu[$m]}"
     done
