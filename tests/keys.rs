@@ -219,10 +219,15 @@ const JWKS_DIRECTIVES: &str = "auth_jwt_algorithm RS256;\n\
 // 1. JWKS key selection
 // ---------------------------------------------------------------------------------------------
 
+/// An nginx whose key file is a JWK set of two RSA keys, `k1` (rsa2048) and `k2` (rsa2048-b).
+fn two_key_nginx() -> Nginx {
+    let set = jwks(&[rsa_jwk("rsa2048", "k1"), rsa_jwk("rsa2048-b", "k2")]);
+    Nginx::start_full("", &guarded(JWKS_DIRECTIVES), &[("conf/jwks.json", &set)])
+}
+
 #[test]
 fn jwks_selects_key_by_kid() {
-    let set = jwks(&[rsa_jwk("rsa2048", "k1"), rsa_jwk("rsa2048-b", "k2")]);
-    let n = Nginx::start_full("", &guarded(JWKS_DIRECTIVES), &[("conf/jwks.json", &set)]);
+    let n = two_key_nginx();
     let c = claims("alice");
 
     let k1 = signed_kid(Algorithm::RS256, "rsa2048", Some("k1"), &c);
@@ -247,8 +252,7 @@ fn jwks_selects_key_by_kid() {
 /// byte for byte, the one just admitted still has its key chosen and its signature checked.
 #[test]
 fn a_kept_header_chooses_its_key_afresh() {
-    let set = jwks(&[rsa_jwk("rsa2048", "k1"), rsa_jwk("rsa2048-b", "k2")]);
-    let n = Nginx::start_full("", &guarded(JWKS_DIRECTIVES), &[("conf/jwks.json", &set)]);
+    let n = two_key_nginx();
     let c = claims("alice");
     let k1 = signed_kid(Algorithm::RS256, "rsa2048", Some("k1"), &c);
     let forged = signed_kid(Algorithm::RS256, "rsa2048-b", Some("k1"), &c);
