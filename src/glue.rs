@@ -10,14 +10,15 @@ use ngx::ffi::{
     ngx_array_push, ngx_command_t, ngx_conf_full_name, ngx_conf_t, ngx_cycle_t,
     ngx_http_compile_complex_value, ngx_http_compile_complex_value_t, ngx_http_complex_value_t,
     ngx_http_core_main_conf_t, ngx_http_core_module, ngx_http_handler_pt, ngx_http_module_t,
-    ngx_http_phases_NGX_HTTP_ACCESS_PHASE, ngx_int_t, ngx_module_t, ngx_parse_time, ngx_pcalloc,
+    ngx_http_phases_NGX_HTTP_ACCESS_PHASE, ngx_http_phases_NGX_HTTP_POST_READ_PHASE,
+    ngx_http_phases_NGX_HTTP_PREACCESS_PHASE, ngx_int_t, ngx_module_t, ngx_parse_time, ngx_pcalloc,
     ngx_str_t, ngx_uint_t, NGX_CONF_1MORE, NGX_CONF_FLAG, NGX_CONF_TAKE1, NGX_CONF_TAKE12,
     NGX_ERROR, NGX_HTTP_LIF_CONF, NGX_HTTP_LOC_CONF, NGX_HTTP_MAIN_CONF, NGX_HTTP_MODULE,
-    NGX_HTTP_SIF_CONF, NGX_HTTP_SRV_CONF, NGX_LOG_EMERG, NGX_LOG_NOTICE, NGX_LOG_WARN, NGX_OK,
+    NGX_HTTP_SRV_CONF, NGX_LOG_EMERG, NGX_LOG_NOTICE, NGX_LOG_WARN, NGX_OK,
 };
 use ngx::ngx_string;
 
-use crate::conf::{self, LocConf, MainConf, Pos};
+use crate::conf::{self, LocConf, MainConf, Pos, SrvConf};
 use crate::ngx_util::{bytes, guard, pool_box};
 
 /// A compiled `ngx_http_complex_value_t`, allocated in the configuration pool.
@@ -137,6 +138,20 @@ impl ConfArgs {
         Ok(ComplexValue(cv))
     }
 
+    /// This module's `http{}` configuration, while the http block is being parsed.
+    pub fn main_conf(&mut self) -> Option<&mut MainConf> {
+        // SAFETY: inside the http block `cf->ctx` is the current level's
+        // ngx_http_conf_ctx_t, whose `main_conf` holds one slot per HTTP module; ours was
+        // created by create_main_conf before any directive of the block was read.
+        unsafe {
+            let ctx = self.cf.as_ref().ctx.cast::<ngx::ffi::ngx_http_conf_ctx_t>();
+            let main_confs = ctx.as_ref()?.main_conf;
+            (*main_confs.add(module().ctx_index))
+                .cast::<MainConf>()
+                .as_mut()
+        }
+    }
+
     fn pool(&self) -> *mut ngx::ffi::ngx_pool_t {
         // SAFETY: `cf` is valid for the callback.
         unsafe { self.cf.as_ref().pool }
@@ -207,8 +222,10 @@ setter!(set_audience, conf::cmd_audience);
 setter!(set_cache, conf::cmd_cache);
 
 const ANY_LEVEL: u32 = NGX_HTTP_MAIN_CONF | NGX_HTTP_SRV_CONF | NGX_HTTP_LOC_CONF;
-/// `auth_jwt_enabled` may also sit inside `if`, as nginx's own switches can.
-const ANY_LEVEL_IF: u32 = ANY_LEVEL | NGX_HTTP_SIF_CONF | NGX_HTTP_LIF_CONF;
+/// `auth_jwt_enabled` may also sit inside a location's `if`, whose configuration nginx applies
+/// to the request. Not inside a server's `if`: nginx runs only its rewrite directives and
+/// ignores every other, which for a switch like this one would fail open.
+const ANY_LEVEL_IF: u32 = ANY_LEVEL | NGX_HTTP_LIF_CONF;
 
 type Shim = unsafe extern "C" fn(*mut ngx_conf_t, *mut ngx_command_t, *mut c_void) -> *mut c_char;
 
@@ -325,7 +342,7 @@ static MODULE_CTX: ngx_http_module_t = ngx_http_module_t {
     postconfiguration: Some(postconfiguration),
     create_main_conf: Some(create_main_conf),
     init_main_conf: None,
-    create_srv_conf: None,
+    create_srv_conf: Some(create_srv_conf),
     merge_srv_conf: None,
     create_loc_conf: Some(create_loc_conf),
     merge_loc_conf: Some(merge_loc_conf),
@@ -340,6 +357,7 @@ pub static mut ngx_http_auth_jwt_module: ngx_module_t = ngx_module_t {
     // nginx only reads the command table.
     commands: ptr::addr_of_mut!(COMMANDS) as *mut ngx_command_t,
     type_: NGX_HTTP_MODULE as ngx_uint_t,
+    init_module: Some(init_module),
     exit_process: Some(exit_process),
     ..ngx_module_t::default()
 };
@@ -377,6 +395,12 @@ unsafe extern "C" fn create_main_conf(cf: *mut ngx_conf_t) -> *mut c_void {
     pool_box(pool, MainConf::new()).map_or(ptr::null_mut(), |p| p.as_ptr().cast())
 }
 
+unsafe extern "C" fn create_srv_conf(cf: *mut ngx_conf_t) -> *mut c_void {
+    // SAFETY: nginx passes a valid `cf` to configuration callbacks.
+    let pool = unsafe { (*cf).pool };
+    pool_box(pool, SrvConf::default()).map_or(ptr::null_mut(), |p| p.as_ptr().cast())
+}
+
 unsafe extern "C" fn create_loc_conf(cf: *mut ngx_conf_t) -> *mut c_void {
     // SAFETY: nginx passes a valid `cf` to configuration callbacks.
     let pool = unsafe { (*cf).pool };
@@ -390,6 +414,22 @@ unsafe extern "C" fn merge_loc_conf(
 ) -> *mut c_char {
     // SAFETY: nginx passes two location configurations this module created.
     let (prev, conf) = unsafe { (&*parent.cast::<LocConf>(), &mut *child.cast::<LocConf>()) };
+    // SAFETY: while servers merge, `cf->ctx` is the http block's context with `srv_conf`
+    // pointing at the server being merged (ngx_http_merge_servers); both slots are ours.
+    let (main, srv) = unsafe {
+        let ctx = (*cf).ctx.cast::<ngx::ffi::ngx_http_conf_ctx_t>();
+        (
+            (*(*ctx).main_conf.add(module().ctx_index))
+                .cast::<MainConf>()
+                .as_ref(),
+            (*(*ctx).srv_conf.add(module().ctx_index))
+                .cast::<SrvConf>()
+                .as_mut(),
+        )
+    };
+    let (Some(main), Some(srv)) = (main, srv) else {
+        return ngx::core::NGX_CONF_ERROR;
+    };
     let mut warnings = Vec::new();
     // SAFETY: `cf->log` is the configuration log, valid during configuration.
     let log = unsafe { (*cf).log };
@@ -397,7 +437,14 @@ unsafe extern "C" fn merge_loc_conf(
         message: "internal error".into(),
         pos: None,
     });
-    let result = guard(log, "merging", panicked, || conf.merge(prev, &mut warnings));
+    let result = guard(log, "merging", panicked, || {
+        let mut cx = conf::MergeCtx {
+            main,
+            srv,
+            warnings: &mut warnings,
+        };
+        conf.merge(prev, &mut cx)
+    });
     for (warning, pos) in warnings {
         log_at(cf, NGX_LOG_WARN, &warning, Some(&pos));
     }
@@ -448,29 +495,120 @@ unsafe extern "C" fn postconfiguration(cf: *mut ngx_conf_t) -> ngx_int_t {
     }
 }
 
-/// Registers the access handler and compiles the main configuration's values.
+/// Checks that every key directive is used, compiles the main configuration's values and
+/// installs the handlers: identity headers removed on arrival (post-read), subrequests checked
+/// (pre-access, since nginx skips the access phase for them), main requests checked (access,
+/// first, and once more after the other access modules for `satisfy any`), and a challenge
+/// withdrawn from a response that is not a 401 (header filter).
 fn install(cf: NonNull<ngx_conf_t>) -> Option<()> {
     let mut args = ConfArgs { cf };
-    let return_url = args
-        .compile_always(b"$scheme://$http_host$request_uri")
-        .ok()?;
-    let no_host = args.compile_always(b"$scheme://$host$request_uri").ok()?;
+    let mut compile = |text: &[u8]| args.compile_always(text).ok();
+    let values = [
+        compile(b"$scheme")?,
+        compile(b"$host")?,
+        compile(b"$server_addr")?,
+        compile(b"$server_port")?,
+    ];
     // SAFETY: during postconfiguration the http context's main configurations are set.
     unsafe {
         let ctx = (*cf.as_ptr()).ctx.cast::<ngx::ffi::ngx_http_conf_ctx_t>();
         let main_confs = (*ctx).main_conf;
         let ours = (*main_confs.add(module().ctx_index)).cast::<MainConf>();
         let ours = ours.as_mut()?;
-        ours.return_url = Some(return_url);
-        ours.return_url_no_host = Some(no_host);
+        let unused = ours.unused_key_sources();
+        for (message, pos) in &unused {
+            log_at(cf.as_ptr(), NGX_LOG_EMERG, message, Some(pos));
+        }
+        if !unused.is_empty() {
+            return None;
+        }
+        let [scheme, host, server_addr, server_port] = values;
+        ours.scheme = Some(scheme);
+        ours.host = Some(host);
+        ours.server_addr = Some(server_addr);
+        ours.server_port = Some(server_port);
 
         let core_index = (*ptr::addr_of!(ngx_http_core_module)).ctx_index;
         let cmcf = (*main_confs.add(core_index)).cast::<ngx_http_core_main_conf_t>();
-        let phase = (*cmcf)
-            .phases
-            .get_mut(ngx_http_phases_NGX_HTTP_ACCESS_PHASE as usize)?;
-        let h = ngx_array_push(&mut phase.handlers).cast::<ngx_http_handler_pt>();
-        h.as_mut()?.replace(crate::handler::access_handler);
+        let phases = &mut (*cmcf).phases;
+        add_handler(
+            phases,
+            ngx_http_phases_NGX_HTTP_POST_READ_PHASE,
+            crate::headers::post_read_handler,
+        )?;
+        add_handler(
+            phases,
+            ngx_http_phases_NGX_HTTP_PREACCESS_PHASE,
+            crate::handler::subrequest_handler,
+        )?;
+        // nginx runs a phase's handlers from the last added to the first.
+        add_handler(
+            phases,
+            ngx_http_phases_NGX_HTTP_ACCESS_PHASE,
+            crate::handler::access_handler,
+        )?;
+        add_handler_last(
+            phases,
+            ngx_http_phases_NGX_HTTP_ACCESS_PHASE,
+            crate::handler::access_last_handler,
+        )?;
+        crate::headers::install_header_filter();
     }
     Some(())
+}
+
+type Handler = unsafe extern "C" fn(*mut ngx::ffi::ngx_http_request_t) -> ngx_int_t;
+
+/// Adds `handler` to `phase`, where it runs before the handlers already there.
+///
+/// # Safety
+/// `phases` is the core main configuration's phase array, during postconfiguration.
+unsafe fn add_handler(
+    phases: &mut [ngx::ffi::ngx_http_phase_t],
+    phase: u32,
+    handler: Handler,
+) -> Option<()> {
+    let phase = phases.get_mut(phase as usize)?;
+    // SAFETY: `handlers` is an initialised nginx array of handler pointers.
+    let h = unsafe { ngx_array_push(&mut phase.handlers) }.cast::<ngx_http_handler_pt>();
+    // SAFETY: NULL or a fresh slot of the array.
+    unsafe { h.as_mut()? }.replace(handler);
+    Some(())
+}
+
+/// Adds `handler` to `phase` where it runs after the handlers already there (and after those
+/// of modules loaded before this one).
+///
+/// # Safety
+/// As for `add_handler`.
+unsafe fn add_handler_last(
+    phases: &mut [ngx::ffi::ngx_http_phase_t],
+    phase: u32,
+    handler: Handler,
+) -> Option<()> {
+    // SAFETY: as the caller's.
+    unsafe { add_handler(phases, phase, handler)? };
+    let handlers = &phases.get_mut(phase as usize)?.handlers;
+    // SAFETY: the array holds `nelts` initialised handler pointers, the new one last.
+    let all = unsafe {
+        core::slice::from_raw_parts_mut(handlers.elts.cast::<ngx_http_handler_pt>(), handlers.nelts)
+    };
+    all.rotate_right(1);
+    Some(())
+}
+
+/// Makes every `$http_jwt_*` variable of the configuration non-cacheable: the module sets
+/// `JWT-*` request headers in the access phase, after a rewrite-phase `set`, `if` or `map`
+/// may have read the variable, and every later read must see the header as it is then.
+///
+/// Runs once the configuration is complete: nginx assigns variables their flags only after
+/// the modules' postconfiguration.
+unsafe extern "C" fn init_module(cycle: *mut ngx_cycle_t) -> ngx_int_t {
+    // SAFETY: nginx passes the cycle whose configuration was just read; its log is open.
+    let log = unsafe { cycle.as_ref() }.map_or(ptr::null_mut(), |c| c.log);
+    guard(log, "init_module", (), || {
+        // SAFETY: as above; the http block's context is NULL when there is no http block.
+        unsafe { crate::headers::uncache_claim_variables(cycle) }
+    });
+    NGX_OK as ngx_int_t
 }

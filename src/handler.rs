@@ -1,184 +1,193 @@
-//! The access-phase handler: enforce, pass claims on, or answer 401 / 302.
+//! The check: enforce, pass claims on, or answer 401 / 302.
+//!
+//! nginx runs the access phase for main requests only, so the check runs in three places:
+//! - the access phase, before the other access modules (`First`): a token decides here, and
+//!   the claim headers are in place before `auth_request` starts its subrequest;
+//! - the access phase, after the other access modules (`Last`): with `satisfy any` and
+//!   `auth_jwt_redirect on`, the 302 waits until no other module (`allow`, `auth_basic`,
+//!   `auth_request`) has granted access;
+//! - the pre-access phase of a subrequest (`Subrequest`): a location reached by
+//!   `auth_request`, SSI or `mirror` enforces its own settings, and refuses with 401 (the
+//!   answer `auth_request` understands), never with a redirect.
+
+use core::ptr;
 
 use jwt_core::timing::{self, Span};
-use jwt_core::{Jwt, Reason};
+use jwt_core::{Claims, Reason};
 use ngx::ffi::{
-    ngx_http_request_t, ngx_int_t, ngx_table_elt_t, NGX_DECLINED, NGX_ERROR, NGX_HTTP_GET,
-    NGX_HTTP_HEAD, NGX_HTTP_INTERNAL_SERVER_ERROR, NGX_HTTP_MOVED_TEMPORARILY, NGX_HTTP_OPTIONS,
-    NGX_HTTP_UNAUTHORIZED, NGX_LOG_ERR, NGX_LOG_INFO, NGX_LOG_WARN, NGX_OK,
+    ngx_http_core_loc_conf_t, ngx_http_core_module, ngx_http_request_t, ngx_int_t, NGX_DECLINED,
+    NGX_ERROR, NGX_HTTP_GET, NGX_HTTP_HEAD, NGX_HTTP_INTERNAL_SERVER_ERROR,
+    NGX_HTTP_MOVED_TEMPORARILY, NGX_HTTP_OPTIONS, NGX_HTTP_SATISFY_ANY, NGX_HTTP_UNAUTHORIZED,
+    NGX_LOG_ERR, NGX_LOG_INFO, NGX_OK,
 };
 
-use crate::conf::{is_enabled_value, ClaimHeader, Enabled, LocConf};
-use crate::ngx_util::{bytes, complex_value, guard, headers, push_header, rebuild_list_without};
+use crate::conf::{is_enabled_value, Enabled, LocConf};
+use crate::headers::{push_challenge, push_claims, set_request_claims, Direction};
+use crate::ngx_util::{bytes, complex_value, guard, headers, log, push_header};
 use crate::outcome::{loc_conf, main_conf, outcome};
 
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Stage {
+    First,
+    Last,
+    Subrequest,
+}
+
+/// Access phase, before the other access modules.
+///
 /// # Safety
 /// Called by nginx's phase engine with a valid request.
 pub unsafe extern "C" fn access_handler(r: *mut ngx_http_request_t) -> ngx_int_t {
+    timing::measure(Span::Handler, || {
+        // SAFETY: as this function's.
+        unsafe { run(r, Stage::First) }
+    })
+}
+
+/// Access phase, after the other access modules.
+///
+/// # Safety
+/// Called by nginx's phase engine with a valid request.
+pub unsafe extern "C" fn access_last_handler(r: *mut ngx_http_request_t) -> ngx_int_t {
+    // SAFETY: as this function's.
+    unsafe { run(r, Stage::Last) }
+}
+
+/// Pre-access phase: subrequests only.
+///
+/// # Safety
+/// Called by nginx's phase engine with a valid request.
+pub unsafe extern "C" fn subrequest_handler(r: *mut ngx_http_request_t) -> ngx_int_t {
+    // SAFETY: as this function's.
+    unsafe { run(r, Stage::Subrequest) }
+}
+
+/// # Safety
+/// `r` is the request nginx's phase engine is running.
+unsafe fn run(r: *mut ngx_http_request_t, stage: Stage) -> ngx_int_t {
     // SAFETY: nginx passes the request being processed.
     let Some(r) = (unsafe { r.as_mut() }) else {
         return NGX_ERROR as ngx_int_t;
     };
     // SAFETY: a request's connection and its log outlive the request.
-    let log = unsafe { (*r.connection).log };
+    let conn_log = unsafe { (*r.connection).log };
     let failed = NGX_HTTP_INTERNAL_SERVER_ERROR as ngx_int_t;
-    timing::measure(Span::Handler, || {
-        guard(log, "the access handler", failed, || access(r))
-    })
+    guard(conn_log, "the access handler", failed, || check(r, stage))
 }
 
-fn access(r: &mut ngx_http_request_t) -> ngx_int_t {
-    let Some(conf) = loc_conf(r) else {
-        return NGX_DECLINED as ngx_int_t;
+fn check(r: &mut ngx_http_request_t, stage: Stage) -> ngx_int_t {
+    let declined = NGX_DECLINED as ngx_int_t;
+    if (stage == Stage::Subrequest) == ptr::eq(r, r.main) {
+        return declined;
+    }
+    let conf: Option<&'static LocConf> = loc_conf(r);
+    let Some(conf) = conf else {
+        return declined;
     };
-    let bypass = conf.bypass_options() && r.method == NGX_HTTP_OPTIONS as usize;
-    if bypass || !enabled(r, conf) {
-        // Not enforced here, but headers named like ours are still ours: never pass a client's.
-        if !conf.request_claims().is_empty() {
-            let jwt = outcome(r).and_then(|o| o.as_deref().ok());
-            if set_request_claims(r, conf.request_claims(), jwt).is_none() {
+    // With `satisfy any`, a redirect waits for the other access modules.
+    let deferred = stage != Stage::Subrequest && conf.redirect() && satisfy_any(r);
+    if stage == Stage::Last && !deferred {
+        return declined;
+    }
+    if !enforced(r, conf) {
+        if stage != Stage::Last {
+            // Not enforced, but headers named like ours are still ours: never pass a client's.
+            let claims = outcome(r).and_then(|o| o.as_ref().ok());
+            if set_request_claims(r, conf.request_claims(), claims).is_none() {
                 return NGX_HTTP_INTERNAL_SERVER_ERROR as ngx_int_t;
             }
         }
-        return NGX_DECLINED as ngx_int_t;
+        return declined;
     }
-    if conf.auth.is_none() {
-        let why = conf
-            .key_error
-            .as_deref()
-            .unwrap_or("no \"auth_jwt_key\" or key file is configured");
+    let Some(auth) = &conf.auth else {
+        let why = "no \"auth_jwt_key\" or key file is configured";
         log(r, NGX_LOG_ERR, format_args!("auth_jwt: key: {why}"));
         return NGX_HTTP_INTERNAL_SERVER_ERROR as ngx_int_t;
-    }
+    };
     match outcome(r) {
-        Some(Ok(jwt)) => admit(r, conf, jwt),
+        // Admitted by the first stage already; nothing to add.
+        Some(Ok(_)) if stage == Stage::Last => declined,
+        Some(Ok(claims)) => admit(r, conf, claims, stage),
         Some(Err(e)) => {
-            // A request without a token is routine (a first visit), not an error.
-            let (level, detail) = match (e.reason, &conf.auth) {
-                (Reason::Missing, Some(auth)) => (NGX_LOG_INFO, auth.missing.as_str()),
-                _ => (NGX_LOG_ERR, e.detail.as_str()),
-            };
-            let word = e.reason.word();
-            log(r, level, format_args!("auth_jwt: {word}: {detail}"));
             // A refused request may still reach an upstream (`satisfy any` letting another
             // access module decide, `error_page 401 = @named`): never with the client's copy.
             if set_request_claims(r, conf.request_claims(), None).is_none() {
                 return NGX_HTTP_INTERNAL_SERVER_ERROR as ngx_int_t;
             }
-            reject(r, conf, e.reason)
+            if stage == Stage::First && deferred {
+                return declined;
+            }
+            // A request without a token is routine (a first visit), not an error.
+            let (level, detail) = match e.reason {
+                Reason::Missing => (NGX_LOG_INFO, auth.missing.as_str()),
+                _ => (NGX_LOG_ERR, e.detail.as_str()),
+            };
+            let word = e.reason.word();
+            log(r, level, format_args!("auth_jwt: {word}: {detail}"));
+            reject(r, conf, e.reason, stage)
         }
         None => NGX_HTTP_INTERNAL_SERVER_ERROR as ngx_int_t,
     }
 }
 
-fn enabled(r: &mut ngx_http_request_t, conf: &LocConf) -> bool {
+/// Whether the check applies to this request.
+fn enforced(r: &mut ngx_http_request_t, conf: &LocConf) -> bool {
+    if conf.bypass_options() && is_preflight(r) {
+        return false;
+    }
     match conf.enabled() {
         // Unset: on wherever a key is configured.
-        None => conf.auth.is_some() || conf.key_error.is_some(),
+        None => conf.auth.is_some(),
         Some(Enabled::Static(on)) => *on,
         // A value that cannot be evaluated enables the check: fail closed.
         Some(Enabled::Variable(cv)) => complex_value(r, cv.0).map_or(true, is_enabled_value),
     }
 }
 
-fn admit(r: &mut ngx_http_request_t, conf: &LocConf, jwt: &Jwt) -> ngx_int_t {
-    let done = set_request_claims(r, conf.request_claims(), Some(jwt))
-        .and_then(|()| push_claims(r, conf.response_claims(), jwt, Direction::Client));
-    match done {
-        Some(()) => NGX_OK as ngx_int_t,
-        None => NGX_HTTP_INTERNAL_SERVER_ERROR as ngx_int_t,
+/// A CORS preflight: `OPTIONS` with `Origin` and `Access-Control-Request-Method`. Browsers
+/// send it without credentials; any other `OPTIONS` request is checked like the rest.
+fn is_preflight(r: &ngx_http_request_t) -> bool {
+    if r.method != NGX_HTTP_OPTIONS as usize {
+        return false;
     }
+    let has = |name: &[u8]| {
+        headers(&r.headers_in.headers)
+            .any(|h| h.hash != 0 && bytes(&h.key).eq_ignore_ascii_case(name))
+    };
+    has(b"origin") && has(b"access-control-request-method")
 }
 
-// Refusals and their logging out of line: they would otherwise sit between the instructions an
-// admitted request runs, in the cache lines it needs.
-#[cold]
-#[inline(never)]
-fn log(r: &ngx_http_request_t, level: u32, args: core::fmt::Arguments) {
-    // SAFETY: a request's connection and its log outlive the request.
-    let log = unsafe { (*r.connection).log };
-    ngx::ngx_log_error!(level, log, "{}", args);
+fn satisfy_any(r: &ngx_http_request_t) -> bool {
+    // SAFETY: `loc_conf` holds one slot per HTTP module; the core module's is always set.
+    let clcf = unsafe {
+        (*r.loc_conf
+            .add((*ptr::addr_of!(ngx_http_core_module)).ctx_index))
+        .cast::<ngx_http_core_loc_conf_t>()
+        .as_ref()
+    };
+    clcf.is_some_and(|c| c.satisfy == NGX_HTTP_SATISFY_ANY as usize)
 }
 
-/// A header value must not be able to end the header (request smuggling to the upstream).
-fn header_safe(value: &str) -> bool {
-    !value.bytes().any(|b| b < 0x20 && b != b'\t' || b == 0x7f)
-}
-
-fn is_claim_header(h: &ngx_table_elt_t, claims: &[ClaimHeader]) -> bool {
-    let key = bytes(&h.key);
-    claims.iter().any(|c| key.eq_ignore_ascii_case(&c.name))
-}
-
-/// Replaces every `JWT-<claim>` request header with the token's claim (or with nothing).
-fn set_request_claims(
+fn admit(
     r: &mut ngx_http_request_t,
-    claims: &[ClaimHeader],
-    jwt: Option<&Jwt>,
-) -> Option<()> {
-    if claims.is_empty() {
-        return Some(());
+    conf: &'static LocConf,
+    claims: &Claims,
+    stage: Stage,
+) -> ngx_int_t {
+    let done = set_request_claims(r, conf.request_claims(), Some(claims))
+        .and_then(|()| push_claims(r, conf.response_claims(), claims, Direction::Client));
+    match (done, stage) {
+        (None, _) => NGX_HTTP_INTERNAL_SERVER_ERROR as ngx_int_t,
+        // The pre-access phase goes on with its other handlers (`limit_req`...).
+        (Some(()), Stage::Subrequest) => NGX_DECLINED as ngx_int_t,
+        (Some(()), _) => NGX_OK as ngx_int_t,
     }
-    if headers(&r.headers_in.headers).any(|h| is_claim_header(h, claims)) {
-        rebuild_list_without(r, |h| is_claim_header(h, claims))?;
-    }
-    match jwt {
-        Some(jwt) => push_claims(r, claims, jwt, Direction::Upstream),
-        None => Some(()),
-    }
-}
-
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Direction {
-    /// Request headers, seen by the upstream and as `$http_jwt_*`.
-    Upstream,
-    /// Response headers, seen by the client.
-    Client,
-}
-
-/// Adds `JWT-<claim>` headers for the claims the token has. A value that could end the header
-/// line (CR, LF, other controls) is left out, and logged when it was meant for the upstream.
-fn push_claims(
-    r: &mut ngx_http_request_t,
-    claims: &[ClaimHeader],
-    jwt: &Jwt,
-    direction: Direction,
-) -> Option<()> {
-    for c in claims {
-        let Some(value) = jwt.claim(&c.claim).map(jwt_core::render) else {
-            continue;
-        };
-        if !header_safe(&value) {
-            if direction == Direction::Upstream {
-                let why = "has control characters, not passed on";
-                log(
-                    r,
-                    NGX_LOG_WARN,
-                    format_args!("auth_jwt: claim \"{}\" {why}", c.claim),
-                );
-            }
-            continue;
-        }
-        let (list, real_hash) = match direction {
-            Direction::Upstream => (&mut r.headers_in.headers, true),
-            Direction::Client => (&mut r.headers_out.headers, false),
-        };
-        push_header(
-            list,
-            r.pool,
-            &c.name,
-            &c.lowcase,
-            value.as_bytes(),
-            real_hash,
-        )?;
-    }
-    Some(())
 }
 
 #[cold]
 #[inline(never)]
-fn reject(r: &mut ngx_http_request_t, conf: &LocConf, reason: Reason) -> ngx_int_t {
-    let sent = if conf.redirect() {
+fn reject(r: &mut ngx_http_request_t, conf: &LocConf, reason: Reason, stage: Stage) -> ngx_int_t {
+    let sent = if conf.redirect() && stage != Stage::Subrequest {
         redirect(r, conf)
     } else {
         challenge(r, conf, reason)
@@ -194,15 +203,7 @@ fn challenge(r: &mut ngx_http_request_t, conf: &LocConf, reason: Reason) -> Opti
         value.push_str(describe(reason));
         value.push('"');
     }
-    let h = push_header(
-        &mut r.headers_out.headers,
-        r.pool,
-        b"WWW-Authenticate",
-        b"www-authenticate",
-        value.as_bytes(),
-        false,
-    )?;
-    r.headers_out.www_authenticate = h.as_ptr();
+    push_challenge(r, value.as_bytes())?;
     Some(NGX_HTTP_UNAUTHORIZED as ngx_int_t)
 }
 
@@ -223,12 +224,13 @@ fn describe(reason: Reason) -> &'static str {
     }
 }
 
-/// 302 to the login URL; GET and HEAD carry the URL asked for as `return_url`.
+/// 302 to the login URL; GET and HEAD carry the URL asked for as `return_url`. A byte of the
+/// login URL that cannot stand in a URI (a CR or LF from a variable) is percent-encoded.
 fn redirect(r: &mut ngx_http_request_t, conf: &LocConf) -> Option<ngx_int_t> {
     let login = complex_value(r, conf.loginurl()?.0)?.to_vec();
-    let mut location = String::from_utf8_lossy(&login).into_owned();
+    let mut location = jwt_core::safe_url(&login);
     if r.method == NGX_HTTP_GET as usize || r.method == NGX_HTTP_HEAD as usize {
-        let asked = requested_url(r)?;
+        let asked = requested_url(r, conf)?;
         location.push(if location.contains('?') { '&' } else { '?' });
         location.push_str("return_url=");
         jwt_core::percent_encode_component(&asked, &mut location);
@@ -245,13 +247,55 @@ fn redirect(r: &mut ngx_http_request_t, conf: &LocConf) -> Option<ngx_int_t> {
     Some(NGX_HTTP_MOVED_TEMPORARILY as ngx_int_t)
 }
 
-/// `$scheme://$http_host$request_uri`, or with `$host` when the client sent no Host header.
-fn requested_url(r: &mut ngx_http_request_t) -> Option<Vec<u8>> {
+/// The URL the client asked for: `$scheme://HOST$request_uri`, HOST being the `Host` header,
+/// else `$host`, else the address the request came in on (an HTTP/1.0 request without `Host`
+/// to a server without `server_name`); a token from a `QUERY=` source is left out.
+fn requested_url(r: &mut ngx_http_request_t, conf: &LocConf) -> Option<Vec<u8>> {
     let main = main_conf(r)?;
-    let cv = if r.headers_in.host.is_null() {
-        main.return_url_no_host
-    } else {
-        main.return_url
+    let scheme = complex_value(r, main.scheme?.0)?.to_vec();
+    // SAFETY: NULL or an element of the request's header list.
+    let header = unsafe { r.headers_in.host.as_ref() }.map(|h| bytes(&h.value).to_vec());
+    let host = match header.filter(|h| !h.is_empty()) {
+        Some(host) => host,
+        None => {
+            let name = complex_value(r, main.host?.0)?.to_vec();
+            if name.is_empty() {
+                local_address(r, &scheme, main)?
+            } else {
+                name
+            }
+        }
     };
-    complex_value(r, cv?.0).map(<[u8]>::to_vec)
+    let names: Vec<&str> = conf.query_sources().collect();
+    let uri = jwt_core::without_query_args(bytes(&r.unparsed_uri), &names);
+    let mut url = scheme;
+    url.extend_from_slice(b"://");
+    url.extend_from_slice(&host);
+    url.extend_from_slice(&uri);
+    Some(url)
+}
+
+/// `$server_addr:$server_port`, an IPv6 address in brackets, the port left out when it is the
+/// scheme's default.
+fn local_address(
+    r: &mut ngx_http_request_t,
+    scheme: &[u8],
+    main: &crate::conf::MainConf,
+) -> Option<Vec<u8>> {
+    let addr = complex_value(r, main.server_addr?.0)?.to_vec();
+    let port = complex_value(r, main.server_port?.0)?.to_vec();
+    let mut host = if addr.contains(&b':') {
+        [&b"["[..], &addr, b"]"].concat()
+    } else {
+        addr
+    };
+    let default = matches!(
+        (scheme, port.as_slice()),
+        (b"http", b"80") | (b"https", b"443")
+    );
+    if !default && !port.is_empty() {
+        host.push(b':');
+        host.extend_from_slice(&port);
+    }
+    Some(host)
 }

@@ -2,8 +2,9 @@
 //! TeslaGov's ngx-http-auth-jwt-module.
 //!
 //! The JWT logic lives in the `jwt-core` crate; this crate is the nginx glue: directives and
-//! merge (`conf`, `glue`), the access handler (`handler`), the per-request verdict shared by
-//! everything (`outcome`) and the variables (`variables`).
+//! merge (`conf`, `glue`), the checks (`handler`), the identity headers across the request's
+//! lifecycle (`headers`), the per-request verdict shared by everything (`outcome`) and the
+//! variables (`variables`).
 
 #![deny(
     clippy::unwrap_used,
@@ -15,6 +16,7 @@
 mod conf;
 mod glue;
 mod handler;
+mod headers;
 mod ngx_util;
 mod outcome;
 mod variables;

@@ -136,23 +136,28 @@ pub fn headers(list: &ngx_list_t) -> impl Iterator<Item = &ngx_table_elt_t> {
     })
 }
 
-/// Appends a header to `list` (allocated in `pool`). Returns `None` when out of memory.
+/// Appends a header to `list`, its value copied into `pool`. Returns `None` when out of memory.
 ///
-/// `lowcase` must be the lowercase form of `key`; `hash` is 1 for response headers (nginx's
-/// header filter only tests for non-zero) or the real key hash for request headers.
+/// `key` and `lowcase` (the lowercase form of `key`) are referenced, not copied: static or
+/// configuration memory, which outlives every request. The header's `key.data` is `key`'s
+/// address, by which a filter can tell the module's headers. `hash` is 1 for response headers
+/// (nginx's header filter only tests for non-zero) or the real key hash for request headers.
 pub fn push_header(
     list: &mut ngx_list_t,
     pool: *mut ngx_pool_t,
-    key: &[u8],
-    lowcase: &[u8],
+    key: &'static [u8],
+    lowcase: &'static [u8],
     value: &[u8],
     real_hash: bool,
 ) -> Option<NonNull<ngx_table_elt_t>> {
-    let key = pool_str(pool, key)?;
-    let lowcase = pool_str(pool, lowcase)?;
+    let as_str = |s: &'static [u8]| ngx_str_t {
+        len: s.len(),
+        data: s.as_ptr().cast_mut(),
+    };
+    let (key, lowcase) = (as_str(key), as_str(lowcase));
     let value = pool_str(pool, value)?;
     let hash = if real_hash {
-        // SAFETY: `lowcase` holds `len` bytes just copied into the pool.
+        // SAFETY: `lowcase` points at `len` readable bytes; ngx_hash_key only reads them.
         unsafe { ngx_hash_key(lowcase.data, lowcase.len) }
     } else {
         1
@@ -172,6 +177,34 @@ pub fn push_header(
         (*h).lowcase_key = lowcase.data;
     }
     NonNull::new(h)
+}
+
+/// Calls `f` on every element of a header list, mutably.
+pub fn for_each_header_mut(list: &mut ngx_list_t, mut f: impl FnMut(&mut ngx_table_elt_t)) {
+    let mut part: *mut ngx_list_part_t = &mut list.part;
+    // SAFETY: `part` walks the list's own chain of parts, NULL-terminated, which nothing else
+    // touches during the call.
+    while let Some(p) = unsafe { part.as_mut() } {
+        if !p.elts.is_null() {
+            // SAFETY: a part holds `nelts` initialised elements at `elts`.
+            let elts = unsafe {
+                core::slice::from_raw_parts_mut(p.elts.cast::<ngx_table_elt_t>(), p.nelts)
+            };
+            elts.iter_mut().for_each(&mut f);
+        }
+        part = p.next;
+    }
+}
+
+/// Logs one line on the request's connection log.
+// Out of line: refusals and warnings are the rare path, and their formatting code would
+// otherwise sit between the instructions an admitted request runs.
+#[cold]
+#[inline(never)]
+pub fn log(r: &ngx_http_request_t, level: u32, args: core::fmt::Arguments) {
+    // SAFETY: a request's connection and its log outlive the request.
+    let log = unsafe { (*r.connection).log };
+    ngx::ngx_log_error!(level, log, "{}", args);
 }
 
 /// Rebuilds the request's header list without the elements `drop` selects.

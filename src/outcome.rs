@@ -1,25 +1,26 @@
-//! One verification per request, shared by the access handler and every variable.
+//! One verification per request and key set, shared by the handlers and every variable.
 //!
-//! The outcome lives in the main request's module context, so `auth_request` subrequests and
-//! the log phase read what the access phase computed. It is tagged with the `Auth` it was
-//! computed under (and, with a `QUERY=` source, the token bytes): a lookup from another location
-//! (after a rewrite moved the request, or from server-level `set`) recomputes rather than trust a
-//! verdict made under other keys. Internal redirects clear module contexts; the verdict is then
-//! found again among the request pool's cleanups when it matches.
+//! A verdict is judged with the configuration of the location that asks: the main request's
+//! for its access check and variables, a subrequest's own for its check and for variables read
+//! in it. The token is always the client's, read from the main request. Verdicts live in the
+//! main request's pool, tagged with the `Auth` they were computed under (and, with a `QUERY=`
+//! source, the token bytes), so a location with other keys recomputes rather than trust one
+//! made elsewhere. The main request's module context points at the last one, and the others
+//! are found again among the pool's cleanups: internal redirects clear module contexts.
 
-use core::cell::RefCell;
+use core::cell::{Cell, RefCell};
 use core::ffi::c_void;
 use core::ptr;
 use std::rc::Rc;
 
-use jwt_core::{Error, Jwt, Reason, Source, SourceKind, TokenCache};
+use jwt_core::{Claims, Error, Reason, Source, SourceKind, TokenCache};
 use ngx::ffi::{ngx_http_request_t, ngx_table_elt_t};
 
-use crate::conf::{Auth, LocConf, MainConf};
+use crate::conf::{Auth, LocConf, MainConf, SrvConf};
 use crate::glue::module;
 use crate::ngx_util::{bytes, headers, now, pool_box_with, pool_find};
 
-pub type Outcome = Result<Rc<Jwt>, Error>;
+pub type Outcome = Result<Claims, Error>;
 
 /// How the verdict was reached, for `$jwt_cache_status`.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -46,6 +47,9 @@ pub struct Verdict {
     pub outcome: Outcome,
     /// `None` when there was no token to verify.
     pub cache: Option<CacheStatus>,
+    /// A claim with control characters was withheld from a variable and logged: once per
+    /// request is enough.
+    pub withheld: Cell<bool>,
 }
 
 struct Ctx {
@@ -93,6 +97,17 @@ pub fn main_conf<'c>(r: &ngx_http_request_t) -> Option<&'c MainConf> {
     }
 }
 
+/// This module's `server{}` state for `r`.
+pub fn srv_conf<'c>(r: &ngx_http_request_t) -> Option<&'c SrvConf> {
+    // SAFETY: `srv_conf` holds one slot per HTTP module; ours was created by
+    // create_srv_conf and lives as long as the cycle.
+    unsafe {
+        (*r.srv_conf.add(module().ctx_index))
+            .cast::<SrvConf>()
+            .as_ref()
+    }
+}
+
 /// This module's location configuration for `r`.
 ///
 /// Configuration memory lives as long as the cycle, so the result is not tied to the borrow of
@@ -106,21 +121,20 @@ pub fn loc_conf<'c>(r: &ngx_http_request_t) -> Option<&'c LocConf> {
     }
 }
 
-/// The main request's token judged under the main request's current location, or `None`
-/// when no key is configured there.
+/// The client's token judged under `r`'s location, or `None` when no key is configured there.
 pub fn outcome<'p>(r: &ngx_http_request_t) -> Option<&'p Outcome> {
     verdict(r).map(|v| &v.outcome)
 }
 
-/// The verdict on the main request's token under the main request's current location, or
-/// `None` when no key is configured there.
+/// The verdict on the client's token under `r`'s location, or `None` when no key is
+/// configured there.
 ///
 /// The verdict lives in the main request's pool, valid for the whole request: the result is not
 /// tied to the borrow of `r`.
 pub fn verdict<'p>(r: &ngx_http_request_t) -> Option<&'p Verdict> {
+    let auth = loc_conf(r)?.auth.as_deref()?;
     // SAFETY: every request points at its main request, which outlives its subrequests.
     let main: &'p ngx_http_request_t = unsafe { &*r.main };
-    let auth = loc_conf(main)?.auth.as_deref()?;
     // SAFETY: `ctx` holds one slot per HTTP module; ours is NULL or a `Ctx` stored below.
     let slot = unsafe { &mut *main.ctx.add(module().ctx_index) };
     // SAFETY: a non-NULL slot was written below and lives in the request's pool.
@@ -133,8 +147,8 @@ pub fn verdict<'p>(r: &ngx_http_request_t) -> Option<&'p Verdict> {
     // Headers do not change under a verdict, so without a query source the `Auth` alone
     // identifies it, and the token need not be looked for again.
     let query_token = auth.query.then(|| find_token(main, &auth.sources));
-    // An internal redirect clears module contexts but not the pool: find the verdict again
-    // rather than judge the same token twice (an `index` file, `try_files`, `error_page`).
+    // Another location's verdict, or one an internal redirect cleared from the context: found
+    // again rather than judged twice (an `index` file, `try_files`, `error_page`).
     // SAFETY: `drop_ctx` is registered only for `Ctx` values.
     let found = unsafe {
         pool_find::<Ctx>(main.pool, drop_ctx, |c| match query_token {
@@ -170,61 +184,58 @@ pub fn verdict<'p>(r: &ngx_http_request_t) -> Option<&'p Verdict> {
 }
 
 fn compute(auth: &Auth, token: Option<&[u8]>, cache_size: usize) -> Verdict {
+    let verdict = |outcome: Result<Rc<jwt_core::Jwt>, Error>, cache| Verdict {
+        outcome: outcome.map(Claims::new),
+        cache,
+        withheld: Cell::new(false),
+    };
     let Some(token) = token else {
         // The detail (where no token was found) is the Auth's, written when logged.
         let missing = Error {
             reason: Reason::Missing,
             detail: String::new(),
         };
-        return Verdict {
-            outcome: Err(missing),
-            cache: None,
-        };
+        return verdict(Err(missing), None);
     };
     let now = now();
     let verify = || jwt_core::verify(token, &auth.keys, &auth.policy, now).map(Rc::new);
-    if cache_size == 0 || token.is_empty() {
-        return Verdict {
-            outcome: verify(),
-            cache: Some(CacheStatus::Bypass),
-        };
+    if cache_size == 0 {
+        return verdict(verify(), Some(CacheStatus::Bypass));
     }
     CACHE.with(|cache| {
         // Never re-entered (verification calls back into nothing); if it were, skip the cache.
         let Ok(mut cache) = cache.try_borrow_mut() else {
-            return Verdict {
-                outcome: verify(),
-                cache: Some(CacheStatus::Bypass),
-            };
+            return verdict(verify(), Some(CacheStatus::Bypass));
         };
         cache.set_limit(cache_size);
         if let Some(outcome) = cache.get(auth.scope, token, &auth.policy, now) {
-            return Verdict {
-                outcome,
-                cache: Some(CacheStatus::Hit),
-            };
+            return verdict(outcome, Some(CacheStatus::Hit));
         }
         let outcome = verify();
         if let Ok(jwt) = &outcome {
             cache.insert(auth.scope, token, Rc::clone(jwt));
         }
-        Verdict {
-            outcome,
-            cache: Some(CacheStatus::Miss),
-        }
+        verdict(outcome, Some(CacheStatus::Miss))
     })
 }
 
-/// The first token present, in the order of `auth_jwt_location`.
-fn find_token<'r>(r: &'r ngx_http_request_t, sources: &[Source]) -> Option<&'r [u8]> {
+/// The first non-empty token, in the order of `auth_jwt_location`: an empty header, cookie
+/// or argument (or one holding only `Bearer`) does not hide a later one.
+fn find_token<'r>(r: &'r ngx_http_request_t, sources: &'r [Source]) -> Option<&'r [u8]> {
+    let usable = |value: &'r [u8]| Some(jwt_core::strip_bearer(value)).filter(|t| !t.is_empty());
     sources.iter().find_map(|source| match source.kind {
-        SourceKind::Header => header_value(r, source.name.as_bytes()).map(jwt_core::strip_bearer),
-        SourceKind::Authorization => authorization(r).map(jwt_core::strip_bearer),
+        SourceKind::Header => headers(&r.headers_in.headers)
+            .filter(|h| h.hash != 0 && bytes(&h.key).eq_ignore_ascii_case(source.name.as_bytes()))
+            .find_map(|h: &ngx_table_elt_t| usable(bytes(&h.value))),
+        SourceKind::Authorization => authorization(r).and_then(usable),
         SourceKind::Cookie => headers(&r.headers_in.headers)
             .filter(|h| bytes(&h.key).eq_ignore_ascii_case(b"cookie"))
-            .find_map(|h| jwt_core::find_cookie(bytes(&h.value), source.name.as_bytes()))
-            .map(jwt_core::strip_bearer),
-        SourceKind::Query => jwt_core::find_query_arg(bytes(&r.args), source.name.as_bytes()),
+            .find_map(|h| {
+                jwt_core::cookie_values(bytes(&h.value), source.name.as_bytes()).find_map(usable)
+            }),
+        SourceKind::Query => {
+            jwt_core::query_values(bytes(&r.args), source.name.as_bytes()).find(|t| !t.is_empty())
+        }
     })
 }
 
@@ -234,10 +245,4 @@ fn authorization(r: &ngx_http_request_t) -> Option<&[u8]> {
     // SAFETY: NULL or an element of the request's header list, which lives in its pool.
     let h = unsafe { r.headers_in.authorization.as_ref() }?;
     (h.hash != 0).then(|| bytes(&h.value))
-}
-
-fn header_value<'r>(r: &'r ngx_http_request_t, name: &[u8]) -> Option<&'r [u8]> {
-    headers(&r.headers_in.headers)
-        .find(|h| h.hash != 0 && bytes(&h.key).eq_ignore_ascii_case(name))
-        .map(|h: &ngx_table_elt_t| bytes(&h.value))
 }

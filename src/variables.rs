@@ -1,21 +1,26 @@
 //! `$jwt_sub`, `$jwt_claim_NAME`, `$jwt_header_NAME`, `$jwt_payload`, `$jwt_error`.
 //!
-//! All read the request's shared verdict (see `outcome`), so they agree with the access handler
-//! and cost one verification per request at most, in any phase and in subrequests. They are
+//! All read the request's shared verdict (see `outcome`), judged with the configuration of the
+//! location that reads them, so they agree with that location's check and cost one
+//! verification per request and key set at most, in any phase and in subrequests. They are
 //! non-cacheable on purpose: nginx would otherwise keep a value across an internal redirect to
-//! a location with other keys.
+//! a location with other keys, or from a subrequest, which shares its parent's variables.
+//!
+//! A value is header-safe or not found: a claim with a control character (a CR or LF that
+//! would split a header built from it) is withheld, with one log line per request; the
+//! payload's line breaks become spaces.
 
 use std::borrow::Cow;
 
 use ngx::ffi::{
     ngx_conf_t, ngx_http_add_variable, ngx_http_get_variable_pt, ngx_http_request_t, ngx_int_t,
     ngx_str_t, ngx_variable_value_t, NGX_ERROR, NGX_HTTP_VAR_NOCACHEABLE, NGX_HTTP_VAR_PREFIX,
-    NGX_OK,
+    NGX_LOG_WARN, NGX_OK,
 };
 use ngx::ngx_string;
 
-use crate::ngx_util::{bytes_unbound, guard, pool_str, set_not_found, set_variable};
-use crate::outcome::{outcome, verdict};
+use crate::ngx_util::{bytes_unbound, guard, log, pool_str, set_not_found, set_variable};
+use crate::outcome::{verdict, Verdict};
 
 const CLAIM_PREFIX: &[u8] = b"jwt_claim_";
 const HEADER_PREFIX: &[u8] = b"jwt_header_";
@@ -95,8 +100,32 @@ fn suffix(data: usize, prefix: &[u8]) -> Option<&'static str> {
     std::str::from_utf8(name.strip_prefix(prefix)?).ok()
 }
 
-fn text_or_not_found<'a>(value: Option<Cow<'a, str>>) -> Value<'a> {
-    value.map_or(Value::NotFound, Value::Text)
+/// A claim (or header field) rendered for a variable: withheld when it holds a control
+/// character, logged once per request.
+fn rendered<'a>(
+    r: &ngx_http_request_t,
+    verdict: &Verdict,
+    what: &str,
+    name: &str,
+    value: Option<Cow<'a, str>>,
+) -> Value<'a> {
+    match value {
+        Some(text) if jwt_core::header_safe(&text) => Value::Text(text),
+        Some(_) => {
+            if !verdict.withheld.replace(true) {
+                log(
+                    r,
+                    NGX_LOG_WARN,
+                    format_args!(
+                        "auth_jwt: {what} \"{name}\" has control characters, its variable is \
+                         left empty"
+                    ),
+                );
+            }
+            Value::NotFound
+        }
+        None => Value::NotFound,
+    }
 }
 
 unsafe extern "C" fn get_sub(
@@ -104,8 +133,13 @@ unsafe extern "C" fn get_sub(
     v: *mut ngx_variable_value_t,
     _: usize,
 ) -> ngx_int_t {
-    eval(r, v, |r| match outcome(r) {
-        Some(Ok(jwt)) => text_or_not_found(jwt.sub().map(Cow::Borrowed)),
+    eval(r, v, |r| match verdict(r) {
+        Some(
+            vd @ Verdict {
+                outcome: Ok(claims),
+                ..
+            },
+        ) => rendered(r, vd, "claim", "sub", claims.sub().map(Cow::Borrowed)),
         _ => Value::NotFound,
     })
 }
@@ -115,8 +149,8 @@ unsafe extern "C" fn get_payload(
     v: *mut ngx_variable_value_t,
     _: usize,
 ) -> ngx_int_t {
-    eval(r, v, |r| match outcome(r) {
-        Some(Ok(jwt)) => Value::Text(Cow::Borrowed(jwt.payload_json())),
+    eval(r, v, |r| match verdict(r).map(|v| &v.outcome) {
+        Some(Ok(claims)) => Value::Text(jwt_core::json_for_header(claims.payload_json())),
         _ => Value::NotFound,
     })
 }
@@ -126,7 +160,7 @@ unsafe extern "C" fn get_error(
     v: *mut ngx_variable_value_t,
     _: usize,
 ) -> ngx_int_t {
-    eval(r, v, |r| match outcome(r) {
+    eval(r, v, |r| match verdict(r).map(|v| &v.outcome) {
         Some(Ok(_)) => Value::Text(Cow::Borrowed("")),
         Some(Err(e)) => Value::Text(Cow::Borrowed(e.reason.word())),
         None => Value::NotFound,
@@ -149,8 +183,19 @@ unsafe extern "C" fn get_claim(
     v: *mut ngx_variable_value_t,
     data: usize,
 ) -> ngx_int_t {
-    eval(r, v, |r| match (outcome(r), suffix(data, CLAIM_PREFIX)) {
-        (Some(Ok(jwt)), Some(name)) => text_or_not_found(jwt.claim(name).map(jwt_core::render)),
+    eval(r, v, |r| match (verdict(r), suffix(data, CLAIM_PREFIX)) {
+        (
+            Some(
+                vd @ Verdict {
+                    outcome: Ok(claims),
+                    ..
+                },
+            ),
+            Some(name),
+        ) => {
+            let value = claims.claim(name).map(jwt_core::render);
+            rendered(r, vd, "claim", name, value)
+        }
         _ => Value::NotFound,
     })
 }
@@ -160,8 +205,19 @@ unsafe extern "C" fn get_header(
     v: *mut ngx_variable_value_t,
     data: usize,
 ) -> ngx_int_t {
-    eval(r, v, |r| match (outcome(r), suffix(data, HEADER_PREFIX)) {
-        (Some(Ok(jwt)), Some(name)) => text_or_not_found(jwt.header(name).map(jwt_core::render)),
+    eval(r, v, |r| match (verdict(r), suffix(data, HEADER_PREFIX)) {
+        (
+            Some(
+                vd @ Verdict {
+                    outcome: Ok(claims),
+                    ..
+                },
+            ),
+            Some(name),
+        ) => {
+            let value = claims.header(name).map(jwt_core::render);
+            rendered(r, vd, "header field", name, value)
+        }
         _ => Value::NotFound,
     })
 }

@@ -599,31 +599,48 @@ fn other_issuers_rs256_es256_with_kid_against_jwks() {
          auth_jwt_keyfile_path conf/jwks.json;\n\
          add_header X-Jwt-Error $jwt_error always;\n\
          add_header X-Sub $jwt_sub always;\n\
+         location /any/ {{ {PROXY} }}\n\
          location /rs/ {{ auth_jwt_algorithm RS256; {PROXY} }}\n\
          location /es/ {{ auth_jwt_algorithm ES256; {PROXY} }}"
     ));
     let n = Nginx::start_full("", &body, &[("conf/jwks.json", &set)]);
     let c = claims("svc");
 
-    // jsonwebtoken (a Rust issuer).
+    // jsonwebtoken (a Rust issuer). Without an algorithm configured every key serves its own.
     let rs = signed_kid(Algorithm::RS256, "rsa2048", Some("rsa-1"), &c);
     let es = signed_kid(Algorithm::ES256, "ec256", Some("ec-1"), &c);
-    for path in ["/rs/", "/es/"] {
-        let r = check(&n, path, Some(&rs), 200, "");
-        assert_eq!(r.header("X-Sub"), Some("svc"));
-        let r = check(&n, path, Some(&es), 200, "");
+    for t in [&rs, &es] {
+        let r = check(&n, "/any/", Some(t), 200, "");
         assert_eq!(r.header("X-Sub"), Some("svc"));
     }
+    // A configured algorithm keeps the keys of its family only: the other one is skipped, so
+    // its kid names no key there.
+    check(&n, "/rs/", Some(&rs), 200, "");
+    check(&n, "/rs/", Some(&es), 401, "key");
+    check(&n, "/es/", Some(&es), 200, "");
+    check(&n, "/es/", Some(&rs), 401, "key");
+    let warned = |kid: &str, alg: &str| {
+        n.error_log().lines().any(|l| {
+            l.contains("[warn]")
+                && l.contains(&format!("(kid \"{kid}\")"))
+                && l.contains(&format!("cannot serve the configured {alg}"))
+        })
+    };
+    assert!(
+        warned("ec-1", "RS256") && warned("rsa-1", "ES256"),
+        "{}",
+        n.error_log()
+    );
     // kids crossed: the key's pinned algorithm decides.
     let crossed = signed_kid(Algorithm::ES256, "ec256", Some("rsa-1"), &c);
-    check(&n, "/es/", Some(&crossed), 401, "algorithm");
+    check(&n, "/any/", Some(&crossed), 401, "algorithm");
 
     // PyJWT with the same keys (needs the cryptography package).
     let payload = json!({"sub": "py", "exp": now() + 3600}).to_string();
     let rs = pyjwt_kid(&key("rsa2048.pk8.pem"), &payload, "RS256", "rsa-1");
     let es = pyjwt_kid(&key("ec256.pk8.pem"), &payload, "ES256", "ec-1");
     for t in [&rs, &es] {
-        let r = check(&n, "/rs/", Some(t), 200, "");
+        let r = check(&n, "/any/", Some(t), 200, "");
         assert_eq!(r.header("X-Sub"), Some("py"));
     }
 }

@@ -19,11 +19,12 @@ pub enum Algorithm {
     PS512,
     ES256,
     ES384,
+    ES512,
     EdDSA,
 }
 
 impl Algorithm {
-    pub const ALL: [Algorithm; 12] = [
+    pub const ALL: [Algorithm; 13] = [
         Algorithm::HS256,
         Algorithm::HS384,
         Algorithm::HS512,
@@ -35,6 +36,7 @@ impl Algorithm {
         Algorithm::PS512,
         Algorithm::ES256,
         Algorithm::ES384,
+        Algorithm::ES512,
         Algorithm::EdDSA,
     ];
 
@@ -56,24 +58,79 @@ impl Algorithm {
             Algorithm::PS512 => "PS512",
             Algorithm::ES256 => "ES256",
             Algorithm::ES384 => "ES384",
+            Algorithm::ES512 => "ES512",
             Algorithm::EdDSA => "EdDSA",
         }
     }
 
     pub fn is_hmac(self) -> bool {
-        matches!(self, Algorithm::HS256 | Algorithm::HS384 | Algorithm::HS512)
+        self.family() == Family::Hmac
     }
 
-    pub(crate) fn is_rsa(self) -> bool {
-        matches!(
-            self,
+    /// The kind of key the algorithm verifies with.
+    pub fn family(self) -> Family {
+        match self {
+            Algorithm::HS256 | Algorithm::HS384 | Algorithm::HS512 => Family::Hmac,
             Algorithm::RS256
-                | Algorithm::RS384
-                | Algorithm::RS512
-                | Algorithm::PS256
-                | Algorithm::PS384
-                | Algorithm::PS512
-        )
+            | Algorithm::RS384
+            | Algorithm::RS512
+            | Algorithm::PS256
+            | Algorithm::PS384
+            | Algorithm::PS512 => Family::Rsa,
+            Algorithm::ES256 => Family::EcP256,
+            Algorithm::ES384 => Family::EcP384,
+            Algorithm::ES512 => Family::EcP521,
+            Algorithm::EdDSA => Family::Ed25519,
+        }
+    }
+
+    /// Bytes of the HMAC's hash output: RFC 7518 §3.2 asks for a secret at least that long.
+    pub fn hmac_size(self) -> Option<usize> {
+        match self {
+            Algorithm::HS256 => Some(32),
+            Algorithm::HS384 => Some(48),
+            Algorithm::HS512 => Some(64),
+            _ => None,
+        }
+    }
+}
+
+/// A family of algorithms: those one kind of key can serve. A key never serves another family,
+/// so a public key can never be taken for an HMAC secret.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Family {
+    Hmac,
+    Rsa,
+    EcP256,
+    EcP384,
+    EcP521,
+    Ed25519,
+}
+
+impl Family {
+    /// What a key of the family is called in messages.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Family::Hmac => "secret key",
+            Family::Rsa => "RSA key",
+            Family::EcP256 => "EC P-256 key",
+            Family::EcP384 => "EC P-384 key",
+            Family::EcP521 => "EC P-521 key",
+            Family::Ed25519 => "Ed25519 key",
+        }
+    }
+
+    /// The algorithm a key of the family serves when nothing names one: RS256 for RSA (the
+    /// JOSE default), the one algorithm of its curve for EC and Ed25519, HS256 for a secret.
+    pub fn default_algorithm(self) -> Algorithm {
+        match self {
+            Family::Hmac => Algorithm::HS256,
+            Family::Rsa => Algorithm::RS256,
+            Family::EcP256 => Algorithm::ES256,
+            Family::EcP384 => Algorithm::ES384,
+            Family::EcP521 => Algorithm::ES512,
+            Family::Ed25519 => Algorithm::EdDSA,
+        }
     }
 }
 

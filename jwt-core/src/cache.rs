@@ -3,9 +3,10 @@
 //! Verifying a repeated token again proves nothing new: the bytes, the keys and the policy are
 //! the same. Only the clock moves, so a hit re-checks `exp` and `nbf` and nothing else.
 //!
-//! Entries are keyed by the exact token bytes and tagged with the *scope* that verified them
-//! (an id unique to one compiled key set and policy, never reused): a token verified under
-//! other keys — another location, or the configuration before a reload — is a miss.
+//! Entries are keyed by the *scope* that verified them (an id for one key set and policy: the
+//! glue gives the same id to identical settings) and the exact token bytes: a token verified
+//! under other keys — another location, or the configuration before a reload — is a miss, and
+//! the same token used under two scopes has two entries that do not displace each other.
 //!
 //! A token is stored from its second verification on: the first only leaves a 4-byte mark in
 //! a small index of tokens seen. A token used once (a client minting one per request, a flood
@@ -17,8 +18,8 @@
 //! Memory is bounded by `limit` bytes of estimated cost, plus the index of tokens seen: 4
 //! bytes per 256 of `limit`. Eviction is FIFO with a second chance for entries hit since
 //! their last pass. An entry
-//! removed early (expired on a hit, replaced under another scope) keeps its cost counted until
-//! the queue reaches it, so the bound holds whatever the traffic.
+//! removed early (expired on a hit) keeps its cost counted until the queue reaches it, so the
+//! bound holds whatever the traffic.
 
 use std::collections::VecDeque;
 use std::rc::Rc;
@@ -31,30 +32,30 @@ use crate::verify::{Error, Jwt, Policy, Reason};
 /// `Rc` header, the `Jwt` itself. An estimate; the point is a firm bound.
 const ENTRY_OVERHEAD: usize = 256;
 
-/// Bytes an entry is counted for: the key, and the parsed token (its decoded JSON, held as
-/// text and, once a variable has read them, as maps of the header and claims, is smaller than
-/// the token's base64 form twice over).
+/// Bytes an entry is counted for: the key, and the parsed token (its decoded JSON text, smaller
+/// than the token's base64 form; the maps variables read are built per request, not kept).
 pub fn entry_cost(token_len: usize) -> usize {
     token_len.saturating_mul(3).saturating_add(ENTRY_OVERHEAD)
 }
 
-/// Hashes a token by its length and last 16 bytes: the end of its signature.
+/// Hashes a token by its scope, its length and its last 16 bytes: the end of its signature.
 ///
 /// Every lookup hashes a whole token otherwise (SipHash over ~200–800 bytes, most of the cost
 /// of a hit). Only tokens that passed verification are inserted, and their signatures are
 /// unpredictable without the key, so the stored keys are spread evenly; a client can make its
 /// own lookups collide with a stored token, but that costs it one bucket probe and one
 /// comparison, not more.
-fn tail_hash(token: &[u8]) -> u64 {
+fn tail_hash(scope: u64, token: &[u8]) -> u64 {
     let tail = token.get(token.len().saturating_sub(16)..).unwrap_or(token);
-    tail.chunks(8).fold(mix(0, token.len() as u64), |h, chunk| {
-        // Whole words are read as such; copying into a zeroed one cost two memcpy calls a hit.
-        let word = match <[u8; 8]>::try_from(chunk) {
-            Ok(word) => u64::from_le_bytes(word),
-            Err(_) => chunk.iter().rev().fold(0, |w, &b| w << 8 | u64::from(b)),
-        };
-        mix(h, word)
-    })
+    tail.chunks(8)
+        .fold(mix(scope, token.len() as u64), |h, chunk| {
+            // Whole words are read as such; copying into a zeroed one cost two memcpy calls a hit.
+            let word = match <[u8; 8]>::try_from(chunk) {
+                Ok(word) => u64::from_le_bytes(word),
+                Err(_) => chunk.iter().rev().fold(0, |w, &b| w << 8 | u64::from(b)),
+            };
+            mix(h, word)
+        })
 }
 
 fn mix(hash: u64, word: u64) -> u64 {
@@ -137,16 +138,12 @@ impl TokenCache {
         policy: &Policy,
         now: i64,
     ) -> Option<Result<Rc<Jwt>, Error>> {
-        let Ok(mut found) = self
-            .table
-            .find_entry(tail_hash(token), |e| *e.token == *token)
-        else {
+        let Ok(mut found) = self.table.find_entry(tail_hash(scope, token), |e| {
+            e.scope == scope && *e.token == *token
+        }) else {
             return None;
         };
         let entry = found.get_mut();
-        if entry.scope != scope {
-            return None;
-        }
         match entry.jwt.check_time(policy, now) {
             Ok(()) => {
                 entry.referenced = true;
@@ -167,11 +164,14 @@ impl TokenCache {
         if cost > self.limit {
             return;
         }
-        let hash = tail_hash(token);
+        let hash = tail_hash(scope, token);
         if !self.seen_before(scope, hash) {
             return;
         }
-        if let Ok(old) = self.table.find_entry(hash, |e| *e.token == *token) {
+        if let Ok(old) = self
+            .table
+            .find_entry(hash, |e| e.scope == scope && *e.token == *token)
+        {
             old.remove();
         }
         self.evict(cost);
@@ -190,7 +190,7 @@ impl TokenCache {
             referenced: false,
         };
         self.table
-            .insert_unique(hash, entry, |e| tail_hash(&e.token));
+            .insert_unique(hash, entry, |e| tail_hash(e.scope, &e.token));
     }
 
     /// Whether the token of `hash` was offered under `scope` before; marks it seen if not.
@@ -245,14 +245,16 @@ impl TokenCache {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{verify, Algorithm, KeySet};
+    use crate::{verify, Algorithm, Claims, KeySet};
     use jsonwebtoken::{encode, EncodingKey, Header};
     use serde_json::json;
 
     const NOW: i64 = 1_800_000_000;
 
     fn keys() -> KeySet {
-        KeySet::from_secret(b"cache-test-secret", Algorithm::HS256).unwrap()
+        KeySet::from_secret(b"cache-test-secret", Algorithm::HS256)
+            .unwrap()
+            .0
     }
 
     fn token(sub: &str, exp: i64) -> String {
@@ -312,7 +314,7 @@ mod tests {
         assert!(c.get(1, t.as_bytes(), &p, NOW).is_none());
         put(&mut c, 1, &t, verified(&t));
         let hit = c.get(1, t.as_bytes(), &p, NOW).unwrap().unwrap();
-        assert_eq!(hit.sub(), Some("alice"));
+        assert_eq!(Claims::new(hit).sub(), Some("alice"));
         // Another key set or policy (another location, a reloaded configuration): a miss.
         assert!(c.get(2, t.as_bytes(), &p, NOW).is_none());
         // One byte more or less is another token.
@@ -433,42 +435,53 @@ mod tests {
         assert!(c.get(1, &forged, &p, NOW).is_none());
         put(&mut c, 1, &b, verified(&b));
         assert_eq!(
-            c.get(1, a.as_bytes(), &p, NOW).unwrap().unwrap().sub(),
+            Claims::new(c.get(1, a.as_bytes(), &p, NOW).unwrap().unwrap()).sub(),
             Some("same-tail-a")
         );
         assert_eq!(
-            c.get(1, b.as_bytes(), &p, NOW).unwrap().unwrap().sub(),
+            Claims::new(c.get(1, b.as_bytes(), &p, NOW).unwrap().unwrap()).sub(),
             Some("same-tail-b")
         );
     }
 
     #[test]
-    fn reinserting_under_another_scope_replaces() {
+    fn a_token_under_two_scopes_has_an_entry_in_each() {
         let p = Policy::default();
         let t = token("x", NOW + 60);
         let mut c = TokenCache::new(1 << 20);
         put(&mut c, 1, &t, verified(&t));
         put(&mut c, 2, &t, verified(&t));
-        assert!(c.get(1, t.as_bytes(), &p, NOW).is_none());
+        assert!(c.get(1, t.as_bytes(), &p, NOW).is_some());
         assert!(c.get(2, t.as_bytes(), &p, NOW).is_some());
-        assert_eq!(c.len(), 1);
+        assert!(c.get(3, t.as_bytes(), &p, NOW).is_none());
+        assert_eq!(c.len(), 2);
     }
 
     #[test]
-    fn a_replaced_entry_outlives_the_queue_slot_of_the_one_it_replaced() {
+    fn a_token_alternating_between_scopes_displaces_nobody() {
         let p = Policy::default();
-        let (t, u, v) = (
-            token("t", NOW + 60),
-            token("u", NOW + 60),
-            token("v", NOW + 60),
-        );
-        let mut c = TokenCache::new(entry_cost(t.len()) * 3);
-        put(&mut c, 1, &t, verified(&t));
-        put(&mut c, 2, &t, verified(&t));
-        put(&mut c, 1, &u, verified(&u));
-        // The first slot in the queue is the entry replaced: freeing it makes room.
-        put(&mut c, 1, &v, verified(&v));
-        assert!(c.get(2, t.as_bytes(), &p, NOW).is_some());
-        assert_eq!(c.len(), 3);
+        let others: Vec<String> = (0..3).map(|i| token(&format!("u{i}"), NOW + 60)).collect();
+        let t = token("t", NOW + 60);
+        // Room for exactly the three others and the token's two entries.
+        let room =
+            others.iter().map(|u| entry_cost(u.len())).sum::<usize>() + 2 * entry_cost(t.len());
+        let mut c = TokenCache::new(room);
+        for u in &others {
+            put(&mut c, 1, u, verified(u));
+        }
+        // What the glue does per request: look up, and verify and insert on a miss.
+        for round in 0..1000 {
+            let scope = 2 + round % 2;
+            if c.get(scope, t.as_bytes(), &p, NOW).is_none() {
+                c.insert(scope, t.as_bytes(), verified(&t));
+            }
+        }
+        for u in &others {
+            assert!(
+                c.get(1, u.as_bytes(), &p, NOW).is_some(),
+                "{u} was pushed out"
+            );
+        }
+        assert_eq!(c.len(), 5);
     }
 }

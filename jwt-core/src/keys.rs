@@ -5,6 +5,7 @@
 //! an EC point's validation and an HMAC's padded key are computed at load, so a
 //! request only verifies.
 
+use std::collections::HashMap;
 use std::fmt;
 
 use aws_lc_rs::{digest, hmac, signature};
@@ -12,7 +13,7 @@ use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
 use serde_json::{Map, Value};
 
-use crate::alg::{Algorithm, URL_SAFE_LENIENT};
+use crate::alg::{Algorithm, Family, URL_SAFE_LENIENT};
 use crate::der::{self, DerError, Reader};
 use crate::json;
 use crate::text::quoted;
@@ -49,57 +50,36 @@ const OID_RSA_ENCRYPTION: &[u8] = &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x
 const OID_EC_PUBLIC_KEY: &[u8] = &[0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01];
 const OID_PRIME256V1: &[u8] = &[0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07];
 const OID_SECP384R1: &[u8] = &[0x2b, 0x81, 0x04, 0x00, 0x22];
+const OID_SECP521R1: &[u8] = &[0x2b, 0x81, 0x04, 0x00, 0x23];
 const OID_ED25519: &[u8] = &[0x2b, 0x65, 0x70];
 
-/// The kind of a public key, which decides the algorithms it may serve.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum KeyKind {
-    Rsa,
-    EcP256,
-    EcP384,
-    Ed25519,
-    Secret,
-}
-
-impl KeyKind {
-    fn describe(self) -> &'static str {
-        match self {
-            KeyKind::Rsa => "RSA key",
-            KeyKind::EcP256 => "EC P-256 key",
-            KeyKind::EcP384 => "EC P-384 key",
-            KeyKind::Ed25519 => "Ed25519 key",
-            KeyKind::Secret => "secret key",
-        }
-    }
-
-    fn serves(self, alg: Algorithm) -> bool {
-        match self {
-            KeyKind::Rsa => alg.is_rsa(),
-            KeyKind::EcP256 => alg == Algorithm::ES256,
-            KeyKind::EcP384 => alg == Algorithm::ES384,
-            KeyKind::Ed25519 => alg == Algorithm::EdDSA,
-            KeyKind::Secret => alg.is_hmac(),
-        }
-    }
-
-    fn check(self, alg: Algorithm) -> Result<(), KeyError> {
-        if self.serves(alg) {
-            Ok(())
-        } else {
-            Err(KeyError(format!(
-                "{} cannot be used with {}",
-                self.describe(),
-                alg
-            )))
-        }
+/// Refuses `alg` for a key of `family`: a key never serves another family's algorithms.
+fn check_family(family: Family, alg: Algorithm) -> Result<(), KeyError> {
+    if alg.family() == family {
+        Ok(())
+    } else {
+        Err(KeyError(format!(
+            "{} cannot be used with {}",
+            family.describe(),
+            alg
+        )))
     }
 }
 
 /// Public key material in the form the crypto library parses, before it is bound to an algorithm.
 struct PublicKey {
-    kind: KeyKind,
+    family: Family,
     /// PKCS#1 RSAPublicKey DER, an uncompressed EC point, or raw Ed25519 bytes.
     bytes: Vec<u8>,
+}
+
+/// The size of each coordinate of an uncompressed point on the family's curve.
+fn coordinate_size(family: Family) -> usize {
+    match family {
+        Family::EcP384 => 48,
+        Family::EcP521 => 66,
+        _ => 32,
+    }
 }
 
 #[derive(Clone)]
@@ -110,8 +90,7 @@ pub(crate) enum Verifier {
         key: signature::ParsedPublicKey,
         /// The algorithm's hash, taken on the stack before the key is used; `None` for EdDSA,
         /// which signs the message itself. aws-lc's one-call check hashes through a heap
-        /// digest context it then copies: four allocations more per check, which in a worker
-        /// whose caches nginx has just walked cost a unique RS256 token some 1.5 us.
+        /// digest context it then copies: four allocations more per check.
         prehash: Option<&'static digest::Algorithm>,
     },
 }
@@ -137,6 +116,8 @@ pub(crate) struct Key {
     pub(crate) kid: Option<String>,
     pub(crate) alg: Algorithm,
     pub(crate) verifier: Verifier,
+    /// SHA-256 of the key material: what tells two key sets apart without keeping the bytes.
+    digest: [u8; 32],
 }
 
 impl Key {
@@ -147,7 +128,7 @@ impl Key {
             Algorithm::HS512 => hmac::HMAC_SHA512,
             _ => {
                 return Err(KeyError(format!(
-                    "a secret key cannot be used with {alg}; use a PEM public key"
+                    "a secret key cannot be used with {alg}; give the public key"
                 )))
             }
         };
@@ -158,11 +139,12 @@ impl Key {
             kid,
             alg,
             verifier: Verifier::Hmac(Box::new(hmac::Key::new(hmac_alg, secret))),
+            digest: sha256(secret),
         })
     }
 
     fn public(kid: Option<String>, key: PublicKey, alg: Algorithm) -> Result<Key, KeyError> {
-        key.kind.check(alg)?;
+        check_family(key.family, alg)?;
         let (verify_alg, prehash): (&'static dyn signature::VerificationAlgorithm, _) = match alg {
             Algorithm::RS256 => (
                 &signature::RSA_PKCS1_2048_8192_SHA256,
@@ -181,20 +163,21 @@ impl Key {
             Algorithm::PS512 => (&signature::RSA_PSS_2048_8192_SHA512, Some(&digest::SHA512)),
             Algorithm::ES256 => (&signature::ECDSA_P256_SHA256_FIXED, Some(&digest::SHA256)),
             Algorithm::ES384 => (&signature::ECDSA_P384_SHA384_FIXED, Some(&digest::SHA384)),
+            Algorithm::ES512 => (&signature::ECDSA_P521_SHA512_FIXED, Some(&digest::SHA512)),
             Algorithm::EdDSA => (&signature::ED25519, None),
             Algorithm::HS256 | Algorithm::HS384 | Algorithm::HS512 => {
                 return Err(KeyError(format!(
-                    "a PEM key cannot be used with {alg}; give the secret"
+                    "a public key cannot be used with {alg}; give the secret"
                 )))
             }
         };
         // Parsed here, once: a point off its curve is refused at load, not on every request.
         let parsed = signature::ParsedPublicKey::new(verify_alg, &key.bytes).map_err(|_| {
-            let why = match key.kind {
-                KeyKind::EcP256 | KeyKind::EcP384 => "not a point on the curve",
+            let why = match key.family {
+                Family::EcP256 | Family::EcP384 | Family::EcP521 => "not a point on the curve",
                 _ => "refused by the crypto library",
             };
-            KeyError(format!("invalid {}: {why}", key.kind.describe()))
+            KeyError(format!("invalid {}: {why}", key.family.describe()))
         })?;
         Ok(Key {
             kid,
@@ -203,14 +186,26 @@ impl Key {
                 key: parsed,
                 prehash,
             },
+            digest: sha256(&key.bytes),
         })
     }
+}
+
+fn sha256(data: &[u8]) -> [u8; 32] {
+    let mut out = [0u8; 32];
+    let hash = digest::digest(&digest::SHA256, data);
+    for (o, b) in out.iter_mut().zip(hash.as_ref()) {
+        *o = *b;
+    }
+    out
 }
 
 /// The keys one location verifies with. Each key serves exactly one algorithm.
 #[derive(Clone)]
 pub struct KeySet {
     pub(crate) keys: Vec<Key>,
+    /// Where each `kid` sits in `keys`: a set of thousands of keys is searched in one probe.
+    by_kid: HashMap<String, usize>,
 }
 
 impl fmt::Debug for KeySet {
@@ -231,47 +226,71 @@ impl fmt::Debug for KeySet {
     }
 }
 
+/// A key set and what loading it has to say: skipped JWKS entries, keys that can never be
+/// selected, secrets shorter than their hash.
+pub type Loaded = (KeySet, Vec<String>);
+
 impl KeySet {
-    /// An HMAC secret for an HS* algorithm; an error if `alg` is not HS* or the secret is empty.
-    pub fn from_secret(secret: &[u8], alg: Algorithm) -> Result<KeySet, KeyError> {
-        Ok(KeySet {
-            keys: vec![Key::secret(None, secret, alg)?],
-        })
+    fn new(keys: Vec<Key>) -> KeySet {
+        let by_kid = keys
+            .iter()
+            .enumerate()
+            .filter_map(|(i, key)| key.kid.clone().map(|kid| (kid, i)))
+            .collect();
+        KeySet { keys, by_kid }
+    }
+
+    /// An HMAC secret for an HS* algorithm.
+    ///
+    /// Refused: an empty secret, a non-HS algorithm, and a secret that is really a public key
+    /// (PEM, JWK, DER, or the hex or base64 text of one), which anyone holding that public key
+    /// could sign with. A secret shorter than the algorithm's hash gets a warning (RFC 7518
+    /// §3.2).
+    pub fn from_secret(secret: &[u8], alg: Algorithm) -> Result<Loaded, KeyError> {
+        if let Some(what) = public_key_form(secret) {
+            return Err(KeyError(format!(
+                "the secret is {what}: as an {alg} secret anyone holding that public key could \
+                 sign tokens; configure the key's algorithm instead"
+            )));
+        }
+        let key = Key::secret(None, secret, alg)?;
+        let warnings = short_secret(secret.len(), alg).into_iter().collect();
+        Ok((KeySet::new(vec![key]), warnings))
     }
 
     /// Key material as found in a key file or an inline `auth_jwt_key`: a PEM
-    /// public key ("PUBLIC KEY" SPKI with RSA / EC P-256 / EC P-384 / Ed25519,
+    /// public key ("PUBLIC KEY" SPKI with RSA / EC P-256 / P-384 / P-521 / Ed25519,
     /// or "RSA PUBLIC KEY" PKCS#1), DER SPKI (or DER PKCS#1), a single JWK
-    /// object, or a JWKS `{"keys":[...]}`. `alg` is the configured algorithm.
+    /// object, or a JWKS `{"keys":[...]}`.
     ///
-    /// Returns the set and warnings, one per skipped JWKS entry or per JWKS key
-    /// that can never be selected.
-    pub fn from_material(data: &[u8], alg: Algorithm) -> Result<(KeySet, Vec<String>), KeyError> {
+    /// `alg` is the configured algorithm: every key must be of its family (a single key of
+    /// another family is an error, a JWKS entry is skipped with a warning), and serves it
+    /// unless the key's own `alg` names another of the family. `None` (no algorithm
+    /// configured): each key serves its own `alg`, or its family's default algorithm.
+    ///
+    /// Returns the set and warnings, one per skipped JWKS entry, per JWKS key that can never be
+    /// selected, per short secret.
+    pub fn from_material(data: &[u8], alg: Option<Algorithm>) -> Result<Loaded, KeyError> {
         let trimmed = trim_start(data);
-        if trimmed.starts_with(b"-----BEGIN ") {
-            if alg.is_hmac() {
-                return Err(KeyError(format!(
-                    "a PEM key cannot be used with {alg}; give the secret"
-                )));
-            }
-            let key = parse_pem(trimmed)?;
-            return Ok((single(Key::public(None, key, alg)?), Vec::new()));
-        }
-        if trimmed.starts_with(b"{") {
+        let key = if trimmed.starts_with(b"-----BEGIN ") {
+            parse_pem(trimmed)?
+        } else if trimmed.starts_with(b"{") {
             return from_json(trimmed, alg);
+        } else if data.first() == Some(&der::TAG_SEQUENCE) {
+            parse_der(data)?
+        } else {
+            return Err(KeyError::new(
+                "key file is neither PEM, DER nor JSON (JWK/JWKS)",
+            ));
+        };
+        let alg = alg.unwrap_or_else(|| key.family.default_algorithm());
+        if alg.is_hmac() {
+            return Err(KeyError(format!(
+                "{} cannot be used with {alg}; give the secret, or configure the key's algorithm",
+                key.family.describe()
+            )));
         }
-        if data.first() == Some(&der::TAG_SEQUENCE) {
-            if alg.is_hmac() {
-                return Err(KeyError(format!(
-                    "a DER key cannot be used with {alg}; give the secret"
-                )));
-            }
-            let key = parse_der(data)?;
-            return Ok((single(Key::public(None, key, alg)?), Vec::new()));
-        }
-        Err(KeyError::new(
-            "key file is neither PEM, DER nor JSON (JWK/JWKS)",
-        ))
+        Ok((KeySet::new(vec![Key::public(None, key, alg)?]), Vec::new()))
     }
 
     pub fn len(&self) -> usize {
@@ -287,6 +306,29 @@ impl KeySet {
         self.keys.iter().map(|key| key.alg)
     }
 
+    /// A digest of every key's `kid`, algorithm and material: equal for two sets that verify
+    /// exactly the same tokens.
+    pub fn fingerprint(&self) -> [u8; 32] {
+        let mut ctx = digest::Context::new(&digest::SHA256);
+        for key in &self.keys {
+            ctx.update(key.alg.name().as_bytes());
+            ctx.update(&[0]);
+            match &key.kid {
+                Some(kid) => {
+                    ctx.update(&(kid.len() as u64).to_le_bytes());
+                    ctx.update(kid.as_bytes());
+                }
+                None => ctx.update(&u64::MAX.to_le_bytes()),
+            }
+            ctx.update(&key.digest);
+        }
+        let mut out = [0u8; 32];
+        for (o, b) in out.iter_mut().zip(ctx.finish().as_ref()) {
+            *o = *b;
+        }
+        out
+    }
+
     /// Picks the one key a token may be verified with: never several.
     pub(crate) fn select(&self, kid: Option<&str>) -> Result<&Key, String> {
         let only = match self.keys.as_slice() {
@@ -296,9 +338,9 @@ impl KeySet {
         match kid {
             // A kid names one key; it falls back only to a set's single anonymous key (a PEM).
             Some(kid) => self
-                .keys
-                .iter()
-                .find(|key| key.kid.as_deref() == Some(kid))
+                .by_kid
+                .get(kid)
+                .and_then(|&i| self.keys.get(i))
                 .or(only.filter(|key| key.kid.is_none()))
                 .ok_or_else(|| format!("no key with kid {}", quoted(kid))),
             // Without a kid, only an unambiguous set is usable: never try several keys.
@@ -312,8 +354,52 @@ impl KeySet {
     }
 }
 
+/// The warning for a secret shorter than `alg`'s hash output.
+fn short_secret(len: usize, alg: Algorithm) -> Option<String> {
+    let size = alg.hmac_size()?;
+    (len < size).then(|| {
+        format!(
+            "the {alg} secret is {len} bytes long; RFC 7518 asks for at least {size} (the \
+             size of its hash)"
+        )
+    })
+}
+
+/// What `secret` is, when it is a public key or the text of one rather than a secret.
+fn public_key_form(secret: &[u8]) -> Option<&'static str> {
+    let text = trim_start(secret);
+    if text.starts_with(b"-----BEGIN") {
+        return Some("a PEM key");
+    }
+    if text.starts_with(b"{")
+        && json::parse_object(text)
+            .is_ok_and(|object| object.contains_key("kty") || object.contains_key("keys"))
+    {
+        return Some("a JWK");
+    }
+    if parse_der(secret).is_ok() {
+        return Some("a DER public key");
+    }
+    // The same, written as hex or base64 text and given with the `utf8` encoding (or a
+    // PEM body without its lines).
+    let compact: Vec<u8> = text
+        .iter()
+        .copied()
+        .filter(|b| !b.is_ascii_whitespace())
+        .collect();
+    let decoded = [
+        crate::alg::decode_secret(&compact, crate::alg::SecretEncoding::Hex),
+        crate::alg::decode_secret(&compact, crate::alg::SecretEncoding::Base64),
+    ];
+    decoded
+        .into_iter()
+        .flatten()
+        .any(|der| parse_der(&der).is_ok())
+        .then_some("the text of a DER public key")
+}
+
 fn single(key: Key) -> KeySet {
-    KeySet { keys: vec![key] }
+    KeySet::new(vec![key])
 }
 
 fn trim_start(data: &[u8]) -> &[u8] {
@@ -430,17 +516,18 @@ fn parse_spki(data: &[u8]) -> Result<PublicKey, KeyError> {
             }
             let curve = alg_id.read(der::TAG_OID)?;
             alg_id.finish()?;
-            let kind = match curve {
-                OID_PRIME256V1 => KeyKind::EcP256,
-                OID_SECP384R1 => KeyKind::EcP384,
+            let family = match curve {
+                OID_PRIME256V1 => Family::EcP256,
+                OID_SECP384R1 => Family::EcP384,
+                OID_SECP521R1 => Family::EcP521,
                 other => {
                     return Err(KeyError(format!(
-                        "unsupported EC curve (OID {}), expected P-256 or P-384",
+                        "unsupported EC curve (OID {}), expected P-256, P-384 or P-521",
                         der::oid_to_string(other).unwrap_or_else(|| "?".to_owned())
                     )))
                 }
             };
-            ec_point(kind, key.to_vec())
+            ec_point(family, key.to_vec())
         }
         OID_ED25519 => {
             alg_id.finish()?;
@@ -488,19 +575,22 @@ fn rsa(n: &[u8], e: &[u8]) -> Result<PublicKey, KeyError> {
         ));
     }
     Ok(PublicKey {
-        kind: KeyKind::Rsa,
+        family: Family::Rsa,
         bytes: der::rsa_public_key(n, e),
     })
 }
 
-fn ec_point(kind: KeyKind, point: Vec<u8>) -> Result<PublicKey, KeyError> {
-    let coordinate = if kind == KeyKind::EcP256 { 32 } else { 48 };
+fn ec_point(family: Family, point: Vec<u8>) -> Result<PublicKey, KeyError> {
+    let coordinate = coordinate_size(family);
     match point.first() {
-        Some(4) if point.len() == 1 + 2 * coordinate => Ok(PublicKey { kind, bytes: point }),
+        Some(4) if point.len() == 1 + 2 * coordinate => Ok(PublicKey {
+            family,
+            bytes: point,
+        }),
         Some(2 | 3) => Err(KeyError::new("compressed EC points are not supported")),
         _ => Err(KeyError(format!(
             "invalid {}: bad point encoding",
-            kind.describe()
+            family.describe()
         ))),
     }
 }
@@ -510,7 +600,7 @@ fn ed25519(key: Vec<u8>) -> Result<PublicKey, KeyError> {
         return Err(KeyError::new("invalid Ed25519 key: not 32 bytes"));
     }
     Ok(PublicKey {
-        kind: KeyKind::Ed25519,
+        family: Family::Ed25519,
         bytes: key,
     })
 }
@@ -518,17 +608,19 @@ fn ed25519(key: Vec<u8>) -> Result<PublicKey, KeyError> {
 // ---------------------------------------------------------------------------
 // JWK and JWKS
 
-fn from_json(data: &[u8], alg: Algorithm) -> Result<(KeySet, Vec<String>), KeyError> {
+fn from_json(data: &[u8], alg: Option<Algorithm>) -> Result<Loaded, KeyError> {
     let object =
         json::parse_object(data).map_err(|err| KeyError(format!("invalid JSON key: {err}")))?;
     let Some(entries) = object.get("keys") else {
-        let key = jwk(&object, alg).map_err(|err| KeyError(format!("unusable JWK: {err}")))?;
-        return Ok((single(key), Vec::new()));
+        let (key, warning) =
+            jwk(&object, alg).map_err(|err| KeyError(format!("unusable JWK: {err}")))?;
+        return Ok((single(key), warning.into_iter().collect()));
     };
     let entries = entries
         .as_array()
         .ok_or_else(|| KeyError::new("\"keys\" of the JWK set is not an array"))?;
     let mut keys: Vec<Key> = Vec::new();
+    let mut kids = std::collections::HashSet::new();
     let mut warnings = Vec::new();
     for (index, entry) in entries.iter().enumerate() {
         let number = index.saturating_add(1);
@@ -541,15 +633,16 @@ fn from_json(data: &[u8], alg: Algorithm) -> Result<(KeySet, Vec<String>), KeyEr
             None => Err("not a JSON object".to_owned()),
         };
         match result {
-            Ok(key) => {
+            Ok((key, warning)) => {
                 if let Some(kid) = &key.kid {
-                    if keys.iter().any(|k| k.kid.as_ref() == Some(kid)) {
+                    if !kids.insert(kid.clone()) {
                         return Err(KeyError(format!(
                             "duplicate kid {} in the JWK set",
                             quoted(kid)
                         )));
                     }
                 }
+                warnings.extend(warning.map(|w| format!("{label}: {w}")));
                 keys.push(key);
             }
             Err(err) => warnings.push(format!("skipping {label}: {err}")),
@@ -566,11 +659,18 @@ fn from_json(data: &[u8], alg: Algorithm) -> Result<(KeySet, Vec<String>), KeyEr
             ));
         }
     }
-    Ok((KeySet { keys }, warnings))
+    Ok((KeySet::new(keys), warnings))
 }
 
-/// Loads one JWK; the error says why the key is unusable.
-fn jwk(object: &Map<String, Value>, configured: Algorithm) -> Result<Key, String> {
+/// Loads one JWK, with a warning for a short secret; the error says why the key is unusable.
+///
+/// The key's family comes from its `kty` (and `crv`); its own `alg` must be of that family.
+/// With an algorithm configured, a key of another family is refused (an RS256 location never
+/// holds an HMAC secret), and one without `alg` serves the configured algorithm.
+fn jwk(
+    object: &Map<String, Value>,
+    configured: Option<Algorithm>,
+) -> Result<(Key, Option<String>), String> {
     let kid = match object.get("kid") {
         None => None,
         Some(Value::String(kid)) => Some(kid.clone()),
@@ -604,50 +704,70 @@ fn jwk(object: &Map<String, Value>, configured: Algorithm) -> Result<Key, String
         Some(_) => return Err("kty is not a string".to_owned()),
         None => return Err("kty is missing".to_owned()),
     };
-    let alg = pinned.unwrap_or(configured);
-    if kty == "oct" {
-        KeyKind::Secret.check(alg).map_err(|e| e.0)?;
-        let secret = member_bytes(object, "k")?;
-        return Key::secret(kid, &secret, alg).map_err(|e| e.0);
+    let family = match kty {
+        "oct" => Family::Hmac,
+        "RSA" => Family::Rsa,
+        "EC" => match member_str(object, "crv")? {
+            "P-256" => Family::EcP256,
+            "P-384" => Family::EcP384,
+            "P-521" => Family::EcP521,
+            other => return Err(format!("unsupported crv {}", quoted(other))),
+        },
+        "OKP" => match member_str(object, "crv")? {
+            "Ed25519" => Family::Ed25519,
+            other => return Err(format!("unsupported crv {}", quoted(other))),
+        },
+        other => return Err(format!("unsupported kty {}", quoted(other))),
+    };
+    if let Some(pinned) = pinned {
+        check_family(family, pinned).map_err(|e| e.0)?;
     }
-    let key = match kty {
-        "RSA" => {
+    if let Some(configured) = configured {
+        if configured.family() != family {
+            return Err(format!(
+                "{} {}cannot serve the configured {configured}",
+                family.describe(),
+                pinned.map(|p| format!("(alg {p}) ")).unwrap_or_default()
+            ));
+        }
+    }
+    let alg = pinned
+        .or(configured)
+        .unwrap_or_else(|| family.default_algorithm());
+    let key = match family {
+        Family::Hmac => {
+            let secret = member_bytes(object, "k")?;
+            if let Some(what) = public_key_form(&secret) {
+                return Err(format!("k is {what}, not a secret"));
+            }
+            let key = Key::secret(kid, &secret, alg).map_err(|e| e.0)?;
+            return Ok((key, short_secret(secret.len(), alg)));
+        }
+        Family::Rsa => {
             let n = member_bytes(object, "n")?;
             let e = member_bytes(object, "e")?;
             // Some encoders emit a sign byte; the magnitude is what counts.
             rsa(&n, &e).map_err(|e| e.0)?
         }
-        "EC" => {
-            let kind = match member_str(object, "crv")? {
-                "P-256" => KeyKind::EcP256,
-                "P-384" => KeyKind::EcP384,
-                other => return Err(format!("unsupported crv {}", quoted(other))),
-            };
-            let size = if kind == KeyKind::EcP256 { 32 } else { 48 };
+        Family::EcP256 | Family::EcP384 | Family::EcP521 => {
+            let size = coordinate_size(family);
             let x = member_bytes(object, "x")?;
             let y = member_bytes(object, "y")?;
             if x.len() != size || y.len() != size {
                 return Err(format!(
                     "x and y of a {} must be {size} bytes",
-                    kind.describe()
+                    family.describe()
                 ));
             }
             let mut point = Vec::with_capacity(1 + 2 * size);
             point.push(4);
             point.extend_from_slice(&x);
             point.extend_from_slice(&y);
-            ec_point(kind, point).map_err(|e| e.0)?
+            ec_point(family, point).map_err(|e| e.0)?
         }
-        "OKP" => {
-            match member_str(object, "crv")? {
-                "Ed25519" => {}
-                other => return Err(format!("unsupported crv {}", quoted(other))),
-            }
-            ed25519(member_bytes(object, "x")?).map_err(|e| e.0)?
-        }
-        other => return Err(format!("unsupported kty {}", quoted(other))),
+        Family::Ed25519 => ed25519(member_bytes(object, "x")?).map_err(|e| e.0)?,
     };
-    Key::public(kid, key, alg).map_err(|e| e.0)
+    Ok((Key::public(kid, key, alg).map_err(|e| e.0)?, None))
 }
 
 fn member_str<'a>(object: &'a Map<String, Value>, name: &str) -> Result<&'a str, String> {

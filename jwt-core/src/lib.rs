@@ -33,9 +33,16 @@ mod text;
 pub mod timing;
 mod verify;
 
-pub use alg::{decode_secret, Algorithm, SecretEncoding};
+pub use alg::{decode_secret, Algorithm, Family, SecretEncoding};
 pub use cache::{entry_cost, TokenCache};
-pub use keys::{KeyError, KeySet};
-pub use source::{find_cookie, find_query_arg, strip_bearer, Source, SourceKind};
-pub use text::{percent_encode_component, quote_param};
-pub use verify::{render, verify, Error, Jwt, Policy, Reason, MAX_TOKEN_LEN};
+pub use keys::{KeyError, KeySet, Loaded};
+pub use source::{
+    cookie_values, find_cookie, find_query_arg, query_values, strip_bearer, without_query_args,
+    Source, SourceKind,
+};
+pub use text::{
+    fold_header_name, percent_encode_component, quote_param, safe_url, same_header_name,
+};
+pub use verify::{
+    header_safe, json_for_header, render, verify, Claims, Error, Jwt, Policy, Reason, MAX_TOKEN_LEN,
+};

@@ -86,19 +86,25 @@ pub fn strip_bearer(value: &[u8]) -> &[u8] {
 /// Value of cookie `name` (case-sensitive) in one Cookie header ("a=1; b=2";
 /// missing spaces and empty pairs are tolerated), first match; a value wrapped
 /// in double quotes is unquoted.
-pub fn find_cookie<'a>(header: &'a [u8], name: &[u8]) -> Option<&'a [u8]> {
-    let mut rest = header;
-    loop {
+pub fn find_cookie<'a>(header: &'a [u8], name: &'a [u8]) -> Option<&'a [u8]> {
+    cookie_values(header, name).next()
+}
+
+/// Every value of cookie `name` in one Cookie header, in order, as `find_cookie` reads them.
+pub fn cookie_values<'a>(header: &'a [u8], name: &'a [u8]) -> impl Iterator<Item = &'a [u8]> {
+    let mut rest = Some(header);
+    core::iter::from_fn(move || loop {
+        let here = rest?;
         // Each pair's end found with SIMD: the value before it is often a whole token, which a
         // byte-by-byte split stepped through at some 5 instructions a byte, on every request.
-        let end = memchr::memchr(b';', rest).unwrap_or(rest.len());
-        let (pair, tail) = rest.split_at_checked(end)?;
+        let end = memchr::memchr(b';', here).unwrap_or(here.len());
+        let (pair, tail) = here.split_at_checked(end)?;
+        // Past the ';'; none left after the last pair.
+        rest = tail.get(1..);
         if let Some(value) = cookie_value(pair, name) {
             return Some(value);
         }
-        // Past the ';'; none left after the last pair.
-        rest = tail.get(1..)?;
-    }
+    })
 }
 
 /// The value of one "name=value" pair of a Cookie header if its name is `name`.
@@ -119,9 +125,15 @@ fn cookie_value<'a>(pair: &'a [u8], name: &[u8]) -> Option<&'a [u8]> {
 
 /// Value of argument `name` in a raw query string ("a=1&b=2"), first match,
 /// raw (no percent-decoding). A bare `name` without '=' has an empty value.
-pub fn find_query_arg<'a>(args: &'a [u8], name: &[u8]) -> Option<&'a [u8]> {
+pub fn find_query_arg<'a>(args: &'a [u8], name: &'a [u8]) -> Option<&'a [u8]> {
+    query_values(args, name).next()
+}
+
+/// Every value of argument `name` in a raw query string, in order, as `find_query_arg` reads
+/// them.
+pub fn query_values<'a>(args: &'a [u8], name: &'a [u8]) -> impl Iterator<Item = &'a [u8]> {
     args.split(|&b| b == b'&')
-        .find_map(|pair| match pair.iter().position(|&b| b == b'=') {
+        .filter_map(move |pair| match pair.iter().position(|&b| b == b'=') {
             Some(eq) => {
                 let (key, rest) = pair.split_at_checked(eq)?;
                 (key == name).then(|| rest.get(1..).unwrap_or_default())
@@ -130,9 +142,64 @@ pub fn find_query_arg<'a>(args: &'a [u8], name: &[u8]) -> Option<&'a [u8]> {
         })
 }
 
+/// `uri` (a request line's target, `path?query`) without the arguments named in `names`:
+/// what `return_url` carries when the token came in the query string.
+pub fn without_query_args(uri: &[u8], names: &[&str]) -> Vec<u8> {
+    let Some(q) = memchr::memchr(b'?', uri) else {
+        return uri.to_vec();
+    };
+    let (path, query) = uri.split_at(q);
+    let query = query.get(1..).unwrap_or_default();
+    let named = |pair: &[u8]| {
+        let key = pair.split(|&b| b == b'=').next().unwrap_or_default();
+        names.iter().any(|n| n.as_bytes() == key)
+    };
+    let kept: Vec<&[u8]> = query.split(|&b| b == b'&').filter(|p| !named(p)).collect();
+    let mut out = path.to_vec();
+    if kept.iter().any(|p| !p.is_empty()) {
+        out.push(b'?');
+        out.extend_from_slice(&kept.join(&b'&'));
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_value_in_order() {
+        let cookies: Vec<&[u8]> =
+            cookie_values(b"auth=; x=1; auth=tok; auth=\"q\"", b"auth").collect();
+        assert_eq!(cookies, [&b""[..], b"tok", b"q"]);
+        let args: Vec<&[u8]> = query_values(b"t&a=1&t=x&t=", b"t").collect();
+        assert_eq!(args, [&b""[..], b"x", b""]);
+    }
+
+    #[test]
+    fn query_arguments_left_out() {
+        let cases: [(&[u8], &[u8]); 7] = [
+            (b"/p", b"/p"),
+            (b"/p?token=abc", b"/p"),
+            (b"/p?a=1&token=abc&b=2", b"/p?a=1&b=2"),
+            (b"/p?token=abc&token=def", b"/p"),
+            (b"/p?tokens=1&xtoken=2", b"/p?tokens=1&xtoken=2"),
+            (b"/p?token", b"/p"),
+            (b"/p?", b"/p"),
+        ];
+        for (uri, expected) in cases {
+            assert_eq!(
+                without_query_args(uri, &["token"]),
+                expected,
+                "{}",
+                String::from_utf8_lossy(uri)
+            );
+        }
+        assert_eq!(
+            without_query_args(b"/p?a=1&jwt=2", &["token", "jwt"]),
+            b"/p?a=1"
+        );
+    }
 
     #[test]
     fn parses_sources() {

@@ -30,6 +30,40 @@ pub fn quote_param(input: &str) -> String {
     out
 }
 
+/// A header name as nginx's `$http_*` variables and CGI-style upstreams read it: case and the
+/// difference between `-` and `_` do not count.
+pub fn fold_header_name(name: &[u8]) -> Vec<u8> {
+    name.iter().map(|&b| fold(b)).collect()
+}
+
+/// Whether two header names are one for nginx's `$http_*` and CGI-style upstreams.
+pub fn same_header_name(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).all(|(&x, &y)| fold(x) == fold(y))
+}
+
+fn fold(b: u8) -> u8 {
+    if b == b'_' {
+        b'-'
+    } else {
+        b.to_ascii_lowercase()
+    }
+}
+
+/// A URL fit for a `Location` header: bytes that cannot stand in a URI (controls, space, DEL,
+/// non-ASCII) percent-encoded, the rest as it is. A CR or LF from a variable can then never
+/// end the header.
+pub fn safe_url(input: &[u8]) -> String {
+    let mut out = String::with_capacity(input.len());
+    for &b in input {
+        if b.is_ascii_graphic() {
+            out.push(char::from(b));
+        } else {
+            let _ = write!(out, "%{b:02X}");
+        }
+    }
+    out
+}
+
 /// Maximum number of characters of a token-supplied string quoted in a message.
 const QUOTE_MAX_CHARS: usize = 64;
 
@@ -93,6 +127,30 @@ mod tests {
         assert_eq!(quote_param(r#"a"b\c"#), r#"a\"b\\c"#);
         assert_eq!(quote_param("a\r\nb\tc\x7f\u{85}d"), "abcd");
         assert_eq!(quote_param("caf\u{e9}"), "caf\u{e9}");
+    }
+
+    #[test]
+    fn header_names_fold_case_and_underscores() {
+        assert!(same_header_name(b"JWT-user_id", b"jwt_USER-ID"));
+        assert!(!same_header_name(b"JWT-sub", b"JWT-subs"));
+        assert!(!same_header_name(b"JWT-sub", b"JWT.sub"));
+        assert_eq!(fold_header_name(b"JWT_Sub"), b"jwt-sub");
+    }
+
+    #[test]
+    fn urls_for_location() {
+        assert_eq!(
+            safe_url(b"https://e.com/a?b=c&d=%41"),
+            "https://e.com/a?b=c&d=%41"
+        );
+        assert_eq!(
+            safe_url(b"/x\r\nSet-Cookie: a=b"),
+            "/x%0D%0ASet-Cookie:%20a=b"
+        );
+        assert_eq!(
+            safe_url("/caf\u{e9}\u{7f}\t".as_bytes()),
+            "/caf%C3%A9%7F%09"
+        );
     }
 
     #[test]

@@ -3,6 +3,8 @@
 use std::borrow::Cow;
 use std::cell::OnceCell;
 use std::fmt;
+use std::ops::Range;
+use std::rc::Rc;
 
 use serde_json::{Map, Number, Value};
 
@@ -16,7 +18,7 @@ use crate::text::quoted;
 pub const MAX_TOKEN_LEN: usize = 16 * 1024;
 
 /// Claim checks beyond the signature.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
 pub struct Policy {
     /// Clock skew tolerated on `exp` and `nbf`, in seconds.
     pub leeway: u64,
@@ -100,16 +102,17 @@ impl std::error::Error for Error {}
 
 /// A verified token whose claims passed the policy.
 ///
-/// It keeps the decoded JSON text; header and claims become maps only when a variable or a
-/// header asks for one, so a token nobody reads (most, behind a plain `auth_jwt`) costs one
-/// string, not a map, a key and a value per member.
+/// It keeps the decoded JSON text only: a cached token's memory is what its cache entry
+/// counts. Maps of the header and claims are built per request, by `Claims`, when a variable
+/// or a header asks for one.
 #[derive(Debug, Clone)]
 pub struct Jwt {
     /// The header's JSON, then the payload's.
     text: String,
     header_len: usize,
-    header: OnceCell<Map<String, Value>>,
-    claims: OnceCell<Map<String, Value>>,
+    /// Where `sub` sits in `text` when it is a string without escapes: `$jwt_sub` on a cache
+    /// hit then reads it without a map.
+    sub: Option<Range<usize>>,
     /// `exp` and `nbf` as verified, for the re-check of a cache hit.
     exp: Number,
     nbf: Option<Number>,
@@ -134,30 +137,103 @@ impl Jwt {
         check_time(Some(&exp), nbf.as_ref(), policy, now)
     }
 
-    /// Exact name first, then ASCII-case-insensitive: nginx lowercases variable names.
-    pub fn claim(&self, name: &str) -> Option<&Value> {
-        lookup(self.claims(), name)
-    }
-
-    /// Same lookup rule as `claim`, on the JOSE header.
-    pub fn header(&self, name: &str) -> Option<&Value> {
-        let header = self.text.get(..self.header_len).unwrap_or_default();
-        lookup(self.header.get_or_init(|| object(header)), name)
-    }
-
     /// The decoded payload as received (valid JSON).
     pub fn payload_json(&self) -> &str {
         self.text.get(self.header_len..).unwrap_or_default()
     }
 
-    /// `sub` when it is a string.
-    pub fn sub(&self) -> Option<&str> {
-        self.claims().get("sub").and_then(Value::as_str)
+    fn header_json(&self) -> &str {
+        self.text.get(..self.header_len).unwrap_or_default()
     }
 
-    fn claims(&self) -> &Map<String, Value> {
-        self.claims.get_or_init(|| object(self.payload_json()))
+    /// Heap bytes the token holds, for the cache's count.
+    pub fn heap_size(&self) -> usize {
+        self.text.capacity()
     }
+}
+
+/// A verified token as one request reads it: the token, and the maps of its header and claims,
+/// built the first time something asks and dropped with the request.
+#[derive(Debug)]
+pub struct Claims {
+    jwt: Rc<Jwt>,
+    header: OnceCell<Map<String, Value>>,
+    payload: OnceCell<Map<String, Value>>,
+}
+
+impl Claims {
+    pub fn new(jwt: Rc<Jwt>) -> Claims {
+        Claims {
+            jwt,
+            header: OnceCell::new(),
+            payload: OnceCell::new(),
+        }
+    }
+
+    pub fn jwt(&self) -> &Rc<Jwt> {
+        &self.jwt
+    }
+
+    /// Exact name first, then ASCII-case-insensitive: nginx lowercases variable names.
+    pub fn claim(&self, name: &str) -> Option<&Value> {
+        lookup(self.payload(), name)
+    }
+
+    /// The claim of exactly this name: what a claim header carries, so that `JWT-sub` and
+    /// `$jwt_sub` always agree.
+    pub fn claim_exact(&self, name: &str) -> Option<&Value> {
+        self.payload().get(name)
+    }
+
+    /// Same lookup rule as `claim`, on the JOSE header.
+    pub fn header(&self, name: &str) -> Option<&Value> {
+        lookup(
+            self.header.get_or_init(|| object(self.jwt.header_json())),
+            name,
+        )
+    }
+
+    /// `sub` when it is a string.
+    pub fn sub(&self) -> Option<&str> {
+        match &self.jwt.sub {
+            Some(range) => self.jwt.text.get(range.clone()),
+            None => self.payload().get("sub").and_then(Value::as_str),
+        }
+    }
+
+    pub fn payload_json(&self) -> &str {
+        self.jwt.payload_json()
+    }
+
+    fn payload(&self) -> &Map<String, Value> {
+        self.payload.get_or_init(|| object(self.jwt.payload_json()))
+    }
+}
+
+/// Whether `value` can be a header value as it is: no control character but HTAB (a CR or LF
+/// would end the header line), no DEL.
+pub fn header_safe(value: &str) -> bool {
+    !value.bytes().any(|b| b < 0x20 && b != b'\t' || b == 0x7f)
+}
+
+/// JSON text made fit for a header: a line break or tab between members becomes a space and a
+/// DEL inside a string the escape `\u007f`, which leaves the same JSON value. Valid JSON has no
+/// other control character; any would be escaped the same way.
+pub fn json_for_header(json: &str) -> Cow<'_, str> {
+    if header_safe(json) && !json.contains('\t') {
+        return Cow::Borrowed(json);
+    }
+    let mut out = String::with_capacity(json.len() + 8);
+    for c in json.chars() {
+        match c {
+            '\t' | '\n' | '\r' => out.push(' '),
+            c if (c as u32) < 0x20 || c == '\u{7f}' => {
+                let _ = std::fmt::Write::write_fmt(&mut out, format_args!("\\u{:04x}", c as u32));
+            }
+            c => out.push(c),
+        }
+    }
+    Cow::Owned(out)
 }
 
 /// The members of JSON text that `verify` checked already, so it cannot fail.
@@ -280,6 +356,11 @@ pub fn verify(token: &[u8], keys: &KeySet, policy: &Policy, now: i64) -> Result<
         return Err(Error::new(Reason::Claim, "exp is missing"));
     };
     let window = time_window(&exp, nbf.as_ref());
+    let sub = match &sub {
+        Some(Field::Str(Cow::Borrowed(sub))) => offset_in(payload, sub.as_bytes())
+            .map(|at| header_len + at..header_len + at + sub.len()),
+        _ => None,
+    };
 
     // JSON is UTF-8 once parsed; checked all the same, as the text is handed to nginx.
     let text = String::from_utf8(text)
@@ -287,12 +368,17 @@ pub fn verify(token: &[u8], keys: &KeySet, policy: &Policy, now: i64) -> Result<
     Ok(Jwt {
         text,
         header_len,
-        header: OnceCell::new(),
-        claims: OnceCell::new(),
+        sub,
         exp,
         nbf,
         window,
     })
+}
+
+/// Where `part`, a slice of `whole`, starts in it.
+fn offset_in(whole: &[u8], part: &[u8]) -> Option<usize> {
+    let at = (part.as_ptr() as usize).checked_sub(whole.as_ptr() as usize)?;
+    (at.checked_add(part.len())? <= whole.len()).then_some(at)
 }
 
 /// (`nbf` or `i128::MIN`, `exp`) when each present one is an integer.

@@ -1,10 +1,11 @@
 //! Every algorithm end to end, with tokens minted by an independent library
-//! (jsonwebtoken) from the private keys in testdata/keys.
+//! (jsonwebtoken; aws-lc-rs's signing side for ES512, which jsonwebtoken lacks) from the
+//! private keys in testdata/keys.
 
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine as _;
 use jsonwebtoken::{EncodingKey, Header};
-use jwt_core::{verify, Algorithm, KeySet, Policy, Reason};
+use jwt_core::{verify, Algorithm, Claims, KeySet, Policy, Reason};
 use ring::rand::SystemRandom;
 use ring::signature;
 use serde_json::{json, Value};
@@ -38,35 +39,93 @@ fn jose(alg: Algorithm) -> jsonwebtoken::Algorithm {
         Algorithm::ES256 => J::ES256,
         Algorithm::ES384 => J::ES384,
         Algorithm::EdDSA => J::EdDSA,
+        Algorithm::ES512 => unreachable!("jsonwebtoken has no ES512: see Signer::P521"),
     }
+}
+
+/// A private key to mint tokens with.
+enum Signer {
+    Jose(EncodingKey),
+    P521(aws_lc_rs::signature::EcdsaKeyPair),
+}
+
+impl From<EncodingKey> for Signer {
+    fn from(key: EncodingKey) -> Signer {
+        Signer::Jose(key)
+    }
+}
+
+fn p521(pkcs8: &[u8]) -> Signer {
+    Signer::P521(
+        aws_lc_rs::signature::EcdsaKeyPair::from_pkcs8(
+            &aws_lc_rs::signature::ECDSA_P521_SHA512_FIXED_SIGNING,
+            pkcs8,
+        )
+        .unwrap(),
+    )
 }
 
 fn claims() -> Value {
     json!({"sub": "alice", "exp": NOW + 300, "iat": NOW, "iss": "https://issuer.example", "aud": ["api"]})
 }
 
-fn mint(alg: Algorithm, key: &EncodingKey, kid: Option<&str>) -> String {
-    let mut header = Header::new(jose(alg));
-    header.kid = kid.map(str::to_owned);
-    jsonwebtoken::encode(&header, &claims(), key).unwrap()
+fn mint(alg: Algorithm, signer: &Signer, kid: Option<&str>) -> String {
+    match signer {
+        Signer::Jose(key) => {
+            let mut header = Header::new(jose(alg));
+            header.kid = kid.map(str::to_owned);
+            jsonwebtoken::encode(&header, &claims(), key).unwrap()
+        }
+        Signer::P521(pair) => {
+            let mut header = json!({"typ": "JWT", "alg": alg.name()});
+            if let Some(kid) = kid {
+                header["kid"] = json!(kid);
+            }
+            let input = format!(
+                "{}.{}",
+                URL_SAFE_NO_PAD.encode(header.to_string()),
+                URL_SAFE_NO_PAD.encode(claims().to_string())
+            );
+            let rng = aws_lc_rs::rand::SystemRandom::new();
+            let sig = pair.sign(&rng, input.as_bytes()).unwrap();
+            format!("{input}.{}", URL_SAFE_NO_PAD.encode(sig.as_ref()))
+        }
+    }
 }
 
 /// The signing key a test uses for `alg`, from testdata.
-fn signing_key(alg: Algorithm) -> EncodingKey {
+fn signing_key(alg: Algorithm) -> Signer {
     match alg {
-        a if a.is_hmac() => EncodingKey::from_secret(SECRET),
-        Algorithm::ES256 => EncodingKey::from_ec_pem(&key_file("ec256.pk8.pem")).unwrap(),
-        Algorithm::ES384 => EncodingKey::from_ec_pem(&key_file("ec384.pk8.pem")).unwrap(),
-        Algorithm::EdDSA => EncodingKey::from_ed_pem(&key_file("ed25519.pk8.pem")).unwrap(),
-        _ => EncodingKey::from_rsa_pem(&key_file("rsa2048.pk8.pem")).unwrap(),
+        a if a.is_hmac() => EncodingKey::from_secret(SECRET).into(),
+        Algorithm::ES256 => EncodingKey::from_ec_pem(&key_file("ec256.pk8.pem"))
+            .unwrap()
+            .into(),
+        Algorithm::ES384 => EncodingKey::from_ec_pem(&key_file("ec384.pk8.pem"))
+            .unwrap()
+            .into(),
+        Algorithm::ES512 => p521(&pem_der("ec521.pk8.pem")),
+        Algorithm::EdDSA => EncodingKey::from_ed_pem(&key_file("ed25519.pk8.pem"))
+            .unwrap()
+            .into(),
+        _ => EncodingKey::from_rsa_pem(&key_file("rsa2048.pk8.pem"))
+            .unwrap()
+            .into(),
     }
 }
 
 /// A key of the same kind that does not match the key set.
-fn wrong_signing_key(alg: Algorithm) -> EncodingKey {
+fn wrong_signing_key(alg: Algorithm) -> Signer {
     let rng = SystemRandom::new();
-    match alg {
+    let key = match alg {
         a if a.is_hmac() => EncodingKey::from_secret(b"not the configured secret"),
+        Algorithm::ES512 => {
+            let pkcs8 = aws_lc_rs::signature::EcdsaKeyPair::generate_pkcs8(
+                &aws_lc_rs::signature::ECDSA_P521_SHA512_FIXED_SIGNING,
+                &aws_lc_rs::rand::SystemRandom::new(),
+            )
+            .unwrap();
+            return p521(pkcs8.as_ref());
+        }
         Algorithm::ES256 => EncodingKey::from_ec_der(
             signature::EcdsaKeyPair::generate_pkcs8(
                 &signature::ECDSA_P256_SHA256_FIXED_SIGNING,
@@ -89,19 +148,21 @@ fn wrong_signing_key(alg: Algorithm) -> EncodingKey {
                 .as_ref(),
         ),
         _ => EncodingKey::from_rsa_pem(&key_file("rsa2048-b.pk8.pem")).unwrap(),
-    }
+    };
+    key.into()
 }
 
 /// The key set a deployment would configure for `alg`.
 fn key_set(alg: Algorithm) -> KeySet {
     let file = match alg {
-        a if a.is_hmac() => return KeySet::from_secret(SECRET, alg).unwrap(),
+        a if a.is_hmac() => return KeySet::from_secret(SECRET, alg).unwrap().0,
         Algorithm::ES256 => "ec256.pub",
         Algorithm::ES384 => "ec384.pub",
+        Algorithm::ES512 => "ec521.pub",
         Algorithm::EdDSA => "ed25519.pub",
         _ => "rsa2048.pub",
     };
-    let (set, warnings) = KeySet::from_material(&key_file(file), alg).unwrap();
+    let (set, warnings) = KeySet::from_material(&key_file(file), Some(alg)).unwrap();
     assert!(warnings.is_empty());
     set
 }
@@ -119,7 +180,8 @@ fn mismatched_set(alg: Algorithm) -> KeySet {
         Algorithm::PS384 => Algorithm::PS256,
         Algorithm::PS512 => Algorithm::RS512,
         Algorithm::ES256 => Algorithm::ES384,
-        Algorithm::ES384 => Algorithm::ES256,
+        Algorithm::ES384 => Algorithm::ES512,
+        Algorithm::ES512 => Algorithm::ES256,
         Algorithm::EdDSA => Algorithm::RS256,
     };
     key_set(other)
@@ -140,6 +202,7 @@ fn every_algorithm_verifies_its_tokens() {
         let token = mint(alg, &signing_key(alg), None);
         let jwt = verify(token.as_bytes(), &key_set(alg), &strict_policy(), NOW)
             .unwrap_or_else(|err| panic!("{alg}: {err}"));
+        let jwt = Claims::new(std::rc::Rc::new(jwt));
         assert_eq!(jwt.sub(), Some("alice"), "{alg}");
         assert_eq!(jwt.header("alg"), Some(&json!(alg.name())));
         assert_eq!(jwt.claim("aud"), Some(&json!(["api"])));
@@ -203,7 +266,7 @@ fn hmac_with_public_key_bytes_is_refused() {
     let public_pem = key_file("rsa2048.pub");
     let token = mint(
         Algorithm::HS256,
-        &EncodingKey::from_secret(&public_pem),
+        &EncodingKey::from_secret(&public_pem).into(),
         None,
     );
     for alg in [Algorithm::RS256, Algorithm::PS256] {
@@ -217,7 +280,7 @@ fn hmac_with_public_key_bytes_is_refused() {
     // The DER form of the key as the secret.
     let token = mint(
         Algorithm::HS256,
-        &EncodingKey::from_secret(&pem_der("rsa2048.pub")),
+        &EncodingKey::from_secret(&pem_der("rsa2048.pub")).into(),
         None,
     );
     let err = verify(
@@ -229,7 +292,7 @@ fn hmac_with_public_key_bytes_is_refused() {
     .unwrap_err();
     assert_eq!(err.reason, Reason::Algorithm);
     // And a PEM key can never be configured as an HMAC key.
-    assert!(KeySet::from_material(&public_pem, Algorithm::HS256).is_err());
+    assert!(KeySet::from_material(&public_pem, Some(Algorithm::HS256)).is_err());
 }
 
 #[test]
@@ -271,7 +334,7 @@ fn jwks_rotation_selects_by_kid() {
         rsa_jwk("rsa2048-b.pk8.pem", "2025"),
     ]});
     let (set, warnings) =
-        KeySet::from_material(jwks.to_string().as_bytes(), Algorithm::RS256).unwrap();
+        KeySet::from_material(jwks.to_string().as_bytes(), Some(Algorithm::RS256)).unwrap();
     assert_eq!(set.len(), 2);
     assert_eq!(
         warnings,
@@ -279,7 +342,9 @@ fn jwks_rotation_selects_by_kid() {
     );
 
     let a = signing_key(Algorithm::RS256);
-    let b = EncodingKey::from_rsa_pem(&key_file("rsa2048-b.pk8.pem")).unwrap();
+    let b = EncodingKey::from_rsa_pem(&key_file("rsa2048-b.pk8.pem"))
+        .unwrap()
+        .into();
     let run = |token: &str| verify(token.as_bytes(), &set, &Policy::default(), NOW);
     run(&mint(Algorithm::RS256, &a, Some("2024"))).unwrap();
     run(&mint(Algorithm::RS256, &b, Some("2025"))).unwrap();
@@ -313,7 +378,8 @@ fn jwk_alg_pinning_end_to_end() {
     let mut rs = rsa_jwk("rsa2048.pk8.pem", "rs");
     rs["alg"] = json!("RS256");
     let jwks = json!({"keys": [ps, rs]});
-    let (set, _) = KeySet::from_material(jwks.to_string().as_bytes(), Algorithm::RS256).unwrap();
+    let (set, _) =
+        KeySet::from_material(jwks.to_string().as_bytes(), Some(Algorithm::RS256)).unwrap();
     let key = signing_key(Algorithm::RS256);
     let run = |alg, kid| {
         verify(
@@ -337,26 +403,29 @@ fn jwk_alg_pinning_end_to_end() {
 
 #[test]
 fn ec_and_okp_jwks_verify() {
-    let ec = |file: &str| {
+    let ec = |file: &str, size: usize| {
         let der = pem_der(file);
-        der[der.len() - if file.starts_with("ec256") { 64 } else { 96 }..].to_vec()
+        der[der.len() - 2 * size..].to_vec()
     };
-    let p256 = ec("ec256.pub");
-    let p384 = ec("ec384.pub");
+    let p256 = ec("ec256.pub", 32);
+    let p384 = ec("ec384.pub", 48);
+    let p521 = ec("ec521.pub", 66);
     let ed = pem_der("ed25519.pub");
     let ed = &ed[ed.len() - 32..];
     let jwks = json!({"keys": [
         {"kty": "EC", "crv": "P-256", "kid": "p256", "x": URL_SAFE_NO_PAD.encode(&p256[..32]), "y": URL_SAFE_NO_PAD.encode(&p256[32..])},
         {"kty": "EC", "crv": "P-384", "kid": "p384", "alg": "ES384", "x": URL_SAFE_NO_PAD.encode(&p384[..48]), "y": URL_SAFE_NO_PAD.encode(&p384[48..])},
+        {"kty": "EC", "crv": "P-521", "kid": "p521", "x": URL_SAFE_NO_PAD.encode(&p521[..66]), "y": URL_SAFE_NO_PAD.encode(&p521[66..])},
         {"kty": "OKP", "crv": "Ed25519", "kid": "ed", "alg": "EdDSA", "x": URL_SAFE_NO_PAD.encode(ed)},
         {"kty": "oct", "kid": "hs", "alg": "HS512", "k": URL_SAFE_NO_PAD.encode(SECRET)},
     ]});
-    let (set, warnings) =
-        KeySet::from_material(jwks.to_string().as_bytes(), Algorithm::ES256).unwrap();
+    // No algorithm configured: each key serves its own `alg`, or its type's.
+    let (set, warnings) = KeySet::from_material(jwks.to_string().as_bytes(), None).unwrap();
     assert!(warnings.is_empty(), "{warnings:?}");
     for (alg, kid) in [
         (Algorithm::ES256, "p256"),
         (Algorithm::ES384, "p384"),
+        (Algorithm::ES512, "p521"),
         (Algorithm::EdDSA, "ed"),
         (Algorithm::HS512, "hs"),
     ] {
@@ -375,7 +444,8 @@ fn ec_and_okp_jwks_verify() {
 
 #[test]
 fn pkcs1_pem_verifies() {
-    let (set, _) = KeySet::from_material(&key_file("rsa2048.pkcs1.pub"), Algorithm::RS512).unwrap();
+    let (set, _) =
+        KeySet::from_material(&key_file("rsa2048.pkcs1.pub"), Some(Algorithm::RS512)).unwrap();
     let token = mint(Algorithm::RS512, &signing_key(Algorithm::RS512), None);
     verify(token.as_bytes(), &set, &Policy::default(), NOW).unwrap();
 }
@@ -402,4 +472,56 @@ fn expiry_of_minted_tokens() {
             .reason,
         Reason::Expired
     );
+}
+
+#[test]
+fn a_configured_algorithm_admits_keys_of_its_family_only() {
+    let hs =
+        json!({"kty": "oct", "kid": "hs", "alg": "HS256", "k": URL_SAFE_NO_PAD.encode(SECRET)});
+    let jwks = json!({"keys": [rsa_jwk("rsa2048.pk8.pem", "rs"), hs.clone()]});
+    let (set, warnings) =
+        KeySet::from_material(jwks.to_string().as_bytes(), Some(Algorithm::RS256)).unwrap();
+    assert_eq!(set.len(), 1);
+    assert_eq!(
+        warnings,
+        ["skipping key #2 (kid \"hs\"): secret key (alg HS256) cannot serve the configured RS256"]
+    );
+    // The HMAC key is not there to be chosen: an HS256 token naming it is refused.
+    let token = mint(Algorithm::HS256, &signing_key(Algorithm::HS256), Some("hs"));
+    let err = verify(token.as_bytes(), &set, &Policy::default(), NOW).unwrap_err();
+    assert_eq!(err.reason, Reason::Key, "{err}");
+    // A single JWK of another family is an error, not an empty set.
+    let err = KeySet::from_material(hs.to_string().as_bytes(), Some(Algorithm::RS256)).unwrap_err();
+    assert_eq!(
+        err.0,
+        "unusable JWK: secret key (alg HS256) cannot serve the configured RS256"
+    );
+    // Within the family, a key's own alg pins it.
+    let mut ps = rsa_jwk("rsa2048.pk8.pem", "ps");
+    ps["alg"] = json!("PS384");
+    let (set, _) =
+        KeySet::from_material(ps.to_string().as_bytes(), Some(Algorithm::RS256)).unwrap();
+    assert_eq!(set.algorithms().collect::<Vec<_>>(), [Algorithm::PS384]);
+    // A key's alg of another family than its type is refused whatever is configured.
+    let mut liar = rsa_jwk("rsa2048.pk8.pem", "liar");
+    liar["alg"] = json!("HS256");
+    for configured in [None, Some(Algorithm::HS256), Some(Algorithm::RS256)] {
+        assert!(KeySet::from_material(liar.to_string().as_bytes(), configured).is_err());
+    }
+}
+
+#[test]
+fn a_public_key_without_configured_algorithm_serves_its_type() {
+    for (file, alg) in [
+        ("rsa2048.pub", Algorithm::RS256),
+        ("ec256.pub", Algorithm::ES256),
+        ("ec384.pub", Algorithm::ES384),
+        ("ec521.pub", Algorithm::ES512),
+        ("ed25519.pub", Algorithm::EdDSA),
+    ] {
+        let (set, _) = KeySet::from_material(&key_file(file), None).unwrap();
+        assert_eq!(set.algorithms().collect::<Vec<_>>(), [alg], "{file}");
+        let token = mint(alg, &signing_key(alg), None);
+        verify(token.as_bytes(), &set, &Policy::default(), NOW).unwrap();
+    }
 }

@@ -14,7 +14,7 @@ fn pem_body(name: &str) -> Vec<u8> {
 }
 
 fn load(name: &str, alg: Algorithm) -> Result<KeySet, KeyError> {
-    let (set, warnings) = KeySet::from_material(&key_file(name), alg)?;
+    let (set, warnings) = KeySet::from_material(&key_file(name), Some(alg))?;
     assert!(warnings.is_empty());
     Ok(set)
 }
@@ -52,7 +52,7 @@ fn ec_jwk_parts(name: &str) -> (String, String) {
 }
 
 fn from_json_value(value: &Value, alg: Algorithm) -> Result<(KeySet, Vec<String>), KeyError> {
-    KeySet::from_material(value.to_string().as_bytes(), alg)
+    KeySet::from_material(value.to_string().as_bytes(), Some(alg))
 }
 
 fn err(result: Result<impl fmt::Debug, KeyError>) -> String {
@@ -105,15 +105,15 @@ fn der_keys() {
         ("ec384.pub", Algorithm::ES384),
         ("ed25519.pub", Algorithm::EdDSA),
     ] {
-        let (set, _) = KeySet::from_material(&pem_body(file), alg).unwrap();
+        let (set, _) = KeySet::from_material(&pem_body(file), Some(alg)).unwrap();
         assert_eq!(set.len(), 1, "{file}");
     }
     assert_eq!(
         err(KeySet::from_material(
             &pem_body("rsa2048.pub"),
-            Algorithm::HS256
+            Some(Algorithm::HS256)
         )),
-        "a DER key cannot be used with HS256; give the secret"
+        "RSA key cannot be used with HS256; give the secret, or configure the key's algorithm"
     );
 }
 
@@ -158,12 +158,13 @@ fn key_and_algorithm_must_agree() {
         (
             "rsa2048.pub",
             Algorithm::HS256,
-            "a PEM key cannot be used with HS256; give the secret",
+            "RSA key cannot be used with HS256; give the secret, or configure the key's algorithm",
         ),
         (
             "ec256.pub",
             Algorithm::HS512,
-            "a PEM key cannot be used with HS512; give the secret",
+            "EC P-256 key cannot be used with HS512; give the secret, or configure the key's \
+             algorithm",
         ),
     ];
     for (file, alg, message) in cases {
@@ -207,7 +208,7 @@ fn pem_variants() {
     let crlf = pem.replace('\n', "\r\n");
     let padded = format!("\u{feff}\n\n  {pem}\n\n");
     for text in [&crlf, &padded] {
-        KeySet::from_material(text.as_bytes(), Algorithm::RS256).unwrap();
+        KeySet::from_material(text.as_bytes(), Some(Algorithm::RS256)).unwrap();
     }
     let cases: Vec<(String, &str)> = vec![
         (
@@ -248,7 +249,10 @@ fn pem_variants() {
     ];
     for (text, message) in cases {
         assert_eq!(
-            err(KeySet::from_material(text.as_bytes(), Algorithm::RS256)),
+            err(KeySet::from_material(
+                text.as_bytes(),
+                Some(Algorithm::RS256)
+            )),
             message,
             "{text}"
         );
@@ -256,7 +260,7 @@ fn pem_variants() {
     let mut bytes = pem.into_bytes();
     bytes.push(0xff);
     assert_eq!(
-        err(KeySet::from_material(&bytes, Algorithm::RS256)),
+        err(KeySet::from_material(&bytes, Some(Algorithm::RS256))),
         "PEM key is not text"
     );
 }
@@ -272,7 +276,7 @@ fn unrecognised_material() {
         b"ssh-rsa AAAA",
     ] {
         assert_eq!(
-            err(KeySet::from_material(data, Algorithm::RS256)),
+            err(KeySet::from_material(data, Some(Algorithm::RS256))),
             "key file is neither PEM, DER nor JSON (JWK/JWKS)"
         );
     }
@@ -298,7 +302,7 @@ fn malformed_der_never_panics() {
             for flip in [0x01u8, 0x80, 0xff] {
                 let mut bad = der.clone();
                 bad[i] ^= flip;
-                let _ = KeySet::from_material(&bad, Algorithm::RS256);
+                let _ = KeySet::from_material(&bad, Some(Algorithm::RS256));
                 let _ = parse_der(&bad);
             }
         }
@@ -324,7 +328,7 @@ fn spki_details() {
     k1.extend_from_slice(&[1u8; 64]);
     assert_eq!(
         err(parse_spki(&k1).map(|_| ())),
-        "unsupported EC curve (OID 1.3.132.0.10), expected P-256 or P-384"
+        "unsupported EC curve (OID 1.3.132.0.10), expected P-256, P-384 or P-521"
     );
     // A compressed P-256 point.
     let mut compressed = vec![0x30, 0x39, 0x30, 0x13, 0x06, 0x07];
@@ -350,17 +354,17 @@ fn spki_details() {
 #[test]
 fn secrets() {
     for alg in [Algorithm::HS256, Algorithm::HS384, Algorithm::HS512] {
-        let set = KeySet::from_secret(b"k", alg).unwrap();
+        let (set, _) = KeySet::from_secret(b"k", alg).unwrap();
         assert_eq!(set.len(), 1);
         assert_eq!(set.algorithms().next(), Some(alg));
     }
     assert_eq!(
         err(KeySet::from_secret(b"k", Algorithm::RS256)),
-        "a secret key cannot be used with RS256; use a PEM public key"
+        "a secret key cannot be used with RS256; give the public key"
     );
     assert_eq!(
         err(KeySet::from_secret(b"k", Algorithm::EdDSA)),
-        "a secret key cannot be used with EdDSA; use a PEM public key"
+        "a secret key cannot be used with EdDSA; give the public key"
     );
     assert_eq!(
         err(KeySet::from_secret(b"", Algorithm::HS256)),
@@ -401,7 +405,7 @@ fn single_jwks() {
     assert_eq!(set.keys[0].alg, Algorithm::ES256);
     assert_eq!(
         err(from_json_value(&ec256, Algorithm::ES384)),
-        "unusable JWK: EC P-256 key cannot be used with ES384"
+        "unusable JWK: EC P-256 key cannot serve the configured ES384"
     );
     let wrong_crv = json!({"kty": "EC", "crv": "P-384", "x": x, "y": y});
     assert_eq!(
@@ -427,7 +431,7 @@ fn single_jwks() {
     assert_eq!(set.keys[0].alg, Algorithm::HS384);
     assert_eq!(
         err(from_json_value(&oct, Algorithm::RS256)),
-        "unusable JWK: secret key cannot be used with RS256"
+        "unusable JWK: secret key cannot serve the configured RS256"
     );
     // Padded base64url is tolerated in key files.
     let padded = json!({"kty": "oct", "k": "c2VjcmV0"});
@@ -567,7 +571,7 @@ fn jwks_skips_unusable_entries() {
             "skipping key #2 (kid \"old\"): unsupported kty \"foo\"",
             "skipping key #3 (kid \"enc\"): use \"enc\" is not \"sig\"",
             "skipping key #4: not a JSON object",
-            "skipping key #5: secret key cannot be used with RS256",
+            "skipping key #5: secret key cannot serve the configured RS256",
         ]
     );
 }
@@ -599,11 +603,14 @@ fn jwks_errors() {
         "\"keys\" of the JWK set is not an array"
     );
     assert_eq!(
-        err(KeySet::from_material(b"{\"keys\": [", Algorithm::RS256)),
+        err(KeySet::from_material(
+            b"{\"keys\": [",
+            Some(Algorithm::RS256)
+        )),
         "invalid JSON key: truncated JSON"
     );
     let dup = br#"{"kty":"oct","k":"c2VjcmV0","k":"b3RoZXI"}"#;
-    assert!(err(KeySet::from_material(dup, Algorithm::HS256))
+    assert!(err(KeySet::from_material(dup, Some(Algorithm::HS256)))
         .starts_with("invalid JSON key: duplicate key \"k\""));
 }
 
@@ -616,14 +623,31 @@ fn jwks_mixing_algorithms_and_kidless_keys() {
         {"kty": "oct", "k": "c2VjcmV0", "kid": "h", "alg": "HS256"},
         {"kty": "oct", "k": "c2VjcmV0"},
     ]});
-    let (set, warnings) = from_json_value(&jwks, Algorithm::HS256).unwrap();
+    // No algorithm configured: every key serves its own.
+    let (set, warnings) = KeySet::from_material(jwks.to_string().as_bytes(), None).unwrap();
     assert_eq!(
         set.algorithms().collect::<Vec<_>>(),
         [Algorithm::RS512, Algorithm::HS256, Algorithm::HS256]
     );
+    let short = "the HS256 secret is 6 bytes long; RFC 7518 asks for at least 32 (the size of \
+                 its hash)";
     assert_eq!(
         warnings,
-        ["1 key(s) of the JWK set have no kid and can never be selected"]
+        [
+            format!("key #2 (kid \"h\"): {short}"),
+            format!("key #3: {short}"),
+            "1 key(s) of the JWK set have no kid and can never be selected".to_owned()
+        ]
+    );
+    // HS256 configured: the RSA key is of another family, skipped.
+    let (set, warnings) = from_json_value(&jwks, Algorithm::HS256).unwrap();
+    assert_eq!(
+        set.algorithms().collect::<Vec<_>>(),
+        [Algorithm::HS256, Algorithm::HS256]
+    );
+    assert_eq!(
+        warnings[0],
+        "skipping key #1 (kid \"r\"): RSA key (alg RS512) cannot serve the configured HS256"
     );
 
     // One kid-less key in a set is selected for any token.
@@ -647,4 +671,146 @@ fn jwks_mixing_algorithms_and_kidless_keys() {
         set.select(Some("b")).err().unwrap(),
         "no key with kid \"b\""
     );
+}
+
+#[test]
+fn a_public_key_is_never_taken_for_a_secret() {
+    let pem = key_file("rsa2048.pub");
+    let der = pem_body("rsa2048.pub");
+    let pkcs1 = pem_body("rsa2048.pkcs1.pub");
+    let hex: String = der.iter().map(|b| format!("{b:02x}")).collect();
+    let b64 = STANDARD.encode(&der);
+    let (n, e) = rsa_jwk_parts("rsa2048.pub");
+    let jwk = json!({"kty": "RSA", "n": n, "e": e}).to_string();
+    let jwks = json!({"keys": [{"kty": "RSA", "n": n, "e": e}]}).to_string();
+    let cases: [(&[u8], &str); 8] = [
+        (&pem, "a PEM key"),
+        (&der, "a DER public key"),
+        (&pkcs1, "a DER public key"),
+        (&pem_body("ec521.pub"), "a DER public key"),
+        (hex.as_bytes(), "the text of a DER public key"),
+        (b64.as_bytes(), "the text of a DER public key"),
+        (jwk.as_bytes(), "a JWK"),
+        (jwks.as_bytes(), "a JWK"),
+    ];
+    for (secret, what) in cases {
+        for alg in [Algorithm::HS256, Algorithm::HS512] {
+            let message = err(KeySet::from_secret(secret, alg));
+            assert!(
+                message.starts_with(&format!("the secret is {what}:")),
+                "{message}"
+            );
+        }
+    }
+    // An oct JWK whose k is a public key is refused as well.
+    let oct = json!({"kty": "oct", "k": b64url(&der)});
+    assert_eq!(
+        err(from_json_value(&oct, Algorithm::HS256)),
+        "unusable JWK: k is a DER public key, not a secret"
+    );
+    // Secrets that merely look like text are fine.
+    for secret in [&b"-----not a key-----"[..], b"{\"sub\":1}", b"30820122"] {
+        assert!(KeySet::from_secret(secret, Algorithm::HS256).is_ok());
+    }
+}
+
+#[test]
+fn short_secrets_are_warned_about() {
+    for (alg, size) in [
+        (Algorithm::HS256, 32),
+        (Algorithm::HS384, 48),
+        (Algorithm::HS512, 64),
+    ] {
+        let (_, warnings) = KeySet::from_secret(&vec![7; size], alg).unwrap();
+        assert!(warnings.is_empty());
+        let (_, warnings) = KeySet::from_secret(&vec![7; size - 1], alg).unwrap();
+        assert_eq!(
+            warnings,
+            [format!(
+                "the {alg} secret is {} bytes long; RFC 7518 asks for at least {size} (the size \
+                 of its hash)",
+                size - 1
+            )]
+        );
+    }
+}
+
+#[test]
+fn p521_keys() {
+    let set = load("ec521.pub", Algorithm::ES512).unwrap();
+    assert_eq!(set.algorithms().collect::<Vec<_>>(), [Algorithm::ES512]);
+    assert_eq!(
+        err(load("ec521.pub", Algorithm::ES384)),
+        "EC P-521 key cannot be used with ES384"
+    );
+    let (x, y) = ec_jwk_parts("ec521.pub");
+    let jwk = json!({"kty": "EC", "crv": "P-521", "kid": "p", "x": x, "y": y});
+    let (set, _) = from_json_value(&jwk, Algorithm::ES512).unwrap();
+    assert_eq!(set.algorithms().collect::<Vec<_>>(), [Algorithm::ES512]);
+    let short = json!({"kty": "EC", "crv": "P-521", "x": &x[4..], "y": y});
+    assert_eq!(
+        err(from_json_value(&short, Algorithm::ES512)),
+        "unusable JWK: x and y of a EC P-521 key must be 66 bytes"
+    );
+}
+
+#[test]
+fn a_large_set_finds_each_kid() {
+    let keys: Vec<Value> = (0..2000)
+        .map(|i| json!({"kty": "oct", "kid": format!("k{i}"), "k": b64url(&[i as u8; 32])}))
+        .collect();
+    let (set, warnings) = from_json_value(&json!({ "keys": keys }), Algorithm::HS256).unwrap();
+    assert!(warnings.is_empty());
+    for i in [0, 1, 999, 1999] {
+        let key = set.select(Some(&format!("k{i}"))).unwrap();
+        assert_eq!(key.kid.as_deref(), Some(format!("k{i}").as_str()));
+    }
+    assert!(set.select(Some("k2000")).is_err());
+    assert!(set.select(None).is_err());
+}
+
+#[test]
+fn fingerprints_tell_key_sets_apart() {
+    let print = |secret: &[u8], alg| KeySet::from_secret(secret, alg).unwrap().0.fingerprint();
+    assert_eq!(
+        print(b"one", Algorithm::HS256),
+        print(b"one", Algorithm::HS256)
+    );
+    assert_ne!(
+        print(b"one", Algorithm::HS256),
+        print(b"two", Algorithm::HS256)
+    );
+    assert_ne!(
+        print(b"one", Algorithm::HS256),
+        print(b"one", Algorithm::HS384)
+    );
+    let rs = load("rsa2048.pub", Algorithm::RS256).unwrap().fingerprint();
+    assert_eq!(
+        rs,
+        load("rsa2048.pkcs1.pub", Algorithm::RS256)
+            .unwrap()
+            .fingerprint()
+    );
+    assert_ne!(
+        rs,
+        load("rsa2048.pub", Algorithm::PS256).unwrap().fingerprint()
+    );
+    assert_ne!(
+        rs,
+        load("rsa2048-b.pub", Algorithm::RS256)
+            .unwrap()
+            .fingerprint()
+    );
+    let with_kid = |kid: &str| {
+        let (n, e) = rsa_jwk_parts("rsa2048.pub");
+        from_json_value(
+            &json!({"kty": "RSA", "kid": kid, "n": n, "e": e}),
+            Algorithm::RS256,
+        )
+        .unwrap()
+        .0
+        .fingerprint()
+    };
+    assert_ne!(with_kid("a"), with_kid("b"));
+    assert_ne!(with_kid("a"), rs);
 }

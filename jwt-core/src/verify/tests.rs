@@ -34,11 +34,11 @@ fn token(payload: &Value) -> String {
 }
 
 fn keys() -> KeySet {
-    KeySet::from_secret(SECRET, Algorithm::HS256).unwrap()
+    KeySet::from_secret(SECRET, Algorithm::HS256).unwrap().0
 }
 
-fn check(token: &str, policy: &Policy) -> Result<Jwt, Error> {
-    verify(token.as_bytes(), &keys(), policy, NOW)
+fn check(token: &str, policy: &Policy) -> Result<Claims, Error> {
+    verify(token.as_bytes(), &keys(), policy, NOW).map(|jwt| Claims::new(Rc::new(jwt)))
 }
 
 fn fails(token: &str, policy: &Policy) -> Error {
@@ -336,7 +336,9 @@ fn payload_rules_after_signature() {
 fn signatures() {
     let good = token(&json!({"exp": exp_ok(), "sub": "a"}));
     check(&good, &Policy::default()).unwrap();
-    let other = KeySet::from_secret(b"another secret", Algorithm::HS256).unwrap();
+    let other = KeySet::from_secret(b"another secret", Algorithm::HS256)
+        .unwrap()
+        .0;
     let err = verify(good.as_bytes(), &other, &Policy::default(), NOW).unwrap_err();
     assert_eq!(err.reason, Reason::Signature);
     assert_eq!(err.detail, "invalid HS256 signature");
@@ -367,7 +369,7 @@ fn signatures() {
             &enc(header.as_bytes()),
             &enc(br#"{"exp":1700000060}"#),
         );
-        let set = KeySet::from_secret(SECRET, alg).unwrap();
+        let set = KeySet::from_secret(SECRET, alg).unwrap().0;
         verify(t.as_bytes(), &set, &Policy::default(), NOW).unwrap();
         let err = verify(t.as_bytes(), &keys(), &Policy::default(), NOW).unwrap_err();
         assert_eq!(err.reason, Reason::Algorithm);
@@ -380,7 +382,7 @@ fn two_keys() -> KeySet {
         {"kty": "oct", "kid": "one", "k": enc(b"first secret")},
         {"kty": "oct", "kid": "two", "k": enc(b"second secret")},
     ]});
-    KeySet::from_material(jwks.to_string().as_bytes(), Algorithm::HS256)
+    KeySet::from_material(jwks.to_string().as_bytes(), Some(Algorithm::HS256))
         .unwrap()
         .0
 }
@@ -807,11 +809,14 @@ fn a_remembered_header_reads_as_it_did() {
     }
     let read =
         |set: &KeySet, token: &str| match verify(token.as_bytes(), set, &Policy::default(), NOW) {
-            Ok(jwt) => Ok((
-                jwt.header("kid").map(render).map(|kid| kid.into_owned()),
-                jwt.header("alg").map(render).map(|alg| alg.into_owned()),
-                jwt.payload_json().to_owned(),
-            )),
+            Ok(jwt) => {
+                let jwt = Claims::new(Rc::new(jwt));
+                Ok((
+                    jwt.header("kid").map(render).map(|kid| kid.into_owned()),
+                    jwt.header("alg").map(render).map(|alg| alg.into_owned()),
+                    jwt.payload_json().to_owned(),
+                ))
+            }
             Err(err) => Err(err),
         };
     // Each token read by a thread that has kept no header.
@@ -830,9 +835,64 @@ fn a_remembered_header_reads_as_it_did() {
         assert_eq!(&read(&set, token), expected, "{token}");
     }
     // A header kept under one key set is checked afresh against another.
-    let single = KeySet::from_secret(b"first secret", Algorithm::HS256).unwrap();
+    let single = KeySet::from_secret(b"first secret", Algorithm::HS256)
+        .unwrap()
+        .0;
     let first = &tokens[0];
     read(&set, first).unwrap();
     assert!(read(&single, first).is_ok());
     assert_eq!(read(&keys(), first).unwrap_err().reason, Reason::Signature);
+}
+
+#[test]
+fn sub_is_read_from_the_text_or_the_map() {
+    for (sub, expected) in [
+        (json!("alice"), Some("alice")),
+        (json!("al\"ice"), Some("al\"ice")),
+        (json!("caf\u{e9}"), Some("caf\u{e9}")),
+        (json!(""), Some("")),
+        (json!(7), None),
+    ] {
+        let claims = check(
+            &token(&json!({"sub": sub, "exp": exp_ok()})),
+            &Policy::default(),
+        )
+        .unwrap();
+        assert_eq!(claims.sub(), expected, "{sub}");
+        assert_eq!(
+            claims.sub(),
+            claims.claim_exact("sub").and_then(Value::as_str)
+        );
+    }
+    // `sub` found by exact name only; `$jwt_claim_*` also matches ignoring case.
+    let claims = check(
+        &token(&json!({"SUB": "root", "exp": exp_ok()})),
+        &Policy::default(),
+    )
+    .unwrap();
+    assert_eq!(claims.sub(), None);
+    assert_eq!(claims.claim_exact("sub"), None);
+    assert_eq!(claims.claim("sub"), Some(&json!("root")));
+}
+
+#[test]
+fn header_safety() {
+    assert!(header_safe("alice"));
+    assert!(header_safe("a\tb caf\u{e9}"));
+    for bad in ["a\rb", "a\nb", "\u{0}", "a\u{7f}", "\u{1b}[31m"] {
+        assert!(!header_safe(bad), "{bad:?}");
+    }
+}
+
+#[test]
+fn json_for_header_keeps_the_value() {
+    let pretty = "{\n\t\"sub\": \"a\u{7f}b\",\r\n  \"n\": [1,\n2]\n}";
+    let safe = json_for_header(pretty);
+    assert!(header_safe(&safe) && !safe.contains('\t'), "{safe}");
+    assert_eq!(
+        serde_json::from_str::<Value>(&safe).unwrap(),
+        serde_json::from_str::<Value>(pretty).unwrap()
+    );
+    let compact = r#"{"sub":"a"}"#;
+    assert!(matches!(json_for_header(compact), Cow::Borrowed(_)));
 }

@@ -1,0 +1,258 @@
+//! The identity headers across nginx's request lifecycle.
+//!
+//! - On arrival (post-read phase, before any `if`, `set`, `map`, subrequest or upstream can
+//!   read them), every client header named `JWT-*` (any case, `-` and `_` alike) is removed
+//!   from a main request in each server where the module is used; a header configured there
+//!   as a token source is kept.
+//! - The claim headers of `auth_jwt_extract_request_claims` replace every header whose name is
+//!   the same once case and `-`/`_` are folded, as nginx's `$http_*` and CGI-style upstreams
+//!   read names.
+//! - `$http_jwt_*` variables are not cached: a read after the access phase sees the headers
+//!   set there, whatever a rewrite-phase read saw.
+//! - A `WWW-Authenticate` challenge this module added is withdrawn from a response that ends
+//!   up other than a 401 (`satisfy any` granted by another module, `error_page 401 =`).
+
+use core::ptr;
+
+use jwt_core::Claims;
+use ngx::ffi::{
+    ngx_cycle_t, ngx_http_core_main_conf_t, ngx_http_core_module, ngx_http_module,
+    ngx_http_output_header_filter_pt, ngx_http_request_t, ngx_http_top_header_filter,
+    ngx_http_variable_t, ngx_int_t, ngx_table_elt_t, NGX_DECLINED, NGX_ERROR,
+    NGX_HTTP_INTERNAL_SERVER_ERROR, NGX_HTTP_UNAUTHORIZED, NGX_HTTP_VAR_NOCACHEABLE, NGX_LOG_INFO,
+    NGX_LOG_WARN, NGX_OK,
+};
+
+use crate::conf::ClaimHeader;
+use crate::ngx_util::{bytes, guard, headers, log, push_header, rebuild_list_without};
+use crate::outcome::srv_conf;
+
+/// The name of the challenge header this module adds; its address tells ours from another
+/// module's.
+pub static CHALLENGE: &[u8] = b"WWW-Authenticate";
+static CHALLENGE_LOWCASE: &[u8] = b"www-authenticate";
+
+/// Post-read phase: removes the client's `JWT-*` headers.
+///
+/// # Safety
+/// Called by nginx's phase engine with a valid request.
+pub unsafe extern "C" fn post_read_handler(r: *mut ngx_http_request_t) -> ngx_int_t {
+    // SAFETY: nginx passes the request being processed.
+    let Some(r) = (unsafe { r.as_mut() }) else {
+        return NGX_ERROR as ngx_int_t;
+    };
+    // SAFETY: a request's connection and its log outlive the request.
+    let conn_log = unsafe { (*r.connection).log };
+    let failed = NGX_HTTP_INTERNAL_SERVER_ERROR as ngx_int_t;
+    guard(conn_log, "removing client JWT-* headers", failed, || {
+        strip_client_headers(r)
+    })
+}
+
+fn strip_client_headers(r: &mut ngx_http_request_t) -> ngx_int_t {
+    // Subrequests copy the main request's headers, cleaned here before any could start.
+    if !ptr::eq(r, r.main) {
+        return NGX_DECLINED as ngx_int_t;
+    }
+    let Some(srv) = srv_conf(r) else {
+        return NGX_DECLINED as ngx_int_t;
+    };
+    if !srv.guarded {
+        return NGX_DECLINED as ngx_int_t;
+    }
+    let removed = headers(&r.headers_in.headers).find(|h| srv.removes(bytes(&h.key)));
+    let Some(first) = removed.map(|h| String::from_utf8_lossy(bytes(&h.key)).into_owned()) else {
+        return NGX_DECLINED as ngx_int_t;
+    };
+    if rebuild_list_without(r, |h| srv.removes(bytes(&h.key))).is_none() {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR as ngx_int_t;
+    }
+    log(
+        r,
+        NGX_LOG_INFO,
+        format_args!(
+            "auth_jwt: client header \"{first}\" removed (JWT-* headers are the module's)"
+        ),
+    );
+    NGX_DECLINED as ngx_int_t
+}
+
+fn is_claim_header(h: &ngx_table_elt_t, claims: &[ClaimHeader]) -> bool {
+    let key = bytes(&h.key);
+    claims
+        .iter()
+        .any(|c| jwt_core::same_header_name(key, &c.name))
+}
+
+/// Replaces every header named like a `JWT-<claim>` of `claims` with the token's claim, or
+/// with nothing when there is no valid token.
+///
+/// A subrequest's header list shares its storage with its parent's: it gets a list of its
+/// own before anything is added, so the parent never sees the subrequest's headers.
+pub fn set_request_claims(
+    r: &mut ngx_http_request_t,
+    claims: &'static [ClaimHeader],
+    jwt: Option<&Claims>,
+) -> Option<()> {
+    if claims.is_empty() {
+        return Some(());
+    }
+    let subrequest = !ptr::eq(r, r.main);
+    if subrequest || headers(&r.headers_in.headers).any(|h| is_claim_header(h, claims)) {
+        rebuild_list_without(r, |h| is_claim_header(h, claims))?;
+    }
+    match jwt {
+        Some(jwt) => push_claims(r, claims, jwt, Direction::Upstream),
+        None => Some(()),
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Direction {
+    /// Request headers, seen by the upstream and as `$http_jwt_*`.
+    Upstream,
+    /// Response headers, seen by the client.
+    Client,
+}
+
+/// Adds `JWT-<claim>` headers for the claims the token has, by their exact name. A value
+/// that could end the header line (CR, LF, other controls) is left out, and logged.
+pub fn push_claims(
+    r: &mut ngx_http_request_t,
+    claims: &'static [ClaimHeader],
+    jwt: &Claims,
+    direction: Direction,
+) -> Option<()> {
+    for c in claims {
+        let Some(value) = jwt.claim_exact(&c.claim).map(jwt_core::render) else {
+            continue;
+        };
+        if !jwt_core::header_safe(&value) {
+            let why = "has control characters, not passed on";
+            log(
+                r,
+                NGX_LOG_WARN,
+                format_args!("auth_jwt: claim \"{}\" {why}", c.claim),
+            );
+            continue;
+        }
+        let (list, real_hash) = match direction {
+            Direction::Upstream => (&mut r.headers_in.headers, true),
+            Direction::Client => (&mut r.headers_out.headers, false),
+        };
+        push_header(
+            list,
+            r.pool,
+            &c.name,
+            &c.lowcase,
+            value.as_bytes(),
+            real_hash,
+        )?;
+    }
+    Some(())
+}
+
+/// Adds the 401's `WWW-Authenticate` challenge.
+pub fn push_challenge(r: &mut ngx_http_request_t, value: &[u8]) -> Option<()> {
+    let h = push_header(
+        &mut r.headers_out.headers,
+        r.pool,
+        CHALLENGE,
+        CHALLENGE_LOWCASE,
+        value,
+        false,
+    )?;
+    r.headers_out.www_authenticate = h.as_ptr();
+    Some(())
+}
+
+/// Marks every `$http_jwt_*` variable the configuration uses as non-cacheable.
+///
+/// # Safety
+/// `cycle` is a cycle whose configuration has been read completely.
+pub unsafe fn uncache_claim_variables(cycle: *mut ngx_cycle_t) {
+    // SAFETY: `conf_ctx` holds one slot per core module; the http module's is NULL without an
+    // http block, or its ngx_http_conf_ctx_t, whose core main configuration lists the indexed
+    // variables (ngx_http_variables_init_vars has run and set their flags).
+    unsafe {
+        let Some(cycle) = cycle.as_ref() else {
+            return;
+        };
+        let http = *cycle.conf_ctx.add((*ptr::addr_of!(ngx_http_module)).index);
+        let Some(ctx) = http.cast::<ngx::ffi::ngx_http_conf_ctx_t>().as_ref() else {
+            return;
+        };
+        let core = (*ptr::addr_of!(ngx_http_core_module)).ctx_index;
+        let Some(cmcf) = (*ctx.main_conf.add(core))
+            .cast::<ngx_http_core_main_conf_t>()
+            .as_mut()
+        else {
+            return;
+        };
+        let vars = &cmcf.variables;
+        if vars.elts.is_null() {
+            return;
+        }
+        let vars =
+            core::slice::from_raw_parts_mut(vars.elts.cast::<ngx_http_variable_t>(), vars.nelts);
+        for v in vars {
+            // Variable names are lowercase once indexed; `-` cannot be part of one.
+            if bytes(&v.name).starts_with(b"http_jwt_") {
+                v.flags |= NGX_HTTP_VAR_NOCACHEABLE as ngx::ffi::ngx_uint_t;
+            }
+        }
+    }
+}
+
+static mut NEXT_HEADER_FILTER: ngx_http_output_header_filter_pt = None;
+
+/// Puts `header_filter` at the top of nginx's header filter chain.
+///
+/// # Safety
+/// Called once per configuration, from postconfiguration, as nginx's own filters install
+/// themselves.
+pub unsafe fn install_header_filter() {
+    // SAFETY: configuration runs on one thread; nginx reads the chain only while serving.
+    unsafe {
+        NEXT_HEADER_FILTER = ngx_http_top_header_filter;
+        ngx_http_top_header_filter = Some(header_filter);
+    }
+}
+
+unsafe extern "C" fn header_filter(r: *mut ngx_http_request_t) -> ngx_int_t {
+    // SAFETY: nginx passes the request whose header is being sent.
+    if let Some(r) = unsafe { r.as_mut() } {
+        // SAFETY: a request's connection and its log outlive the request.
+        let conn_log = unsafe { (*r.connection).log };
+        guard(conn_log, "the header filter", (), || withdraw_challenge(r));
+    }
+    // SAFETY: the next filter was set at installation, before any request.
+    match unsafe { NEXT_HEADER_FILTER } {
+        // SAFETY: calling the rest of nginx's chain with the request it gave us.
+        Some(next) => unsafe { next(r) },
+        None => NGX_OK as ngx_int_t,
+    }
+}
+
+/// Hides this module's challenge from a main request's response that is not a 401.
+fn withdraw_challenge(r: &mut ngx_http_request_t) {
+    if !ptr::eq(r, r.main) || r.headers_out.status == NGX_HTTP_UNAUTHORIZED as usize {
+        return;
+    }
+    if !srv_conf(r).is_some_and(|srv| srv.guarded) {
+        return;
+    }
+    let ours = |h: &ngx_table_elt_t| h.hash != 0 && ptr::eq(h.key.data, CHALLENGE.as_ptr());
+    if !headers(&r.headers_out.headers).any(ours) {
+        return;
+    }
+    crate::ngx_util::for_each_header_mut(&mut r.headers_out.headers, |h| {
+        if ours(h) {
+            h.hash = 0;
+        }
+    });
+    // SAFETY: NULL or an element of the response's header list.
+    if unsafe { r.headers_out.www_authenticate.as_ref() }.is_some_and(|h| h.hash == 0) {
+        r.headers_out.www_authenticate = ptr::null_mut();
+    }
+}
