@@ -11,7 +11,7 @@ use ngx::ffi::{
     ngx_http_compile_complex_value, ngx_http_compile_complex_value_t, ngx_http_complex_value_t,
     ngx_http_core_main_conf_t, ngx_http_core_module, ngx_http_handler_pt, ngx_http_module_t,
     ngx_http_phases_NGX_HTTP_ACCESS_PHASE, ngx_http_phases_NGX_HTTP_POST_READ_PHASE,
-    ngx_http_phases_NGX_HTTP_PREACCESS_PHASE, ngx_int_t, ngx_module_t, ngx_parse_time, ngx_pcalloc,
+    ngx_http_phases_NGX_HTTP_REWRITE_PHASE, ngx_int_t, ngx_module_t, ngx_parse_time, ngx_pcalloc,
     ngx_str_t, ngx_uint_t, NGX_CONF_1MORE, NGX_CONF_FLAG, NGX_CONF_TAKE1, NGX_CONF_TAKE12,
     NGX_ERROR, NGX_HTTP_LIF_CONF, NGX_HTTP_LOC_CONF, NGX_HTTP_MAIN_CONF, NGX_HTTP_MODULE,
     NGX_HTTP_SRV_CONF, NGX_LOG_EMERG, NGX_LOG_NOTICE, NGX_LOG_WARN, NGX_OK,
@@ -497,7 +497,8 @@ unsafe extern "C" fn postconfiguration(cf: *mut ngx_conf_t) -> ngx_int_t {
 
 /// Checks that every key directive is used, compiles the main configuration's values and
 /// installs the handlers: identity headers removed on arrival (post-read), subrequests checked
-/// (pre-access, since nginx skips the access phase for them), main requests checked (access,
+/// (at the start of the location's rewrite phase, since nginx skips the access phase for them
+/// and an `auth_request` target often answers with `return`), main requests checked (access,
 /// first, and once more after the other access modules for `satisfy any`), and a challenge
 /// withdrawn from a response that is not a 401 (header filter).
 fn install(cf: NonNull<ngx_conf_t>) -> Option<()> {
@@ -538,7 +539,7 @@ fn install(cf: NonNull<ngx_conf_t>) -> Option<()> {
         )?;
         add_handler(
             phases,
-            ngx_http_phases_NGX_HTTP_PREACCESS_PHASE,
+            ngx_http_phases_NGX_HTTP_REWRITE_PHASE,
             crate::handler::subrequest_handler,
         )?;
         // nginx runs a phase's handlers from the last added to the first.

@@ -6,9 +6,10 @@
 //! - the access phase, after the other access modules (`Last`): with `satisfy any` and
 //!   `auth_jwt_redirect on`, the 302 waits until no other module (`allow`, `auth_basic`,
 //!   `auth_request`) has granted access;
-//! - the pre-access phase of a subrequest (`Subrequest`): a location reached by
-//!   `auth_request`, SSI or `mirror` enforces its own settings, and refuses with 401 (the
-//!   answer `auth_request` understands), never with a redirect.
+//! - the start of a subrequest's location rewrite phase (`Subrequest`), before its `if`,
+//!   `set` and `return`: a location reached by `auth_request`, SSI or `mirror` enforces its
+//!   own settings, and refuses with 401 (the answer `auth_request` understands), never with a
+//!   redirect.
 
 use core::ptr;
 
@@ -53,7 +54,7 @@ pub unsafe extern "C" fn access_last_handler(r: *mut ngx_http_request_t) -> ngx_
     unsafe { run(r, Stage::Last) }
 }
 
-/// Pre-access phase: subrequests only.
+/// Rewrite phase of a location: subrequests only.
 ///
 /// # Safety
 /// Called by nginx's phase engine with a valid request.
@@ -178,7 +179,7 @@ fn admit(
         .and_then(|()| push_claims(r, conf.response_claims(), claims, Direction::Client));
     match (done, stage) {
         (None, _) => NGX_HTTP_INTERNAL_SERVER_ERROR as ngx_int_t,
-        // The pre-access phase goes on with its other handlers (`limit_req`...).
+        // The rewrite phase goes on with the location's own directives.
         (Some(()), Stage::Subrequest) => NGX_DECLINED as ngx_int_t,
         (Some(()), _) => NGX_OK as ngx_int_t,
     }

@@ -273,3 +273,53 @@ fn a_rewritten_query_token_is_judged_again() {
     assert_eq!(r.status, 200);
     assert_eq!(r.header("X-Sub"), Some("alice"));
 }
+
+#[test]
+fn identical_settings_share_entries_across_locations_and_servers() {
+    let site = |name: &str| {
+        format!(
+            "server {{\nlisten 127.0.0.1:{{{{PORT}}}};\nserver_name {name};\n\
+             auth_jwt_key \"{}\";\n{STATUS}\nlocation / {{ {PROXY} }}\nlocation /x/ {{ {PROXY} }}\n}}\n",
+            secret_hex()
+        )
+    };
+    let n = Nginx::start(&format!("{}{}", site("a"), site("b")));
+    let t = hs256(SECRET, claims("alice"));
+    let on = |host: &str, path: &str| {
+        let r = n.get(path, &[("Host", host), ("Authorization", &bearer(&t))]);
+        (r.status, r.header("X-Cache").unwrap_or("").to_string())
+    };
+    assert_eq!(on("a", "/"), (200, "MISS".into()));
+    // Seen under the same keys and policy, elsewhere: stored at this second sighting.
+    assert_eq!(on("b", "/x/"), (200, "MISS".into()));
+    for (host, path) in [("a", "/x/"), ("b", "/"), ("a", "/"), ("b", "/x/")] {
+        assert_eq!(on(host, path), (200, "HIT".into()), "{host}{path}");
+    }
+}
+
+#[test]
+fn one_token_alternating_between_scopes_pushes_out_nobody() {
+    // Room for a few entries only; /lee differs from / by its policy, so each has a scope.
+    let n = Nginx::start(&format!(
+        "auth_jwt_cache 4k;\n{}",
+        hs_server(
+            "location /lee/ { auth_jwt_leeway 1s; proxy_pass http://127.0.0.1:{{UPSTREAM}}; }"
+        )
+    ));
+    let victim = hs256(SECRET, claims("victim"));
+    for expected in ["MISS", "MISS", "HIT"] {
+        assert_eq!(ask(&n, "/", &victim).1, expected);
+    }
+    let mallory = hs256(SECRET, claims("mallory"));
+    for _ in 0..50 {
+        assert_eq!(ask(&n, "/", &mallory).0, 200);
+        assert_eq!(ask(&n, "/lee/", &mallory).0, 200);
+    }
+    assert_eq!(ask(&n, "/", &mallory).1, "HIT");
+    assert_eq!(ask(&n, "/lee/", &mallory).1, "HIT");
+    assert_eq!(
+        ask(&n, "/", &victim).1,
+        "HIT",
+        "the victim's entry was pushed out"
+    );
+}

@@ -72,9 +72,13 @@ fn trim_blanks(value: &[u8]) -> &[u8] {
 }
 
 /// Trims spaces and tabs; a leading "bearer" (any case) followed by at least
-/// one space or tab is dropped with the blanks after it.
+/// one space or tab is dropped with the blanks after it, and a lone "bearer" (nginx has
+/// trimmed what followed it) leaves nothing.
 pub fn strip_bearer(value: &[u8]) -> &[u8] {
     let value = trim_blanks(value);
+    if value.eq_ignore_ascii_case(b"bearer") {
+        return value.get(..0).unwrap_or_default();
+    }
     match (value.get(..6), value.get(6)) {
         (Some(scheme), Some(sep)) if scheme.eq_ignore_ascii_case(b"bearer") && is_blank(sep) => {
             trim_blanks(value.get(6..).unwrap_or_default())
@@ -266,8 +270,9 @@ mod tests {
             (b"abc", b"abc"),
             (b"  abc  ", b"abc"),
             (b"Bearerabc", b"Bearerabc"),
-            (b"Bearer", b"Bearer"),
-            (b"Bearer ", b"Bearer"),
+            (b"Bearer", b""),
+            (b"Bearer ", b""),
+            (b"bEaReR", b""),
             (b"Basic abc", b"Basic abc"),
             (b"", b""),
             (b" \t ", b""),
