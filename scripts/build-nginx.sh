@@ -154,19 +154,33 @@ build_debian() {
 }
 
 # The package on the stock nginx: install, enable an example site, `nginx -t` and a request
-# through the packaged binary; then remove both and check nginx is still fine.
+# through the packaged binary; an upgrade and an aborted remove; then remove and purge it and
+# check nginx is still fine.
 test_deb() {
-    local deb=$1 site=/etc/nginx/sites-enabled/jwt-example.conf pidfile conf
+    local deb=$1 site=/etc/nginx/sites-enabled/jwt-example.conf prev out
+    local link=/etc/nginx/modules-enabled/50-mod-http-auth-jwt.conf
+    [ ! -e "$site" ] || die "$site exists: test_deb installs its own and removes it"
+    # test_deb_cleanup undoes this test on any way out, die included; an EXIT trap set before
+    # (trap -p prints it as: trap -- CMD EXIT) runs after it, and is back in place at the end.
+    prev=$(trap -p EXIT)
+    eval "set -- $prev"
+    deb_test_dir=$(mktemp -d -t jwt-deb.XXXXXXXX) deb_test_site="" deb_test_pkg=no
+    # shellcheck disable=SC2064  # the earlier trap's command is taken now, on purpose
+    trap "test_deb_cleanup; ${3:-}" EXIT
     log "installing $deb on the stock nginx"
+    deb_test_pkg=yes
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "./$deb" >/dev/null
-    [ -L /etc/nginx/modules-enabled/50-mod-http-auth-jwt.conf ] || die "module not enabled"
+    [ -L $link ] || die "module not enabled"
+    deb_test_site=$site
     install -m 644 nginx-conf/sites/jwt-example.conf "$site"
     nginx -t -q || die "stock nginx -t fails with the example site"
-    # A private instance of the stock configuration, on its own pid file, so a running
-    # system nginx (if any) is left alone.
-    pidfile=$(mktemp -u /tmp/jwt-deb-XXXX.pid)
-    conf=$(mktemp /tmp/jwt-deb-XXXX.conf)
-    sed "s|^pid .*|pid $pidfile;|" /etc/nginx/nginx.conf > "$conf"
+    # A private instance of the stock configuration, on its own pid file, so a running system
+    # nginx (if any) is left alone, and with the example site only, as the default site listens
+    # on every address.
+    local pidfile=$deb_test_dir/nginx.pid conf=$deb_test_dir/nginx.conf
+    sed -e "s|^pid .*|pid $pidfile;|" -e "s|include /etc/nginx/sites-enabled/\*;|include $site;|" \
+        /etc/nginx/nginx.conf > "$conf"
+    if grep -q 'sites-enabled/\*' "$conf"; then die "could not limit $conf to the example site"; fi
     nginx -c "$conf" -g "error_log stderr;" 2>/dev/null || true
     local token code user
     token=$(scripts/mint-token.py deb-user)
@@ -177,16 +191,63 @@ test_deb() {
     done
     user=$(curl -s -D - -o /dev/null -H "Authorization: Bearer $token" http://127.0.0.1:8088/private/ \
         | tr -d '\r' | sed -n 's/^X-User: //Ip')
-    [ -f "$pidfile" ] && kill -QUIT "$(cat "$pidfile")" 2>/dev/null || true
-    rm -f "$conf"
+    stop_nginx "$pidfile"
     [ "$code" = 401 ] || die "packaged nginx: /private/ without token gave $code, not 401"
     [ "$user" = deb-user ] || die "packaged nginx: a valid token did not authenticate (X-User '$user')"
     log "packaged nginx: 401 without token, X-User: $user with one"
+    # An upgrade, to the same package with a higher version: postinst restarts a running nginx
+    # or says it must be, and succeeds either way.
+    dpkg-deb -R "$deb" "$deb_test_dir/upgrade"
+    sed -i 's/^Version: .*/&+1/' "$deb_test_dir/upgrade/DEBIAN/control"
+    dpkg-deb --root-owner-group --build "$deb_test_dir/upgrade" "$deb_test_dir/upgrade.deb" >/dev/null
+    out=$(dpkg -i "$deb_test_dir/upgrade.deb" 2>&1) || die "upgrade failed: $out"
+    out=$(grep 'a reload keeps the old module code' <<<"$out") || die "no restart note on upgrade: $out"
+    [ -L $link ] || die "module not enabled after the upgrade"
+    log "upgrade: $out"
+    # A remove that fails after prerm: postinst abort-remove enables the module again.
+    /var/lib/dpkg/info/$PKG.prerm remove
+    if [ -e $link ] || [ ! -L $link.removed ]; then die "prerm remove did not disable the module"; fi
+    /var/lib/dpkg/info/$PKG.postinst abort-remove
+    if [ ! -L $link ] || [ -e $link.removed ]; then die "postinst abort-remove did not enable the module"; fi
+    nginx -t -q || die "stock nginx -t fails after abort-remove"
+    log "abort-remove: module enabled again"
     rm -f "$site"
+    deb_test_site=""
     DEBIAN_FRONTEND=noninteractive apt-get remove -y -qq "$PKG" >/dev/null
     [ ! -e /usr/lib/nginx/modules/$MODULE ] || die "module left behind after remove"
     nginx -t -q || die "nginx -t fails after removing the package"
-    log "package removed; stock nginx -t still passes"
+    DEBIAN_FRONTEND=noninteractive apt-get purge -y -qq "$PKG" >/dev/null
+    deb_test_pkg=no
+    if [ -L $link ] || [ -L $link.removed ]; then die "module link left behind after purge"; fi
+    log "package removed and purged; stock nginx -t still passes"
+    test_deb_cleanup
+    eval "${prev:-trap - EXIT}"
+}
+
+# Stops the nginx whose master wrote the pid file given, if it runs, and waits until it is gone.
+stop_nginx() {
+    local pid
+    pid=$(cat "$1" 2>/dev/null) || return 0
+    kill -QUIT "$pid" 2>/dev/null || return 0
+    for _ in 1 2 3 4 5 6 7 8 9 10; do
+        kill -0 "$pid" 2>/dev/null || return 0
+        sleep 0.3
+    done
+}
+
+# What test_deb set up and has not undone yet: its private nginx and directory, the example site,
+# the package.
+test_deb_cleanup() {
+    if [ -n "$deb_test_dir" ]; then
+        stop_nginx "$deb_test_dir/nginx.pid"
+        rm -rf "$deb_test_dir"
+    fi
+    [ -z "$deb_test_site" ] || rm -f "$deb_test_site"
+    if [ "$deb_test_pkg" = yes ]; then
+        log "purging $PKG after a failed test"
+        DEBIAN_FRONTEND=noninteractive dpkg --purge "$PKG" >/dev/null 2>&1 || true
+    fi
+    deb_test_dir="" deb_test_site="" deb_test_pkg=no
 }
 
 # Debian packages the shared libraries the module links (libc6, libgcc-s1) come from, libc6
@@ -246,18 +307,50 @@ EOF
 write_maintainer_scripts() {
     local dir=$1 link=/etc/nginx/modules-enabled/50-mod-http-auth-jwt.conf
     local target=/usr/share/nginx/modules-available/mod-http-auth-jwt.conf
+    local note="a reload keeps the old module code running"
     cat > "$dir/postinst" <<EOF
 #!/bin/sh
 set -e
-# Enable the module on a first install, and on a reinstall after a remove that disabled it;
-# an administrator who deleted the link on an installed package keeps it deleted on upgrade.
-if [ "\$1" = configure ]; then
-    if [ -z "\$2" ] || [ -L $link.removed ]; then
-        rm -f $link.removed
-        ln -sf $target $link
-    fi
-    dpkg-trigger --no-await nginx-reload 2>/dev/null || true
-fi
+case "\$1" in
+    configure)
+        # Enable the module on a first install, and on a reinstall after a remove that disabled
+        # it; an administrator who deleted the link on an installed package keeps it deleted on
+        # upgrade.
+        if [ -z "\$2" ] || [ -L $link.removed ]; then
+            rm -f $link.removed
+            ln -sf $target $link
+        fi
+        if [ -z "\$2" ]; then
+            # Nothing of a new module is mapped in nginx yet: a reload loads it.
+            dpkg-trigger --no-await nginx-reload 2>/dev/null || true
+        elif invoke-rc.d --quiet nginx status >/dev/null 2>&1; then
+            # On a reload nginx dlopen()s the same path, which returns the old code already
+            # mapped: only a new master process runs the new module. nginx -t comes first as a
+            # restart stops nginx and, with a failing configuration, does not start it again.
+            if nginx -t -q 2>/dev/null && invoke-rc.d nginx restart; then
+                echo "$PKG: nginx restarted, as $note" >&2
+            else
+                echo "$PKG: nginx not restarted: run 'systemctl restart nginx', as $note" >&2
+            fi
+        else
+            echo "$PKG: nginx is not running as a service: restart any nginx started otherwise" \\
+                "that loads the module, as $note" >&2
+        fi
+        ;;
+    abort-remove|abort-deconfigure)
+        # prerm moved the link aside for the remove or deconfigure that failed: put it back.
+        if [ -L $link.removed ]; then
+            mv $link.removed $link
+        fi
+        ;;
+    abort-upgrade)
+        # prerm changes nothing on upgrade: nothing to undo.
+        ;;
+    *)
+        echo "postinst called with unknown argument '\$1'" >&2
+        exit 1
+        ;;
+esac
 EOF
     cat > "$dir/prerm" <<EOF
 #!/bin/sh
@@ -273,6 +366,8 @@ EOF
 #!/bin/sh
 set -e
 if [ "\$1" = remove ]; then
+    # A reload suffices: the new configuration no longer loads the module, so the old code that
+    # nginx may keep mapped is never called again.
     dpkg-trigger --no-await nginx-reload 2>/dev/null || true
 fi
 if [ "\$1" = purge ]; then
