@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Runs every test: the JWT core's unit and property tests, the integration suite that
-# starts the nginx this module was built against on 127.0.0.1 with real tokens, and
+# starts the nginx this module was built against on 127.0.0.1 with real tokens,
 # scripts/instructions.sh --check (the release module under callgrind: a request served from
 # the cache allocates nothing on the heap; a unique RS256 token costs at most 1.2 times its
-# RSA verification in instructions).
+# RSA verification in instructions), and every fuzz target built and run for a few seconds
+# (scripts/fuzz.sh), so that the harness cannot fall behind the core's API.
 #
 #   scripts/test.sh            # lint (fmt, clippy -D warnings) and every test: what CI runs
 #   scripts/test.sh --no-lint  # tests only
@@ -21,7 +22,7 @@ if [ "${1:-}" != "--no-lint" ]; then
     log "cargo fmt --check"
     cargo fmt --all -- --check
     log "cargo clippy"
-    cargo clippy --all-targets -- -D warnings
+    cargo clippy --workspace --all-targets -- -D warnings
 fi
 
 # The module is a cdylib that no test target links, so `cargo test` alone would not rebuild it.
@@ -35,3 +36,5 @@ cargo test --workspace --tests --benches
 cargo test -p jwt-core --features timing --lib timing
 log "instructions per request (release, callgrind)"
 bash scripts/instructions.sh --check
+log "fuzz targets: each built and run for 5 s"
+FUZZ_SANITIZER=${FUZZ_SANITIZER:-none} bash scripts/fuzz.sh 5

@@ -25,7 +25,8 @@ struct Fixture {
     signer: Ed25519KeyPair,
 }
 
-fn load(material: &[u8], alg: Algorithm) -> KeySet {
+/// The keys of `material`, for `alg`, or each serving its own with `None`.
+fn load(material: &[u8], alg: Option<Algorithm>) -> KeySet {
     let (set, warnings) = KeySet::from_material(material, alg).expect("test key loads");
     assert!(warnings.is_empty(), "{warnings:?}");
     set
@@ -35,12 +36,13 @@ fn fixture() -> &'static Fixture {
     static FIXTURE: OnceLock<Fixture> = OnceLock::new();
     FIXTURE.get_or_init(|| Fixture {
         sets: [
-            load(RSA2048_PUB, Algorithm::RS256),
-            load(RSA2048_PKCS1_PUB, Algorithm::PS256),
-            load(EC256_PUB, Algorithm::ES256),
-            load(EC384_PUB, Algorithm::ES384),
-            load(ED25519_PUB, Algorithm::EdDSA),
-            load(two_key_jwks().as_bytes(), Algorithm::RS256),
+            load(RSA2048_PUB, Some(Algorithm::RS256)),
+            load(RSA2048_PKCS1_PUB, Some(Algorithm::PS256)),
+            load(EC256_PUB, Some(Algorithm::ES256)),
+            load(EC384_PUB, Some(Algorithm::ES384)),
+            load(ED25519_PUB, Some(Algorithm::EdDSA)),
+            // An RSA and an Ed25519 key: no algorithm configured, each serves its own.
+            load(two_key_jwks().as_bytes(), None),
         ],
         signer: Ed25519KeyPair::from_pkcs8_maybe_unchecked(&pem_der(ED25519_PK8))
             .expect("Ed25519 PKCS#8"),
@@ -76,7 +78,7 @@ fuzz_target!(|data: &[u8]| {
         }
     };
     match verify(token, keys, &policy, now) {
-        Ok(jwt) => check_accepted(&jwt, &policy),
+        Ok(jwt) => check_accepted(jwt, &policy),
         Err(err) => {
             assert!(!err.detail.is_empty());
             if mode >= 6 && token.len() <= jwt_core::MAX_TOKEN_LEN {

@@ -18,7 +18,11 @@ use ring::hmac;
 
 fn keys() -> &'static KeySet {
     static KEYS: OnceLock<KeySet> = OnceLock::new();
-    KEYS.get_or_init(|| KeySet::from_secret(HMAC_SECRET, Algorithm::HS256).expect("HS256 key"))
+    KEYS.get_or_init(|| {
+        KeySet::from_secret(HMAC_SECRET, Algorithm::HS256)
+            .expect("HS256 key")
+            .0
+    })
 }
 
 fn hmac_key() -> &'static hmac::Key {
@@ -44,7 +48,7 @@ fuzz_target!(|data: &[u8]| {
     match verify(token, keys(), &policy, now) {
         Ok(jwt) => {
             assert!(token.len() <= MAX_TOKEN_LEN);
-            check_accepted(&jwt, &policy);
+            check_accepted(jwt, &policy);
         }
         Err(err) => {
             assert!(!err.detail.is_empty());

@@ -3,7 +3,7 @@
 
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine as _;
-use jwt_core::{render, Jwt, Policy};
+use jwt_core::{header_safe, json_for_header, render, Claims, Jwt, Policy};
 
 pub const HMAC_SECRET: &[u8] = b"fuzz-secret-for-hs256-0123456789";
 
@@ -115,9 +115,22 @@ pub fn policy_and_now(bits: u8) -> (Policy, i64) {
 }
 
 /// What every accepted token must satisfy, whatever the input was.
-pub fn check_accepted(jwt: &Jwt, policy: &Policy) {
+pub fn check_accepted(jwt: Jwt, policy: &Policy) {
+    let jwt = Claims::new(std::rc::Rc::new(jwt));
     let payload: serde_json::Value =
         serde_json::from_str(jwt.payload_json()).expect("payload_json of a valid token is JSON");
+    // What `$jwt_payload` hands nginx: one header-safe line, the same JSON.
+    let safe = json_for_header(jwt.payload_json());
+    assert!(header_safe(&safe) && !safe.contains('\t'));
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&safe).expect("still JSON"),
+        payload
+    );
+    assert_eq!(
+        jwt.sub(),
+        jwt.claim_exact("sub").and_then(|v| v.as_str()),
+        "$jwt_sub and the JWT-sub header agree"
+    );
     let object = payload.as_object().expect("payload is an object");
     assert!(jwt.header("alg").is_some(), "accepted token without alg");
     assert!(jwt.claim("exp").is_some_and(|exp| exp.is_number()));
