@@ -9,7 +9,9 @@ use jwt_core::{
 use proptest::prelude::*;
 
 fn keys() -> KeySet {
-    KeySet::from_secret(b"property secret", Algorithm::HS256).unwrap().0
+    KeySet::from_secret(b"property secret", Algorithm::HS256)
+        .unwrap()
+        .0
 }
 
 fn policy() -> Policy {
