@@ -70,6 +70,13 @@ unsafe fn run(r: *mut ngx_http_request_t, stage: Stage) -> ngx_int_t {
     let Some(r) = (unsafe { r.as_mut() }) else {
         return NGX_ERROR as ngx_int_t;
     };
+    // Every request passes all three stages; those with nothing to do here leave at once.
+    let main = ptr::eq(r, r.main);
+    if (stage == Stage::Subrequest) == main
+        || stage == Stage::Last && !loc_conf(r).is_some_and(LocConf::redirect)
+    {
+        return NGX_DECLINED as ngx_int_t;
+    }
     // SAFETY: a request's connection and its log outlive the request.
     let conn_log = unsafe { (*r.connection).log };
     let failed = NGX_HTTP_INTERNAL_SERVER_ERROR as ngx_int_t;
@@ -78,9 +85,6 @@ unsafe fn run(r: *mut ngx_http_request_t, stage: Stage) -> ngx_int_t {
 
 fn check(r: &mut ngx_http_request_t, stage: Stage) -> ngx_int_t {
     let declined = NGX_DECLINED as ngx_int_t;
-    if (stage == Stage::Subrequest) == ptr::eq(r, r.main) {
-        return declined;
-    }
     let conf: Option<&'static LocConf> = loc_conf(r);
     let Some(conf) = conf else {
         return declined;
