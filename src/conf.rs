@@ -144,10 +144,15 @@ pub struct SrvConf {
 }
 
 impl SrvConf {
-    /// Whether a client header is one the module removes on arrival.
+    /// Whether a client header is one the module removes on arrival: `JWT` and a character
+    /// that is not a letter or digit (`-`, `_`, and the `.` or space that CGI-style upstreams,
+    /// PHP among them, turn into `_`), but a token source.
     pub fn removes(&self, name: &[u8]) -> bool {
-        let prefix = name.get(..4).unwrap_or_default();
-        (same_header_name(prefix, b"jwt-"))
+        let jwt = name
+            .get(..3)
+            .is_some_and(|p| p.eq_ignore_ascii_case(b"jwt"));
+        let separated = name.get(3).is_some_and(|b| !b.is_ascii_alphanumeric());
+        jwt && separated
             && !self
                 .source_headers
                 .iter()
@@ -166,6 +171,9 @@ pub struct MainConf {
     pub server_port: Option<ComplexValue>,
     /// Every key directive of the configuration: each must be used by some level.
     key_sources: Vec<Rc<KeySource>>,
+    /// The values of `auth_jwt_enabled` that read variables, whose variables are made
+    /// non-cacheable once the configuration is read.
+    pub enabled_values: Vec<ComplexValue>,
     /// Key sets by origin and algorithm: a file that fifty locations name is read and parsed
     /// once.
     loaded: RefCell<HashMap<LoadKey, Result<Loaded, String>>>,
@@ -199,6 +207,7 @@ impl MainConf {
             server_addr: None,
             server_port: None,
             key_sources: Vec::new(),
+            enabled_values: Vec::new(),
             loaded: RefCell::new(HashMap::new()),
         }
     }
@@ -394,7 +403,11 @@ pub fn cmd_enabled(conf: &mut LocConf, args: &mut ConfArgs) -> SetResult {
     let conf = touch(conf);
     let value = args.get(1).unwrap_or(&[]).to_vec();
     let enabled = match args.compile(&value)? {
-        Some(cv) => Enabled::Variable(cv),
+        Some(cv) => {
+            let main = args.main_conf().ok_or("is not inside an \"http\" block")?;
+            main.enabled_values.push(cv);
+            Enabled::Variable(cv)
+        }
         None => Enabled::Static(is_enabled_value(&value)),
     };
     set_once(&mut conf.enabled, enabled)?;

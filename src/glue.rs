@@ -11,10 +11,11 @@ use ngx::ffi::{
     ngx_http_compile_complex_value, ngx_http_compile_complex_value_t, ngx_http_complex_value_t,
     ngx_http_core_main_conf_t, ngx_http_core_module, ngx_http_handler_pt, ngx_http_module_t,
     ngx_http_phases_NGX_HTTP_ACCESS_PHASE, ngx_http_phases_NGX_HTTP_POST_READ_PHASE,
-    ngx_http_phases_NGX_HTTP_REWRITE_PHASE, ngx_int_t, ngx_module_t, ngx_parse_time, ngx_pcalloc,
-    ngx_str_t, ngx_uint_t, NGX_CONF_1MORE, NGX_CONF_FLAG, NGX_CONF_TAKE1, NGX_CONF_TAKE12,
-    NGX_ERROR, NGX_HTTP_LIF_CONF, NGX_HTTP_LOC_CONF, NGX_HTTP_MAIN_CONF, NGX_HTTP_MODULE,
-    NGX_HTTP_SRV_CONF, NGX_LOG_EMERG, NGX_LOG_NOTICE, NGX_LOG_WARN, NGX_OK,
+    ngx_http_phases_NGX_HTTP_PREACCESS_PHASE, ngx_http_phases_NGX_HTTP_REWRITE_PHASE,
+    ngx_http_phases_NGX_HTTP_SERVER_REWRITE_PHASE, ngx_int_t, ngx_module_t, ngx_parse_time,
+    ngx_pcalloc, ngx_str_t, ngx_uint_t, NGX_CONF_1MORE, NGX_CONF_FLAG, NGX_CONF_TAKE1,
+    NGX_CONF_TAKE12, NGX_ERROR, NGX_HTTP_LIF_CONF, NGX_HTTP_LOC_CONF, NGX_HTTP_MAIN_CONF,
+    NGX_HTTP_MODULE, NGX_HTTP_SRV_CONF, NGX_LOG_EMERG, NGX_LOG_NOTICE, NGX_LOG_WARN, NGX_OK,
 };
 use ngx::ngx_string;
 
@@ -496,9 +497,10 @@ unsafe extern "C" fn postconfiguration(cf: *mut ngx_conf_t) -> ngx_int_t {
 }
 
 /// Checks that every key directive is used, compiles the main configuration's values and
-/// installs the handlers: identity headers removed on arrival (post-read), subrequests checked
-/// (at the start of the location's rewrite phase, since nginx skips the access phase for them
-/// and an `auth_request` target often answers with `return`), main requests checked (access,
+/// installs the handlers: identity headers removed on arrival (post-read, or the first rewrite
+/// phase), subrequests checked (at the start of the location's rewrite phase, since nginx skips
+/// the access phase for them and an `auth_request` target often answers with `return`, and
+/// again in pre-access, after the location's `if` and `set`), main requests checked (access,
 /// first, and once more after the other access modules for `satisfy any`), and a challenge
 /// withdrawn from a response that is not a 401 (header filter).
 fn install(cf: NonNull<ngx_conf_t>) -> Option<()> {
@@ -532,16 +534,22 @@ fn install(cf: NonNull<ngx_conf_t>) -> Option<()> {
         let core_index = (*ptr::addr_of!(ngx_http_core_module)).ctx_index;
         let cmcf = (*main_confs.add(core_index)).cast::<ngx_http_core_main_conf_t>();
         let phases = &mut (*cmcf).phases;
-        add_handler(
-            phases,
+        // Client JWT-* headers go on arrival, or in the first rewrite phase of a request that
+        // never ran post-read (finalised while reading its headers, then `error_page`).
+        for phase in [
             ngx_http_phases_NGX_HTTP_POST_READ_PHASE,
-            crate::headers::post_read_handler,
-        )?;
-        add_handler(
-            phases,
+            ngx_http_phases_NGX_HTTP_SERVER_REWRITE_PHASE,
             ngx_http_phases_NGX_HTTP_REWRITE_PHASE,
-            crate::handler::subrequest_handler,
-        )?;
+        ] {
+            add_handler(phases, phase, crate::headers::strip_handler)?;
+        }
+        // Subrequests: before the location's `return`, and again after its `if` and `set`.
+        for phase in [
+            ngx_http_phases_NGX_HTTP_REWRITE_PHASE,
+            ngx_http_phases_NGX_HTTP_PREACCESS_PHASE,
+        ] {
+            add_handler(phases, phase, crate::handler::subrequest_handler)?;
+        }
         // nginx runs a phase's handlers from the last added to the first.
         add_handler(
             phases,
@@ -598,9 +606,8 @@ unsafe fn add_handler_last(
     Some(())
 }
 
-/// Makes every `$http_jwt_*` variable of the configuration non-cacheable: the module sets
-/// `JWT-*` request headers in the access phase, after a rewrite-phase `set`, `if` or `map`
-/// may have read the variable, and every later read must see the header as it is then.
+/// Makes the variables whose cached value would mislead the module non-cacheable (see
+/// `headers::uncache_variables`).
 ///
 /// Runs once the configuration is complete: nginx assigns variables their flags only after
 /// the modules' postconfiguration.
@@ -609,7 +616,7 @@ unsafe extern "C" fn init_module(cycle: *mut ngx_cycle_t) -> ngx_int_t {
     let log = unsafe { cycle.as_ref() }.map_or(ptr::null_mut(), |c| c.log);
     guard(log, "init_module", (), || {
         // SAFETY: as above; the http block's context is NULL when there is no http block.
-        unsafe { crate::headers::uncache_claim_variables(cycle) }
+        unsafe { crate::headers::uncache_variables(cycle) }
     });
     NGX_OK as ngx_int_t
 }

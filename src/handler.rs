@@ -192,7 +192,12 @@ fn admit(
 #[cold]
 #[inline(never)]
 fn reject(r: &mut ngx_http_request_t, conf: &LocConf, reason: Reason, stage: Stage) -> ngx_int_t {
-    let sent = if conf.redirect() && stage != Stage::Subrequest {
+    let sent = if stage == Stage::Subrequest {
+        // The 401 is `auth_request`'s to see: an `error_page 401 =` of the location would
+        // turn it into the 2xx that grants access.
+        r.set_error_page(1);
+        challenge(r, conf, reason)
+    } else if conf.redirect() {
         redirect(r, conf)
     } else {
         challenge(r, conf, reason)

@@ -12,6 +12,7 @@
 //! - A `WWW-Authenticate` challenge this module added is withdrawn from a response that ends
 //!   up other than a 401 (`satisfy any` granted by another module, `error_page 401 =`).
 
+use core::ffi::c_void;
 use core::ptr;
 
 use jwt_core::Claims;
@@ -24,7 +25,9 @@ use ngx::ffi::{
 };
 
 use crate::conf::ClaimHeader;
-use crate::ngx_util::{bytes, guard, headers, log, push_header, rebuild_list_without};
+use crate::ngx_util::{
+    bytes, guard, headers, log, pool_mark, pool_marked, push_header, rebuild_list_without,
+};
 use crate::outcome::srv_conf;
 
 /// The name of the challenge header this module adds; its address tells ours from another
@@ -32,15 +35,25 @@ use crate::outcome::srv_conf;
 pub static CHALLENGE: &[u8] = b"WWW-Authenticate";
 static CHALLENGE_LOWCASE: &[u8] = b"www-authenticate";
 
-/// Post-read phase: removes the client's `JWT-*` headers.
+/// Removes the client's `JWT-*` headers from a main request, once: in the post-read phase,
+/// and for a request nginx finalised while reading its headers (a 400, then `error_page`), in
+/// the first rewrite phase it reaches.
 ///
 /// # Safety
 /// Called by nginx's phase engine with a valid request.
-pub unsafe extern "C" fn post_read_handler(r: *mut ngx_http_request_t) -> ngx_int_t {
+pub unsafe extern "C" fn strip_handler(r: *mut ngx_http_request_t) -> ngx_int_t {
     // SAFETY: nginx passes the request being processed.
     let Some(r) = (unsafe { r.as_mut() }) else {
         return NGX_ERROR as ngx_int_t;
     };
+    // Subrequests copy the main request's headers, cleaned before any could start.
+    if !ptr::eq(r, r.main) || !srv_conf(r).is_some_and(|srv| srv.guarded) {
+        return NGX_DECLINED as ngx_int_t;
+    }
+    // Once per request: afterwards the module's own claim headers are in the list.
+    if pool_marked(r.pool, stripped) {
+        return NGX_DECLINED as ngx_int_t;
+    }
     // SAFETY: a request's connection and its log outlive the request.
     let conn_log = unsafe { (*r.connection).log };
     let failed = NGX_HTTP_INTERNAL_SERVER_ERROR as ngx_int_t;
@@ -49,16 +62,19 @@ pub unsafe extern "C" fn post_read_handler(r: *mut ngx_http_request_t) -> ngx_in
     })
 }
 
+/// The mark of a request whose client headers were cleaned; as a cleanup it does nothing.
+#[inline(never)]
+unsafe extern "C" fn stripped(data: *mut c_void) {
+    core::hint::black_box(data);
+}
+
 fn strip_client_headers(r: &mut ngx_http_request_t) -> ngx_int_t {
-    // Subrequests copy the main request's headers, cleaned here before any could start.
-    if !ptr::eq(r, r.main) {
-        return NGX_DECLINED as ngx_int_t;
-    }
     let Some(srv) = srv_conf(r) else {
         return NGX_DECLINED as ngx_int_t;
     };
-    if !srv.guarded {
-        return NGX_DECLINED as ngx_int_t;
+    // SAFETY: `stripped` ignores its argument.
+    if unsafe { pool_mark(r.pool, stripped) }.is_none() {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR as ngx_int_t;
     }
     let removed = headers(&r.headers_in.headers).find(|h| srv.removes(bytes(&h.key)));
     let Some(first) = removed.map(|h| String::from_utf8_lossy(bytes(&h.key)).into_owned()) else {
@@ -128,12 +144,14 @@ pub fn push_claims(
             continue;
         };
         if !jwt_core::header_safe(&value) {
-            let why = "has control characters, not passed on";
-            log(
-                r,
-                NGX_LOG_WARN,
-                format_args!("auth_jwt: claim \"{}\" {why}", c.claim),
-            );
+            if jwt.first_withheld() {
+                let why = "has control characters, not passed on";
+                log(
+                    r,
+                    NGX_LOG_WARN,
+                    format_args!("auth_jwt: claim \"{}\" {why}", c.claim),
+                );
+            }
             continue;
         }
         let (list, real_hash) = match direction {
@@ -166,11 +184,18 @@ pub fn push_challenge(r: &mut ngx_http_request_t, value: &[u8]) -> Option<()> {
     Some(())
 }
 
-/// Marks every `$http_jwt_*` variable the configuration uses as non-cacheable.
+/// Marks as non-cacheable every `$http_jwt_*` variable the configuration uses, and every
+/// variable an `auth_jwt_enabled` value reads.
+///
+/// nginx keeps a variable's value for the rest of the request, across internal redirects,
+/// and a subrequest shares its parent's values: a `map $uri` computed for the first location
+/// would switch the check for the location an internal redirect or an SSI include reaches, and
+/// a rewrite-phase read of `$http_jwt_sub` would hide the header the module sets later. A
+/// non-cacheable variable is computed again at each read (a value `set` assigns is kept).
 ///
 /// # Safety
 /// `cycle` is a cycle whose configuration has been read completely.
-pub unsafe fn uncache_claim_variables(cycle: *mut ngx_cycle_t) {
+pub unsafe fn uncache_variables(cycle: *mut ngx_cycle_t) {
     // SAFETY: `conf_ctx` holds one slot per core module; the http module's is NULL without an
     // http block, or its ngx_http_conf_ctx_t, whose core main configuration lists the indexed
     // variables (ngx_http_variables_init_vars has run and set their flags).
@@ -195,10 +220,30 @@ pub unsafe fn uncache_claim_variables(cycle: *mut ngx_cycle_t) {
         }
         let vars =
             core::slice::from_raw_parts_mut(vars.elts.cast::<ngx_http_variable_t>(), vars.nelts);
-        for v in vars {
+        let nocache = NGX_HTTP_VAR_NOCACHEABLE as ngx::ffi::ngx_uint_t;
+        for v in vars.iter_mut() {
             // Variable names are lowercase once indexed; `-` cannot be part of one.
             if bytes(&v.name).starts_with(b"http_jwt_") {
-                v.flags |= NGX_HTTP_VAR_NOCACHEABLE as ngx::ffi::ngx_uint_t;
+                v.flags |= nocache;
+            }
+        }
+        let ours =
+            (*ctx.main_conf.add(crate::glue::module().ctx_index)).cast::<crate::conf::MainConf>();
+        for cv in ours
+            .as_ref()
+            .map(|m| m.enabled_values.as_slice())
+            .unwrap_or_default()
+        {
+            // `flushes`: the indexes of the variables the value reads, ending with -1.
+            let mut index = cv.0.as_ref().flushes;
+            while let Some(&i) = index.as_ref() {
+                if i == ngx::ffi::ngx_uint_t::MAX {
+                    break;
+                }
+                if let Some(v) = vars.get_mut(i) {
+                    v.flags |= nocache;
+                }
+                index = index.add(1);
             }
         }
     }

@@ -118,6 +118,33 @@ pub unsafe fn pool_find<T>(
     None
 }
 
+/// Marks `pool` with a cleanup record of handler `mark` and no data: a flag that survives
+/// internal redirects, which clear module contexts.
+///
+/// # Safety
+/// `mark` must accept a NULL argument.
+pub unsafe fn pool_mark(pool: *mut ngx_pool_t, mark: Dropper) -> Option<()> {
+    // SAFETY: `pool` is a live nginx pool; a cleanup of size 0 has a NULL `data`.
+    let cln = unsafe { ngx_pool_cleanup_add(pool, 0).as_mut()? };
+    cln.handler = Some(mark);
+    Some(())
+}
+
+/// Whether `pool` holds a cleanup record of handler `mark`.
+pub fn pool_marked(pool: *mut ngx_pool_t, mark: Dropper) -> bool {
+    // SAFETY: `pool` is live; its cleanup records form a NULL-terminated list.
+    let mut c = unsafe { (*pool).cleanup };
+    // SAFETY: each record is valid until the pool is destroyed.
+    while let Some(cln) = unsafe { c.as_ref() } {
+        // Compared as addresses: `mark` is a single non-generic function.
+        if cln.handler.map(|h| h as usize) == Some(mark as usize) {
+            return true;
+        }
+        c = cln.next;
+    }
+    false
+}
+
 /// Iterates the elements of an `ngx_list_t` of `ngx_table_elt_t` (request or response headers).
 pub fn headers(list: &ngx_list_t) -> impl Iterator<Item = &ngx_table_elt_t> {
     let mut part: *const ngx_list_part_t = &list.part;
@@ -156,6 +183,11 @@ pub fn push_header(
     };
     let (key, lowcase) = (as_str(key), as_str(lowcase));
     let value = pool_str(pool, value)?;
+    if list.nalloc == 0 {
+        // An HTTP/0.9 request has no header list: nginx initialises it only for a request
+        // line of HTTP/1.0 or later.
+        init_header_list(list, pool, 4)?;
+    }
     let hash = if real_hash {
         // SAFETY: `lowcase` points at `len` readable bytes; ngx_hash_key only reads them.
         unsafe { ngx_hash_key(lowcase.data, lowcase.len) }
@@ -177,6 +209,24 @@ pub fn push_header(
         (*h).lowcase_key = lowcase.data;
     }
     NonNull::new(h)
+}
+
+/// Makes `list` an empty list of `ngx_table_elt_t` with room for `n` in its first part.
+fn init_header_list(list: &mut ngx_list_t, pool: *mut ngx_pool_t, n: usize) -> Option<()> {
+    let size = core::mem::size_of::<ngx_table_elt_t>();
+    // SAFETY: `pool` is a live nginx pool; ngx_palloc returns NULL or `n * size` bytes.
+    let elts = unsafe { ngx::ffi::ngx_palloc(pool, n * size) };
+    if elts.is_null() {
+        return None;
+    }
+    list.part.elts = elts;
+    list.part.nelts = 0;
+    list.part.next = ptr::null_mut();
+    list.last = &mut list.part;
+    list.size = size;
+    list.nalloc = n;
+    list.pool = pool;
+    Some(())
 }
 
 /// Calls `f` on every element of a header list, mutably.

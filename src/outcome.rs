@@ -8,7 +8,7 @@
 //! made elsewhere. The main request's module context points at the last one, and the others
 //! are found again among the pool's cleanups: internal redirects clear module contexts.
 
-use core::cell::{Cell, RefCell};
+use core::cell::RefCell;
 use core::ffi::c_void;
 use core::ptr;
 use std::rc::Rc;
@@ -47,9 +47,6 @@ pub struct Verdict {
     pub outcome: Outcome,
     /// `None` when there was no token to verify.
     pub cache: Option<CacheStatus>,
-    /// A claim with control characters was withheld from a variable and logged: once per
-    /// request is enough.
-    pub withheld: Cell<bool>,
 }
 
 struct Ctx {
@@ -151,17 +148,18 @@ pub fn verdict<'p>(r: &ngx_http_request_t) -> Option<&'p Verdict> {
     // again rather than judged twice (an `index` file, `try_files`, `error_page`).
     // SAFETY: `drop_ctx` is registered only for `Ctx` values.
     let found = unsafe {
-        pool_find::<Ctx>(main.pool, drop_ctx, |c| match query_token {
-            Some(token) => c.judged(auth, token),
+        pool_find::<Ctx>(main.pool, drop_ctx, |c| match &query_token {
+            Some(found) => c.judged(auth, found.as_ref().ok().copied().flatten()),
             None => ptr::eq(c.auth, auth),
         })
     };
     let ctx = match found {
         Some(ctx) => ctx,
         None => {
-            let token = query_token.unwrap_or_else(|| find_token(main, &auth.sources));
+            let found = query_token.unwrap_or_else(|| find_token(main, &auth.sources));
             let cache_size = main_conf(main).map_or(0, MainConf::cache_size);
-            let verdict = compute(auth, token, cache_size);
+            let token = found.as_ref().ok().copied().flatten();
+            let verdict = compute(auth, found, cache_size);
             let token = token.map(|t| (t.as_ptr(), t.len()));
             // SAFETY: `drop_ctx` drops exactly one `Ctx`. If the pool is exhausted, nothing
             // can be kept; callers fail closed.
@@ -183,11 +181,20 @@ pub fn verdict<'p>(r: &ngx_http_request_t) -> Option<&'p Verdict> {
     Some(unsafe { &ctx.as_ref().verdict })
 }
 
-fn compute(auth: &Auth, token: Option<&[u8]>, cache_size: usize) -> Verdict {
+fn compute(auth: &Auth, found: Found, cache_size: usize) -> Verdict {
     let verdict = |outcome: Result<Rc<jwt_core::Jwt>, Error>, cache| Verdict {
         outcome: outcome.map(Claims::new),
         cache,
-        withheld: Cell::new(false),
+    };
+    let token = match found {
+        Ok(token) => token,
+        Err(detail) => {
+            let ambiguous = Error {
+                reason: Reason::Malformed,
+                detail,
+            };
+            return verdict(Err(ambiguous), None);
+        }
     };
     let Some(token) = token else {
         // The detail (where no token was found) is the Auth's, written when logged.
@@ -219,24 +226,94 @@ fn compute(auth: &Auth, token: Option<&[u8]>, cache_size: usize) -> Verdict {
     })
 }
 
-/// The first non-empty token, in the order of `auth_jwt_location`: an empty header, cookie
-/// or argument (or one holding only `Bearer`) does not hide a later one.
-fn find_token<'r>(r: &'r ngx_http_request_t, sources: &'r [Source]) -> Option<&'r [u8]> {
-    let usable = |value: &'r [u8]| Some(jwt_core::strip_bearer(value)).filter(|t| !t.is_empty());
-    sources.iter().find_map(|source| match source.kind {
-        SourceKind::Header => headers(&r.headers_in.headers)
-            .filter(|h| h.hash != 0 && bytes(&h.key).eq_ignore_ascii_case(source.name.as_bytes()))
-            .find_map(|h: &ngx_table_elt_t| usable(bytes(&h.value))),
-        SourceKind::Authorization => authorization(r).and_then(usable),
-        SourceKind::Cookie => headers(&r.headers_in.headers)
-            .filter(|h| bytes(&h.key).eq_ignore_ascii_case(b"cookie"))
-            .find_map(|h| {
-                jwt_core::cookie_values(bytes(&h.value), source.name.as_bytes()).find_map(usable)
-            }),
-        SourceKind::Query => {
-            jwt_core::query_values(bytes(&r.args), source.name.as_bytes()).find(|t| !t.is_empty())
+/// What the client sent for a token: the first non-empty value in the order of
+/// `auth_jwt_location` (an empty header, cookie or argument, or one holding only `Bearer`, does
+/// not hide a later one), or an error naming two sources that hold different tokens: a
+/// backend reading the other one would trust a token nginx never checked.
+type Found<'r> = Result<Option<&'r [u8]>, String>;
+
+fn find_token<'r>(r: &'r ngx_http_request_t, sources: &'r [Source]) -> Found<'r> {
+    let mut first: Option<(&'r [u8], &Source)> = None;
+    for source in sources {
+        let mut clash = None;
+        each_candidate(r, source, &mut |value| match first {
+            None => {
+                first = Some((value, source));
+                true
+            }
+            Some((token, _)) if token == value => true,
+            Some((_, other)) => {
+                clash = Some(other);
+                false
+            }
+        });
+        if let Some(other) = clash {
+            let (a, b) = (describe_source(other), describe_source(source));
+            return Err(if a == b {
+                format!("two different tokens in {a}")
+            } else {
+                format!("two different tokens, in {a} and {b}")
+            });
         }
-    })
+    }
+    Ok(first.map(|(token, _)| token))
+}
+
+/// Calls `visit` with each non-empty value of `source`, Bearer prefix stripped, until it
+/// returns false.
+fn each_candidate<'r>(
+    r: &'r ngx_http_request_t,
+    source: &'r Source,
+    visit: &mut dyn FnMut(&'r [u8]) -> bool,
+) {
+    let usable = |value: &'r [u8]| Some(jwt_core::strip_bearer(value)).filter(|t| !t.is_empty());
+    match source.kind {
+        SourceKind::Authorization => {
+            if let Some(token) = authorization(r).and_then(usable) {
+                visit(token);
+            }
+        }
+        SourceKind::Header => {
+            let named = |h: &&ngx_table_elt_t| {
+                h.hash != 0 && bytes(&h.key).eq_ignore_ascii_case(source.name.as_bytes())
+            };
+            for h in headers(&r.headers_in.headers).filter(named) {
+                if let Some(token) = usable(bytes(&h.value)) {
+                    if !visit(token) {
+                        return;
+                    }
+                }
+            }
+        }
+        SourceKind::Cookie => {
+            let cookies = headers(&r.headers_in.headers)
+                .filter(|h| h.hash != 0 && bytes(&h.key).eq_ignore_ascii_case(b"cookie"));
+            for h in cookies {
+                for value in jwt_core::cookie_values(bytes(&h.value), source.name.as_bytes()) {
+                    if let Some(token) = usable(value) {
+                        if !visit(token) {
+                            return;
+                        }
+                    }
+                }
+            }
+        }
+        SourceKind::Query => {
+            for value in jwt_core::query_values(bytes(&r.args), source.name.as_bytes()) {
+                if !value.is_empty() && !visit(value) {
+                    return;
+                }
+            }
+        }
+    }
+}
+
+fn describe_source(source: &Source) -> String {
+    match source.kind {
+        SourceKind::Header | SourceKind::Authorization => format!("header \"{}\"", source.name),
+        SourceKind::Cookie => format!("cookie \"{}\"", source.name),
+        SourceKind::Query => format!("argument \"{}\"", source.name),
+    }
 }
 
 /// The one Authorization header nginx allows (it answers a second with 400), through the

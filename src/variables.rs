@@ -12,6 +12,8 @@
 
 use std::borrow::Cow;
 
+use jwt_core::Claims;
+
 use ngx::ffi::{
     ngx_conf_t, ngx_http_add_variable, ngx_http_get_variable_pt, ngx_http_request_t, ngx_int_t,
     ngx_str_t, ngx_variable_value_t, NGX_ERROR, NGX_HTTP_VAR_NOCACHEABLE, NGX_HTTP_VAR_PREFIX,
@@ -20,7 +22,7 @@ use ngx::ffi::{
 use ngx::ngx_string;
 
 use crate::ngx_util::{bytes_unbound, guard, log, pool_str, set_not_found, set_variable};
-use crate::outcome::{verdict, Verdict};
+use crate::outcome::{outcome, verdict};
 
 const CLAIM_PREFIX: &[u8] = b"jwt_claim_";
 const HEADER_PREFIX: &[u8] = b"jwt_header_";
@@ -104,7 +106,7 @@ fn suffix(data: usize, prefix: &[u8]) -> Option<&'static str> {
 /// character, logged once per request.
 fn rendered<'a>(
     r: &ngx_http_request_t,
-    verdict: &Verdict,
+    claims: &Claims,
     what: &str,
     name: &str,
     value: Option<Cow<'a, str>>,
@@ -112,7 +114,7 @@ fn rendered<'a>(
     match value {
         Some(text) if jwt_core::header_safe(&text) => Value::Text(text),
         Some(_) => {
-            if !verdict.withheld.replace(true) {
+            if claims.first_withheld() {
                 log(
                     r,
                     NGX_LOG_WARN,
@@ -133,13 +135,8 @@ unsafe extern "C" fn get_sub(
     v: *mut ngx_variable_value_t,
     _: usize,
 ) -> ngx_int_t {
-    eval(r, v, |r| match verdict(r) {
-        Some(
-            vd @ Verdict {
-                outcome: Ok(claims),
-                ..
-            },
-        ) => rendered(r, vd, "claim", "sub", claims.sub().map(Cow::Borrowed)),
+    eval(r, v, |r| match outcome(r) {
+        Some(Ok(claims)) => rendered(r, claims, "claim", "sub", claims.sub().map(Cow::Borrowed)),
         _ => Value::NotFound,
     })
 }
@@ -149,7 +146,7 @@ unsafe extern "C" fn get_payload(
     v: *mut ngx_variable_value_t,
     _: usize,
 ) -> ngx_int_t {
-    eval(r, v, |r| match verdict(r).map(|v| &v.outcome) {
+    eval(r, v, |r| match outcome(r) {
         Some(Ok(claims)) => Value::Text(jwt_core::json_for_header(claims.payload_json())),
         _ => Value::NotFound,
     })
@@ -160,7 +157,7 @@ unsafe extern "C" fn get_error(
     v: *mut ngx_variable_value_t,
     _: usize,
 ) -> ngx_int_t {
-    eval(r, v, |r| match verdict(r).map(|v| &v.outcome) {
+    eval(r, v, |r| match outcome(r) {
         Some(Ok(_)) => Value::Text(Cow::Borrowed("")),
         Some(Err(e)) => Value::Text(Cow::Borrowed(e.reason.word())),
         None => Value::NotFound,
@@ -183,18 +180,10 @@ unsafe extern "C" fn get_claim(
     v: *mut ngx_variable_value_t,
     data: usize,
 ) -> ngx_int_t {
-    eval(r, v, |r| match (verdict(r), suffix(data, CLAIM_PREFIX)) {
-        (
-            Some(
-                vd @ Verdict {
-                    outcome: Ok(claims),
-                    ..
-                },
-            ),
-            Some(name),
-        ) => {
+    eval(r, v, |r| match (outcome(r), suffix(data, CLAIM_PREFIX)) {
+        (Some(Ok(claims)), Some(name)) => {
             let value = claims.claim(name).map(jwt_core::render);
-            rendered(r, vd, "claim", name, value)
+            rendered(r, claims, "claim", name, value)
         }
         _ => Value::NotFound,
     })
@@ -205,18 +194,10 @@ unsafe extern "C" fn get_header(
     v: *mut ngx_variable_value_t,
     data: usize,
 ) -> ngx_int_t {
-    eval(r, v, |r| match (verdict(r), suffix(data, HEADER_PREFIX)) {
-        (
-            Some(
-                vd @ Verdict {
-                    outcome: Ok(claims),
-                    ..
-                },
-            ),
-            Some(name),
-        ) => {
+    eval(r, v, |r| match (outcome(r), suffix(data, HEADER_PREFIX)) {
+        (Some(Ok(claims)), Some(name)) => {
             let value = claims.header(name).map(jwt_core::render);
-            rendered(r, vd, "header field", name, value)
+            rendered(r, claims, "header field", name, value)
         }
         _ => Value::NotFound,
     })

@@ -519,3 +519,196 @@ fn return_url_leaves_out_a_query_token_and_names_a_host() {
     );
     assert_eq!(url, format!("http://127.0.0.1:{}/q", n.port));
 }
+
+// ---------------------------------------------------------------------------------------------
+// Found by a review: HTTP/0.9, cached switch values, if/set in subrequests, error_page,
+// requests that skip post-read, ambiguous tokens, other header-name spellings
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn an_http_0_9_request_with_claim_headers_does_not_crash_the_worker() {
+    let n = Nginx::start(&server(&format!(
+        "{}\nauth_jwt_location QUERY=token;\nauth_jwt_extract_request_claims sub;\n\
+         location /p/ {{ root html; }}\n\
+         location /off/ {{ auth_jwt_enabled off; root html; }}",
+        key_line()
+    )));
+    for path in ["/p/x", "/off/x"] {
+        let mut s = std::net::TcpStream::connect(("127.0.0.1", n.port)).unwrap();
+        use std::io::{Read, Write};
+        s.set_read_timeout(Some(std::time::Duration::from_secs(5))).unwrap();
+        s.write_all(format!("GET {path}?token={}\r\n", alice()).as_bytes()).unwrap();
+        let mut reply = Vec::new();
+        let _ = s.read_to_end(&mut reply);
+    }
+    // The worker is alive and well (Drop fails the test on a crash in the log).
+    let r = n.get("/p/", &[]);
+    assert_eq!(r.status, 401);
+}
+
+#[test]
+fn a_cached_map_value_never_switches_the_check_off_elsewhere() {
+    let n = Nginx::start_full(
+        "",
+        &format!(
+            "map $uri $auth_needed {{ ~^/public/ off; default on; }}\n{}",
+            server(&format!(
+                "{}\nauth_jwt_enabled $auth_needed;\nroot html;\nssi on;\n\
+                 location / {{ try_files $uri $uri/ /app.php$is_args$args; }}\n\
+                 location = /app.php {{ {PROXY} }}\n\
+                 location /private/ {{ {PROXY} }}",
+                key_line()
+            ))
+        ),
+        &[(
+            "html/public/page.html",
+            "before<!--# include virtual=\"/private/secret\" -->after",
+        )],
+    );
+    assert_eq!(n.get("/app.php", &[]).status, 401);
+    let r = n.get("/public/nope", &[]);
+    assert_eq!(r.status, 401, "try_files from /public/ to /app.php: {r:?}");
+    let r = n.get("/public/page.html", &[]);
+    assert_eq!(r.status, 200);
+    assert!(!r.body.contains("x-echo") && !r.body.contains("GET /private"), "{}", r.body);
+    let r = n.get("/public/nope", &[("Authorization", &bearer(&alice()))]);
+    assert_eq!(r.status, 200);
+}
+
+#[test]
+fn a_subrequest_is_checked_again_after_the_location_s_if_and_set() {
+    let n = Nginx::start_full(
+        "",
+        &server(&format!(
+            "{}\nauth_jwt_enabled off;\n\
+             location /api/ {{ if ($request_method != OPTIONS) {{ auth_jwt_enabled on; }} {PROXY} }}\n\
+             location /page/ {{ ssi on; root html; }}\n\
+             location /gate/ {{ auth_request /api/check; {PROXY} }}\n\
+             location /set/ {{ auth_jwt_enabled $need; set $need on; {PROXY} }}\n\
+             location /page2/ {{ set $need off; ssi on; root html; }}",
+            key_line()
+        )),
+        &[
+            ("html/page/x.html", "[<!--# include virtual=\"/api/secret\" -->]"),
+            ("html/page2/x.html", "[<!--# include virtual=\"/set/secret\" -->]"),
+        ],
+    );
+    assert_eq!(n.get("/api/secret", &[]).status, 401);
+    for page in ["/page/x.html", "/page2/x.html"] {
+        let r = n.get(page, &[]);
+        assert!(!r.body.contains("get /"), "{page}: {}", r.body);
+        assert!(r.body.contains("401"), "{page}: {}", r.body);
+    }
+    assert_eq!(n.get("/gate/x", &[]).status, 401);
+    assert_eq!(
+        n.get("/gate/x", &[("Authorization", &bearer(&alice()))])
+            .status,
+        200
+    );
+}
+
+#[test]
+fn error_page_cannot_turn_a_refused_auth_subrequest_into_a_grant() {
+    let n = Nginx::start_full(
+        "",
+        &server(&format!(
+            "{}\nauth_jwt_enabled off;\n\
+             error_page 401 = /login.html;\n\
+             location = /login.html {{ root html; }}\n\
+             location = /authz {{ internal; auth_jwt_enabled on; {PROXY} }}\n\
+             location /app/ {{ auth_request /authz; {PROXY} }}",
+            key_line()
+        )),
+        &[("html/login.html", "log in\n")],
+    );
+    let r = n.get("/app/secret", &[]);
+    assert!(
+        r.header("x-echo-request").is_none(),
+        "the upstream was reached: {r:?}"
+    );
+    assert_eq!(r.body, "log in\n", "the main request's own error page: {r:?}");
+    let r = n.get("/app/secret", &[("Authorization", &bearer(&alice()))]);
+    assert_eq!(r.header("x-echo-request"), Some("GET /app/secret HTTP/1.0"));
+}
+
+#[test]
+fn a_request_finalised_while_reading_headers_loses_its_jwt_headers_too() {
+    let n = Nginx::start(&server(&format!(
+        "{}\nerror_page 400 = @app_error;\nerror_page 501 /err;\n\
+         location /app/ {{ auth_jwt_extract_request_claims sub; {PROXY} }}\n\
+         location @app_error {{ auth_jwt_enabled off; {PROXY} }}\n\
+         location = /err {{ auth_jwt_enabled off; {PROXY} }}",
+        key_line()
+    )));
+    for request in [
+        "GET /app/x HTTP/1.1\r\nJWT-Sub: admin\r\nJWT-Roles: admin\r\n\r\n",
+        "GET /app/x HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: foo\r\nJWT-Sub: admin\r\n\r\n",
+    ] {
+        let r = n.raw(request.as_bytes(), false);
+        if r.header("x-echo-upstream").is_some() {
+            let seen = r.upstream_headers();
+            assert!(
+                seen.iter().all(|(k, _)| !k.starts_with("jwt")),
+                "{request:?}: {seen:?}"
+            );
+        }
+    }
+    assert!(n.error_log().contains("client header \"JWT-Sub\" removed"), "{}", n.error_log());
+}
+
+#[test]
+fn two_different_tokens_are_refused_the_same_one_twice_is_not() {
+    let n = Nginx::start(&server(&format!(
+        "{}\nauth_jwt_location HEADER=Authorization COOKIE=auth QUERY=token;\n\
+         add_header X-Jwt-Error $jwt_error always;\n\
+         location / {{ {PROXY} }}",
+        key_line()
+    )));
+    let (t, f) = (alice(), token(json!({"sub": "admin", "exp": now() + 600})));
+    let forged = format!("{}x", &f[..f.len() - 1]);
+    let refused: [(String, Vec<(&str, String)>); 4] = [
+        (format!("/?token={t}&token={forged}"), vec![]),
+        ("/".into(), vec![("Cookie", format!("auth={t}; auth={forged}"))]),
+        ("/".into(), vec![("Cookie", format!("auth={t}")), ("Cookie", format!("auth={forged}"))]),
+        ("/".into(), vec![("Authorization", bearer(&t)), ("Cookie", format!("auth={forged}"))]),
+    ];
+    for (path, headers) in &refused {
+        let h: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let r = n.get(path, &h);
+        assert_eq!((r.status, r.header("x-jwt-error")), (401, Some("malformed")), "{path} {h:?}");
+    }
+    assert!(n.jwt_log_lines().iter().any(|l| l.contains("two different tokens")));
+    let accepted: [(String, Vec<(&str, String)>); 3] = [
+        (format!("/?token={t}&token={t}"), vec![]),
+        ("/".into(), vec![("Cookie", format!("auth={t}; auth=; auth={t}"))]),
+        ("/".into(), vec![("Authorization", bearer(&t)), ("Cookie", format!("auth={t}"))]),
+    ];
+    for (path, headers) in &accepted {
+        let h: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        assert_eq!(n.get(path, &h).status, 200, "{path} {h:?}");
+    }
+}
+
+#[test]
+fn every_spelling_a_cgi_upstream_folds_is_removed() {
+    let n = Nginx::start(&server(&format!(
+        "{}\nignore_invalid_headers off;\nlocation / {{ {PROXY} }}",
+        key_line()
+    )));
+    for name in ["JWT.SUB", "jwt*sub", "Jwt~sub", "JWT-sub"] {
+        let raw = format!(
+            "GET / HTTP/1.1\r\nHost: a\r\n{name}: admin\r\nAuthorization: Bearer {}\r\nConnection: close\r\n\r\n",
+            alice()
+        );
+        let r = n.raw(raw.as_bytes(), false);
+        assert_eq!(r.status, 200, "{name}: {r:?}");
+        assert!(
+            r.upstream_headers().iter().all(|(k, _)| !k.to_ascii_lowercase().starts_with("jwt")),
+            "{name}: {:?}",
+            r.upstream_headers()
+        );
+    }
+    // A name that merely starts with the letters is not the module's.
+    let r = n.get("/", &[("JWTX-Keep", "1"), ("Authorization", &bearer(&alice()))]);
+    assert_eq!(r.upstream("jwtx-keep"), vec!["1"]);
+}

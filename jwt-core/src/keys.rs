@@ -44,6 +44,9 @@ impl From<DerError> for KeyError {
 }
 
 const MIN_RSA_BITS: usize = 2048;
+/// The most keys a JWK set may hold: each key parsed costs memory in every worker (an HMAC key
+/// over a kilobyte), and an identity provider publishes a handful.
+pub const MAX_JWKS_KEYS: usize = 10_000;
 const MAX_RSA_BITS: usize = 8192;
 
 const OID_RSA_ENCRYPTION: &[u8] = &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x01];
@@ -365,9 +368,32 @@ fn short_secret(len: usize, alg: Algorithm) -> Option<String> {
     })
 }
 
-/// What `secret` is, when it is a public key or the text of one rather than a secret.
+/// What `secret` is, when it is a public key, a certificate, or the text of one, rather than a
+/// secret: judged by shape, not by whether this crate could use the key, so an RSA-1024, a
+/// secp256k1 or an X25519 key, or a certificate copied from a JWK's `x5c`, is caught too.
 fn public_key_form(secret: &[u8]) -> Option<&'static str> {
-    let text = trim_start(secret);
+    if let Some(what) = key_text_form(secret) {
+        return Some(what);
+    }
+    // The same, written as hex or base64 text and given with the `utf8` encoding.
+    let compact: Vec<u8> = trim_start(secret)
+        .iter()
+        .copied()
+        .filter(|b| !b.is_ascii_whitespace())
+        .collect();
+    [
+        crate::alg::decode_secret(&compact, crate::alg::SecretEncoding::Hex),
+        crate::alg::decode_secret(&compact, crate::alg::SecretEncoding::Base64),
+    ]
+    .into_iter()
+    .flatten()
+    .find_map(|decoded| key_text_form(&decoded))
+    .map(|_| "the text of a public key")
+}
+
+/// A PEM or JWK text, or DER of a public key or certificate.
+fn key_text_form(data: &[u8]) -> Option<&'static str> {
+    let text = trim_start(data);
     if text.starts_with(b"-----BEGIN") {
         return Some("a PEM key");
     }
@@ -377,25 +403,41 @@ fn public_key_form(secret: &[u8]) -> Option<&'static str> {
     {
         return Some("a JWK");
     }
-    if parse_der(secret).is_ok() {
-        return Some("a DER public key");
-    }
-    // The same, written as hex or base64 text and given with the `utf8` encoding (or a
-    // PEM body without its lines).
-    let compact: Vec<u8> = text
-        .iter()
-        .copied()
-        .filter(|b| !b.is_ascii_whitespace())
-        .collect();
-    let decoded = [
-        crate::alg::decode_secret(&compact, crate::alg::SecretEncoding::Hex),
-        crate::alg::decode_secret(&compact, crate::alg::SecretEncoding::Base64),
-    ];
-    decoded
-        .into_iter()
-        .flatten()
-        .any(|der| parse_der(&der).is_ok())
-        .then_some("the text of a DER public key")
+    der_key_shape(data).then_some("a DER public key")
+}
+
+/// Whether `data` is DER shaped as a SubjectPublicKeyInfo (an algorithm identifier and a bit
+/// string), a PKCS#1 RSAPublicKey (two integers) or an X.509 certificate (a body, an algorithm
+/// identifier and a signature), whatever the algorithm.
+fn der_key_shape(data: &[u8]) -> bool {
+    let shaped = || -> Result<bool, DerError> {
+        let mut outer = Reader::new(data);
+        let mut seq = Reader::new(outer.read(der::TAG_SEQUENCE)?);
+        outer.finish()?;
+        let algorithm = |content: &[u8]| Reader::new(content).peek_tag() == Some(der::TAG_OID);
+        match seq.peek_tag() {
+            Some(der::TAG_INTEGER) => {
+                seq.read(der::TAG_INTEGER)?;
+                seq.read(der::TAG_INTEGER)?;
+            }
+            Some(der::TAG_SEQUENCE) => {
+                let first = seq.read(der::TAG_SEQUENCE)?;
+                if seq.peek_tag() == Some(der::TAG_SEQUENCE) {
+                    // A certificate: its body, then the signature's algorithm.
+                    if !algorithm(seq.read(der::TAG_SEQUENCE)?) {
+                        return Ok(false);
+                    }
+                } else if !algorithm(first) {
+                    return Ok(false);
+                }
+                seq.read(der::TAG_BIT_STRING)?;
+            }
+            _ => return Ok(false),
+        }
+        seq.finish()?;
+        Ok(true)
+    };
+    shaped().unwrap_or(false)
 }
 
 fn single(key: Key) -> KeySet {
@@ -619,6 +661,12 @@ fn from_json(data: &[u8], alg: Option<Algorithm>) -> Result<Loaded, KeyError> {
     let entries = entries
         .as_array()
         .ok_or_else(|| KeyError::new("\"keys\" of the JWK set is not an array"))?;
+    if entries.len() > MAX_JWKS_KEYS {
+        return Err(KeyError(format!(
+            "the JWK set holds {} keys, more than {MAX_JWKS_KEYS}",
+            entries.len()
+        )));
+    }
     let mut keys: Vec<Key> = Vec::new();
     let mut kids = std::collections::HashSet::new();
     let mut warnings = Vec::new();

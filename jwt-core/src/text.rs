@@ -50,12 +50,12 @@ fn fold(b: u8) -> u8 {
 }
 
 /// A URL fit for a `Location` header: bytes that cannot stand in a URI (controls, space, DEL,
-/// non-ASCII) percent-encoded, the rest as it is. A CR or LF from a variable can then never
-/// end the header.
+/// non-ASCII, and `"<>\^`{|}`) percent-encoded, the rest (RFC 3986's unreserved and reserved
+/// characters, and `%`) as it is. A CR or LF from a variable can then never end the header.
 pub fn safe_url(input: &[u8]) -> String {
     let mut out = String::with_capacity(input.len());
     for &b in input {
-        if b.is_ascii_graphic() {
+        if b.is_ascii_alphanumeric() || b"-._~:/?#[]@!$&'()*+,;=%".contains(&b) {
             out.push(char::from(b));
         } else {
             let _ = write!(out, "%{b:02X}");

@@ -1,7 +1,7 @@
 //! Token verification: structure, header, key selection, signature, then claims.
 
 use std::borrow::Cow;
-use std::cell::OnceCell;
+use std::cell::{Cell, OnceCell};
 use std::fmt;
 use std::ops::Range;
 use std::rc::Rc;
@@ -159,6 +159,8 @@ pub struct Claims {
     jwt: Rc<Jwt>,
     header: OnceCell<Map<String, Value>>,
     payload: OnceCell<Map<String, Value>>,
+    /// A value was kept out of a header for its control characters.
+    withheld: Cell<bool>,
 }
 
 impl Claims {
@@ -167,7 +169,13 @@ impl Claims {
             jwt,
             header: OnceCell::new(),
             payload: OnceCell::new(),
+            withheld: Cell::new(false),
         }
+    }
+
+    /// Records that a value was withheld; true the first time, so that a request logs it once.
+    pub fn first_withheld(&self) -> bool {
+        !self.withheld.replace(true)
     }
 
     pub fn jwt(&self) -> &Rc<Jwt> {

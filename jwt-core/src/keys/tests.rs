@@ -683,13 +683,23 @@ fn a_public_key_is_never_taken_for_a_secret() {
     let (n, e) = rsa_jwk_parts("rsa2048.pub");
     let jwk = json!({"kty": "RSA", "n": n, "e": e}).to_string();
     let jwks = json!({"keys": [{"kty": "RSA", "n": n, "e": e}]}).to_string();
-    let cases: [(&[u8], &str); 8] = [
+    let pem_b64 = STANDARD.encode(&pem);
+    let pem_hex: String = pem.iter().map(|b| format!("{b:02x}")).collect();
+    let cases: [(&[u8], &str); 14] = [
         (&pem, "a PEM key"),
         (&der, "a DER public key"),
         (&pkcs1, "a DER public key"),
         (&pem_body("ec521.pub"), "a DER public key"),
-        (hex.as_bytes(), "the text of a DER public key"),
-        (b64.as_bytes(), "the text of a DER public key"),
+        // Keys this crate cannot use are public keys all the same, and a certificate (a
+        // JWK's x5c) holds one.
+        (&pem_body("rsa1024.pub"), "a DER public key"),
+        (&pem_body("secp256k1.pub"), "a DER public key"),
+        (&pem_body("x25519.pub"), "a DER public key"),
+        (&pem_body("rsa2048.crt.pem"), "a DER public key"),
+        (hex.as_bytes(), "the text of a public key"),
+        (b64.as_bytes(), "the text of a public key"),
+        (pem_b64.as_bytes(), "the text of a public key"),
+        (pem_hex.as_bytes(), "the text of a public key"),
         (jwk.as_bytes(), "a JWK"),
         (jwks.as_bytes(), "a JWK"),
     ];
@@ -813,4 +823,19 @@ fn fingerprints_tell_key_sets_apart() {
     };
     assert_ne!(with_kid("a"), with_kid("b"));
     assert_ne!(with_kid("a"), rs);
+}
+
+#[test]
+fn a_jwk_set_holds_ten_thousand_keys_at_most() {
+    let set = |n: usize| {
+        let keys: Vec<Value> = (0..n)
+            .map(|i| json!({"kty": "oct", "kid": format!("k{i}"), "k": b64url(&[7; 32])}))
+            .collect();
+        from_json_value(&json!({ "keys": keys }), Algorithm::HS256)
+    };
+    assert_eq!(set(MAX_JWKS_KEYS).unwrap().0.len(), MAX_JWKS_KEYS);
+    assert_eq!(
+        err(set(MAX_JWKS_KEYS + 1)),
+        "the JWK set holds 10001 keys, more than 10000"
+    );
 }
