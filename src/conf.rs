@@ -842,15 +842,17 @@ impl LocConf {
 }
 
 fn describe_sources(sources: &[Source]) -> String {
-    let names: Vec<String> = sources
-        .iter()
-        .map(|s| match s.kind {
-            SourceKind::Header | SourceKind::Authorization => format!("header \"{}\"", s.name),
-            SourceKind::Cookie => format!("cookie \"{}\"", s.name),
-            SourceKind::Query => format!("argument \"{}\"", s.name),
-        })
-        .collect();
+    let names: Vec<String> = sources.iter().map(describe_source).collect();
     format!("no token in {}", names.join(", "))
+}
+
+/// A token source as log lines name it: `header "Authorization"`.
+pub fn describe_source(source: &Source) -> String {
+    match source.kind {
+        SourceKind::Header | SourceKind::Authorization => format!("header \"{}\"", source.name),
+        SourceKind::Cookie => format!("cookie \"{}\"", source.name),
+        SourceKind::Query => format!("argument \"{}\"", source.name),
+    }
 }
 
 /// TeslaGov's default: the `Authorization` header.

@@ -16,7 +16,7 @@ use std::rc::Rc;
 use jwt_core::{Claims, Error, Reason, Source, SourceKind, TokenCache};
 use ngx::ffi::{ngx_http_request_t, ngx_table_elt_t};
 
-use crate::conf::{Auth, LocConf, MainConf, SrvConf};
+use crate::conf::{describe_source, Auth, LocConf, MainConf, SrvConf};
 use crate::glue::module;
 use crate::ngx_util::{bytes, headers, now, pool_box_with, pool_find};
 
@@ -305,14 +305,6 @@ fn each_candidate<'r>(
                 }
             }
         }
-    }
-}
-
-fn describe_source(source: &Source) -> String {
-    match source.kind {
-        SourceKind::Header | SourceKind::Authorization => format!("header \"{}\"", source.name),
-        SourceKind::Cookie => format!("cookie \"{}\"", source.name),
-        SourceKind::Query => format!("argument \"{}\"", source.name),
     }
 }
 

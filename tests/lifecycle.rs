@@ -536,8 +536,10 @@ fn an_http_0_9_request_with_claim_headers_does_not_crash_the_worker() {
     for path in ["/p/x", "/off/x"] {
         let mut s = std::net::TcpStream::connect(("127.0.0.1", n.port)).unwrap();
         use std::io::{Read, Write};
-        s.set_read_timeout(Some(std::time::Duration::from_secs(5))).unwrap();
-        s.write_all(format!("GET {path}?token={}\r\n", alice()).as_bytes()).unwrap();
+        s.set_read_timeout(Some(std::time::Duration::from_secs(5)))
+            .unwrap();
+        s.write_all(format!("GET {path}?token={}\r\n", alice()).as_bytes())
+            .unwrap();
         let mut reply = Vec::new();
         let _ = s.read_to_end(&mut reply);
     }
@@ -570,7 +572,11 @@ fn a_cached_map_value_never_switches_the_check_off_elsewhere() {
     assert_eq!(r.status, 401, "try_files from /public/ to /app.php: {r:?}");
     let r = n.get("/public/page.html", &[]);
     assert_eq!(r.status, 200);
-    assert!(!r.body.contains("x-echo") && !r.body.contains("GET /private"), "{}", r.body);
+    assert!(
+        !r.body.contains("x-echo") && !r.body.contains("GET /private"),
+        "{}",
+        r.body
+    );
     let r = n.get("/public/nope", &[("Authorization", &bearer(&alice()))]);
     assert_eq!(r.status, 200);
 }
@@ -626,7 +632,10 @@ fn error_page_cannot_turn_a_refused_auth_subrequest_into_a_grant() {
         r.header("x-echo-request").is_none(),
         "the upstream was reached: {r:?}"
     );
-    assert_eq!(r.body, "log in\n", "the main request's own error page: {r:?}");
+    assert_eq!(
+        r.body, "log in\n",
+        "the main request's own error page: {r:?}"
+    );
     let r = n.get("/app/secret", &[("Authorization", &bearer(&alice()))]);
     assert_eq!(r.header("x-echo-request"), Some("GET /app/secret HTTP/1.0"));
 }
@@ -653,7 +662,11 @@ fn a_request_finalised_while_reading_headers_loses_its_jwt_headers_too() {
             );
         }
     }
-    assert!(n.error_log().contains("client header \"JWT-Sub\" removed"), "{}", n.error_log());
+    assert!(
+        n.error_log().contains("client header \"JWT-Sub\" removed"),
+        "{}",
+        n.error_log()
+    );
 }
 
 #[test]
@@ -668,20 +681,51 @@ fn two_different_tokens_are_refused_the_same_one_twice_is_not() {
     let forged = format!("{}x", &f[..f.len() - 1]);
     let refused: [(String, Vec<(&str, String)>); 4] = [
         (format!("/?token={t}&token={forged}"), vec![]),
-        ("/".into(), vec![("Cookie", format!("auth={t}; auth={forged}"))]),
-        ("/".into(), vec![("Cookie", format!("auth={t}")), ("Cookie", format!("auth={forged}"))]),
-        ("/".into(), vec![("Authorization", bearer(&t)), ("Cookie", format!("auth={forged}"))]),
+        (
+            "/".into(),
+            vec![("Cookie", format!("auth={t}; auth={forged}"))],
+        ),
+        (
+            "/".into(),
+            vec![
+                ("Cookie", format!("auth={t}")),
+                ("Cookie", format!("auth={forged}")),
+            ],
+        ),
+        (
+            "/".into(),
+            vec![
+                ("Authorization", bearer(&t)),
+                ("Cookie", format!("auth={forged}")),
+            ],
+        ),
     ];
     for (path, headers) in &refused {
         let h: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
         let r = n.get(path, &h);
-        assert_eq!((r.status, r.header("x-jwt-error")), (401, Some("malformed")), "{path} {h:?}");
+        assert_eq!(
+            (r.status, r.header("x-jwt-error")),
+            (401, Some("malformed")),
+            "{path} {h:?}"
+        );
     }
-    assert!(n.jwt_log_lines().iter().any(|l| l.contains("two different tokens")));
+    assert!(n
+        .jwt_log_lines()
+        .iter()
+        .any(|l| l.contains("two different tokens")));
     let accepted: [(String, Vec<(&str, String)>); 3] = [
         (format!("/?token={t}&token={t}"), vec![]),
-        ("/".into(), vec![("Cookie", format!("auth={t}; auth=; auth={t}"))]),
-        ("/".into(), vec![("Authorization", bearer(&t)), ("Cookie", format!("auth={t}"))]),
+        (
+            "/".into(),
+            vec![("Cookie", format!("auth={t}; auth=; auth={t}"))],
+        ),
+        (
+            "/".into(),
+            vec![
+                ("Authorization", bearer(&t)),
+                ("Cookie", format!("auth={t}")),
+            ],
+        ),
     ];
     for (path, headers) in &accepted {
         let h: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
@@ -703,12 +747,17 @@ fn every_spelling_a_cgi_upstream_folds_is_removed() {
         let r = n.raw(raw.as_bytes(), false);
         assert_eq!(r.status, 200, "{name}: {r:?}");
         assert!(
-            r.upstream_headers().iter().all(|(k, _)| !k.to_ascii_lowercase().starts_with("jwt")),
+            r.upstream_headers()
+                .iter()
+                .all(|(k, _)| !k.to_ascii_lowercase().starts_with("jwt")),
             "{name}: {:?}",
             r.upstream_headers()
         );
     }
     // A name that merely starts with the letters is not the module's.
-    let r = n.get("/", &[("JWTX-Keep", "1"), ("Authorization", &bearer(&alice()))]);
+    let r = n.get(
+        "/",
+        &[("JWTX-Keep", "1"), ("Authorization", &bearer(&alice()))],
+    );
     assert_eq!(r.upstream("jwtx-keep"), vec!["1"]);
 }
