@@ -12,10 +12,7 @@ use std::rc::Rc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-use jwt_core::{
-    fold_header_name, same_header_name, Algorithm, KeySet, Policy, SecretEncoding, Source,
-    SourceKind,
-};
+use jwt_core::{same_header_name, Algorithm, KeySet, Policy, SecretEncoding, Source, SourceKind};
 
 use crate::glue::{ComplexValue, ConfArgs};
 
@@ -138,15 +135,16 @@ pub struct SrvConf {
     /// A directive of this module applies somewhere in the server: client headers named
     /// `JWT-*` are removed from its requests on arrival.
     pub guarded: bool,
-    /// Folded names of the `JWT-*` headers that are token sources somewhere in the server,
-    /// which are kept.
+    /// Names of the `JWT-*` headers that are token sources somewhere in the server, which are
+    /// kept: exactly these names, in any case.
     pub source_headers: Vec<Vec<u8>>,
 }
 
 impl SrvConf {
     /// Whether a client header is one the module removes on arrival: `JWT` and a character
     /// that is not a letter or digit (`-`, `_`, and the `.` or space that CGI-style upstreams,
-    /// PHP among them, turn into `_`), but a token source.
+    /// PHP among them, turn into `_`), but a token source (by its exact name: a `JWT_Token`
+    /// next to a `JWT-Token` source goes, as an application may read it for the source).
     pub fn removes(&self, name: &[u8]) -> bool {
         let jwt = name
             .get(..3)
@@ -171,9 +169,6 @@ pub struct MainConf {
     pub server_port: Option<ComplexValue>,
     /// Every key directive of the configuration: each must be used by some level.
     key_sources: Vec<Rc<KeySource>>,
-    /// The values of `auth_jwt_enabled` that read variables, whose variables are made
-    /// non-cacheable once the configuration is read.
-    pub enabled_values: Vec<ComplexValue>,
     /// Key sets by origin and algorithm: a file that fifty locations name is read and parsed
     /// once.
     loaded: RefCell<HashMap<LoadKey, Result<Loaded, String>>>,
@@ -207,7 +202,6 @@ impl MainConf {
             server_addr: None,
             server_port: None,
             key_sources: Vec::new(),
-            enabled_values: Vec::new(),
             loaded: RefCell::new(HashMap::new()),
         }
     }
@@ -403,11 +397,7 @@ pub fn cmd_enabled(conf: &mut LocConf, args: &mut ConfArgs) -> SetResult {
     let conf = touch(conf);
     let value = args.get(1).unwrap_or(&[]).to_vec();
     let enabled = match args.compile(&value)? {
-        Some(cv) => {
-            let main = args.main_conf().ok_or("is not inside an \"http\" block")?;
-            main.enabled_values.push(cv);
-            Enabled::Variable(cv)
-        }
+        Some(cv) => Enabled::Variable(cv),
         None => Enabled::Static(is_enabled_value(&value)),
     };
     set_once(&mut conf.enabled, enabled)?;
@@ -832,7 +822,7 @@ impl LocConf {
             .iter()
             .flatten()
             .filter(|s| s.kind == SourceKind::Header)
-            .map(|s| fold_header_name(s.name.as_bytes()));
+            .map(|s| s.name.as_bytes().to_ascii_lowercase());
         for name in headers {
             if !srv.source_headers.contains(&name) {
                 srv.source_headers.push(name);

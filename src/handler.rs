@@ -23,8 +23,11 @@ use ngx::ffi::{
 };
 
 use crate::conf::{is_enabled_value, Enabled, LocConf};
+use crate::glue::ComplexValue;
 use crate::headers::{push_challenge, push_claims, set_request_claims, Direction};
-use crate::ngx_util::{bytes, complex_value, guard, headers, log, push_header};
+use crate::ngx_util::{
+    bytes, complex_value, complex_value_fresh, guard, headers, log, push_header,
+};
 use crate::outcome::{loc_conf, main_conf, outcome};
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -144,9 +147,22 @@ fn enforced(r: &mut ngx_http_request_t, conf: &LocConf) -> bool {
         // Unset: on wherever a key is configured.
         None => conf.auth.is_some(),
         Some(Enabled::Static(on)) => *on,
-        // A value that cannot be evaluated enables the check: fail closed.
-        Some(Enabled::Variable(cv)) => complex_value(r, cv.0).map_or(true, is_enabled_value),
+        Some(Enabled::Variable(cv)) => enabled_by(r, *cv),
     }
+}
+
+/// Whether a value with variables enables the check. A value that cannot be evaluated does:
+/// fail closed. `off` must hold twice: with the values nginx cached for the request, and with
+/// the variables computed afresh, so that a `map` of `$uri` computed for another location
+/// before an internal redirect, or for the parent of a subrequest, cannot switch the check
+/// off. A main request keeps the values its `set` assigned; a subrequest does not take them
+/// from its parent.
+fn enabled_by(r: &mut ngx_http_request_t, cv: ComplexValue) -> bool {
+    if complex_value(r, cv.0).map_or(true, is_enabled_value) {
+        return true;
+    }
+    let main = ptr::eq(r, r.main);
+    complex_value_fresh(r, cv.0, main).map_or(true, is_enabled_value)
 }
 
 /// A CORS preflight: `OPTIONS` with `Origin` and `Access-Control-Request-Method`. Browsers

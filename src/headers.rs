@@ -184,14 +184,11 @@ pub fn push_challenge(r: &mut ngx_http_request_t, value: &[u8]) -> Option<()> {
     Some(())
 }
 
-/// Marks as non-cacheable every `$http_jwt_*` variable the configuration uses, and every
-/// variable an `auth_jwt_enabled` value reads.
+/// Marks as non-cacheable every `$http_jwt_*` variable the configuration uses.
 ///
-/// nginx keeps a variable's value for the rest of the request, across internal redirects,
-/// and a subrequest shares its parent's values: a `map $uri` computed for the first location
-/// would switch the check for the location an internal redirect or an SSI include reaches, and
-/// a rewrite-phase read of `$http_jwt_sub` would hide the header the module sets later. A
-/// non-cacheable variable is computed again at each read (a value `set` assigns is kept).
+/// nginx keeps a variable's value for the rest of the request: a rewrite-phase read of
+/// `$http_jwt_sub` would hide the header the module sets later. A non-cacheable variable is
+/// computed again at each read.
 ///
 /// # Safety
 /// `cycle` is a cycle whose configuration has been read completely.
@@ -220,30 +217,10 @@ pub unsafe fn uncache_variables(cycle: *mut ngx_cycle_t) {
         }
         let vars =
             core::slice::from_raw_parts_mut(vars.elts.cast::<ngx_http_variable_t>(), vars.nelts);
-        let nocache = NGX_HTTP_VAR_NOCACHEABLE as ngx::ffi::ngx_uint_t;
         for v in vars.iter_mut() {
             // Variable names are lowercase once indexed; `-` cannot be part of one.
             if bytes(&v.name).starts_with(b"http_jwt_") {
-                v.flags |= nocache;
-            }
-        }
-        let ours =
-            (*ctx.main_conf.add(crate::glue::module().ctx_index)).cast::<crate::conf::MainConf>();
-        for cv in ours
-            .as_ref()
-            .map(|m| m.enabled_values.as_slice())
-            .unwrap_or_default()
-        {
-            // `flushes`: the indexes of the variables the value reads, ending with -1.
-            let mut index = cv.0.as_ref().flushes;
-            while let Some(&i) = index.as_ref() {
-                if i == ngx::ffi::ngx_uint_t::MAX {
-                    break;
-                }
-                if let Some(v) = vars.get_mut(i) {
-                    v.flags |= nocache;
-                }
-                index = index.add(1);
+                v.flags |= NGX_HTTP_VAR_NOCACHEABLE as ngx::ffi::ngx_uint_t;
             }
         }
     }

@@ -313,6 +313,65 @@ pub fn complex_value(
     Some(unsafe { bytes_unbound(out) })
 }
 
+/// Evaluates `cv` for `r` with none of the variable values nginx cached for the request: a
+/// `map` (and a `map` of a `map`) computed for another location before an internal redirect,
+/// or by the parent of a subrequest, which shares its parent's values, is computed again.
+/// With `keep_assigned`, the values `set` assigned are kept (variables that only `set`
+/// defines: nginx gives them their own index as data).
+pub fn complex_value_fresh(
+    r: &mut ngx_http_request_t,
+    cv: NonNull<ngx_http_complex_value_t>,
+    keep_assigned: bool,
+) -> Option<&[u8]> {
+    // SAFETY: `main_conf` holds one slot per HTTP module; the core module's is always set and
+    // lists the variables, `r->variables` holding one value for each.
+    let (defs, old) = unsafe {
+        let core = (*ptr::addr_of!(ngx::ffi::ngx_http_core_module)).ctx_index;
+        let cmcf = (*r.main_conf.add(core))
+            .cast::<ngx::ffi::ngx_http_core_main_conf_t>()
+            .as_ref()?;
+        let n = cmcf.variables.nelts;
+        if n == 0 || cmcf.variables.elts.is_null() || r.variables.is_null() {
+            return complex_value(r, cv);
+        }
+        (
+            core::slice::from_raw_parts(
+                cmcf.variables.elts.cast::<ngx::ffi::ngx_http_variable_t>(),
+                n,
+            ),
+            core::slice::from_raw_parts(r.variables, n),
+        )
+    };
+    let size = core::mem::size_of_val(old);
+    // SAFETY: the request pool is live; ngx_pcalloc returns NULL or `size` zeroed bytes, the
+    // initial state of every value (neither valid nor not found).
+    let fresh = unsafe { ngx::ffi::ngx_pcalloc(r.pool, size) }.cast::<ngx_variable_value_t>();
+    if fresh.is_null() {
+        return None;
+    }
+    if keep_assigned {
+        for (i, (def, value)) in defs.iter().zip(old).enumerate() {
+            if def.data == i && value.valid() != 0 {
+                // SAFETY: `i` is within the `n` values of `fresh`.
+                unsafe { fresh.add(i).write(*value) };
+            }
+        }
+    }
+    let saved = r.variables;
+    r.variables = fresh;
+    let value = complex_value(r, cv).map(|v| {
+        // SAFETY: pool memory, valid for the request.
+        unsafe {
+            bytes_unbound(ngx_str_t {
+                len: v.len(),
+                data: v.as_ptr().cast_mut(),
+            })
+        }
+    });
+    r.variables = saved;
+    value
+}
+
 /// Fills a variable value that points at request-lifetime memory.
 pub fn set_variable(v: &mut ngx_variable_value_t, value: ngx_str_t) {
     v.set_len(value.len as u32);

@@ -14,7 +14,7 @@ use core::ptr;
 use std::rc::Rc;
 
 use jwt_core::{Claims, Error, Reason, Source, SourceKind, TokenCache};
-use ngx::ffi::{ngx_http_request_t, ngx_table_elt_t};
+use ngx::ffi::ngx_http_request_t;
 
 use crate::conf::{describe_source, Auth, LocConf, MainConf, SrvConf};
 use crate::glue::module;
@@ -226,60 +226,71 @@ fn compute(auth: &Auth, found: Found, cache_size: usize) -> Verdict {
     })
 }
 
-/// What the client sent for a token: the first non-empty value in the order of
-/// `auth_jwt_location` (an empty header, cookie or argument, or one holding only `Bearer`, does
-/// not hide a later one), or an error naming two sources that hold different tokens: a
-/// backend reading the other one would trust a token nginx never checked.
+/// What the client sent for a token: in the order of `auth_jwt_location`, the first source
+/// holding one wins, and its first non-empty value is the token (an empty header, cookie or
+/// argument, one holding only `Bearer`, or another scheme's credentials do not hide a later
+/// one). A source holding two different tokens is an error: an application reading the other
+/// one, by its name as it reads names, would trust a token nginx never checked.
 type Found<'r> = Result<Option<&'r [u8]>, String>;
 
 fn find_token<'r>(r: &'r ngx_http_request_t, sources: &'r [Source]) -> Found<'r> {
-    let mut first: Option<(&'r [u8], &Source)> = None;
     for source in sources {
-        let mut clash = None;
-        each_candidate(r, source, &mut |value| match first {
-            None => {
-                first = Some((value, source));
-                true
+        let mut token = None;
+        let mut seen: Option<&[u8]> = None;
+        let mut clash = false;
+        each_candidate(r, source, &mut |exact, value| {
+            if exact && token.is_none() {
+                token = Some(value);
             }
-            Some((token, _)) if token == value => true,
-            Some((_, other)) => {
-                clash = Some(other);
-                false
+            match seen {
+                None => seen = Some(value),
+                Some(other) if other == value => {}
+                Some(_) => clash = true,
             }
+            !clash
         });
-        if let Some(other) = clash {
-            let (a, b) = (describe_source(other), describe_source(source));
-            return Err(if a == b {
-                format!("two different tokens in {a}")
-            } else {
-                format!("two different tokens, in {a} and {b}")
-            });
+        if clash {
+            return Err(format!(
+                "two different tokens in {}",
+                describe_source(source)
+            ));
+        }
+        if token.is_some() {
+            return Ok(token);
         }
     }
-    Ok(first.map(|(token, _)| token))
+    Ok(None)
 }
 
-/// Calls `visit` with each non-empty value of `source`, Bearer prefix stripped, until it
-/// returns false.
+/// Calls `visit` with each non-empty value of `source` (Bearer prefix stripped) until it
+/// returns false, with whether its name is exactly the configured one or only the same to an
+/// application (`loose_name_eq`).
 fn each_candidate<'r>(
     r: &'r ngx_http_request_t,
     source: &'r Source,
-    visit: &mut dyn FnMut(&'r [u8]) -> bool,
+    visit: &mut dyn FnMut(bool, &'r [u8]) -> bool,
 ) {
-    let usable = |value: &'r [u8]| Some(jwt_core::strip_bearer(value)).filter(|t| !t.is_empty());
+    // A token holds no blank: a value with one (`Basic …`) is another scheme's credentials.
+    let usable = |value: &'r [u8]| {
+        let token = jwt_core::strip_bearer(value);
+        (!token.is_empty() && !token.iter().any(|&b| b == b' ' || b == b'\t')).then_some(token)
+    };
+    let name = source.name.as_bytes();
     match source.kind {
         SourceKind::Authorization => {
             if let Some(token) = authorization(r).and_then(usable) {
-                visit(token);
+                visit(true, token);
             }
         }
         SourceKind::Header => {
-            let named = |h: &&ngx_table_elt_t| {
-                h.hash != 0 && bytes(&h.key).eq_ignore_ascii_case(source.name.as_bytes())
-            };
-            for h in headers(&r.headers_in.headers).filter(named) {
+            for h in headers(&r.headers_in.headers).filter(|h| h.hash != 0) {
+                let key = bytes(&h.key);
+                let exact = key.eq_ignore_ascii_case(name);
+                if !exact && !jwt_core::loose_name_eq(key, name) {
+                    continue;
+                }
                 if let Some(token) = usable(bytes(&h.value)) {
-                    if !visit(token) {
+                    if !visit(exact, token) {
                         return;
                     }
                 }
@@ -289,9 +300,13 @@ fn each_candidate<'r>(
             let cookies = headers(&r.headers_in.headers)
                 .filter(|h| h.hash != 0 && bytes(&h.key).eq_ignore_ascii_case(b"cookie"));
             for h in cookies {
-                for value in jwt_core::cookie_values(bytes(&h.value), source.name.as_bytes()) {
+                for (key, value) in jwt_core::cookie_pairs(bytes(&h.value)) {
+                    let exact = key == name;
+                    if !exact && !jwt_core::loose_name_eq(key, name) {
+                        continue;
+                    }
                     if let Some(token) = usable(value) {
-                        if !visit(token) {
+                        if !visit(exact, token) {
                             return;
                         }
                     }
@@ -299,8 +314,12 @@ fn each_candidate<'r>(
             }
         }
         SourceKind::Query => {
-            for value in jwt_core::query_values(bytes(&r.args), source.name.as_bytes()) {
-                if !value.is_empty() && !visit(value) {
+            for (key, value) in jwt_core::query_pairs(bytes(&r.args)) {
+                let exact = key == name;
+                if (exact || jwt_core::loose_name_eq(key, name))
+                    && !value.is_empty()
+                    && !visit(exact, value)
+                {
                     return;
                 }
             }

@@ -253,10 +253,11 @@ fn a_verdict_survives_an_internal_redirect() {
 #[test]
 fn a_rewritten_query_token_is_judged_again() {
     // The rewrite phase reads $jwt_sub for token=A, then `rewrite ... last` swaps the argument
-    // for another token: the access check must judge the new one, not reuse A's verdict.
+    // for another token (the final `?` drops the old arguments, which would otherwise make two
+    // tokens): the access check must judge the new one, not reuse A's verdict.
     let body = server(&format!(
         "auth_jwt_key \"{}\";\nauth_jwt_location QUERY=token;\n{STATUS}\n\
-         location /first {{ set $seen $jwt_sub; rewrite ^ /second?token=$arg_next last; }}\n\
+         location /first {{ set $seen $jwt_sub; rewrite ^ /second?token=$arg_next? last; }}\n\
          location /second {{ add_header X-Sub $jwt_sub always; {STATUS} {PROXY} }}",
         secret_hex()
     ));

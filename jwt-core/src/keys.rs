@@ -391,35 +391,44 @@ fn public_key_form(secret: &[u8]) -> Option<&'static str> {
     .map(|_| "the text of a public key")
 }
 
-/// A PEM or JWK text, or DER of a public key or certificate.
+/// A PEM, JWK or SSH public key text, or DER of a public key, a certificate or a PKCS#7
+/// bundle.
 fn key_text_form(data: &[u8]) -> Option<&'static str> {
     let text = trim_start(data);
-    if text.starts_with(b"-----BEGIN") {
+    if memchr::memmem::find(data, b"-----BEGIN ").is_some() {
         return Some("a PEM key");
     }
-    if text.starts_with(b"{")
-        && json::parse_object(text)
-            .is_ok_and(|object| object.contains_key("kty") || object.contains_key("keys"))
+    if ["ssh-", "ecdsa-sha2-", "sk-ssh-", "sk-ecdsa-"]
+        .iter()
+        .any(|prefix| text.starts_with(prefix.as_bytes()))
+    {
+        return Some("an SSH public key");
+    }
+    // A JWK, a set, or an array of them, strict JSON or not.
+    if (text.starts_with(b"{") || text.starts_with(b"["))
+        && memchr::memmem::find(text, b"\"kty\"").is_some()
     {
         return Some("a JWK");
     }
     der_key_shape(data).then_some("a DER public key")
 }
 
-/// Whether `data` is DER shaped as a SubjectPublicKeyInfo (an algorithm identifier and a bit
-/// string), a PKCS#1 RSAPublicKey (two integers) or an X.509 certificate (a body, an algorithm
-/// identifier and a signature), whatever the algorithm.
+/// Whether `data` starts with DER shaped as a SubjectPublicKeyInfo (an algorithm identifier
+/// and a bit string), a PKCS#1 RSAPublicKey (two integers), an X.509 certificate (a body, an
+/// algorithm identifier and a signature) or a PKCS#7 bundle (its content type), whatever the
+/// algorithm, and whatever follows it (a chain of certificates, padding).
 fn der_key_shape(data: &[u8]) -> bool {
+    const OID_PKCS7: &[u8] = &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x07];
     let shaped = || -> Result<bool, DerError> {
         let mut outer = Reader::new(data);
         let mut seq = Reader::new(outer.read(der::TAG_SEQUENCE)?);
-        outer.finish()?;
         let algorithm = |content: &[u8]| Reader::new(content).peek_tag() == Some(der::TAG_OID);
         match seq.peek_tag() {
             Some(der::TAG_INTEGER) => {
                 seq.read(der::TAG_INTEGER)?;
                 seq.read(der::TAG_INTEGER)?;
             }
+            Some(der::TAG_OID) => return Ok(seq.read(der::TAG_OID)?.starts_with(OID_PKCS7)),
             Some(der::TAG_SEQUENCE) => {
                 let first = seq.read(der::TAG_SEQUENCE)?;
                 if seq.peek_tag() == Some(der::TAG_SEQUENCE) {

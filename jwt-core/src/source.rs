@@ -96,6 +96,12 @@ pub fn find_cookie<'a>(header: &'a [u8], name: &'a [u8]) -> Option<&'a [u8]> {
 
 /// Every value of cookie `name` in one Cookie header, in order, as `find_cookie` reads them.
 pub fn cookie_values<'a>(header: &'a [u8], name: &'a [u8]) -> impl Iterator<Item = &'a [u8]> {
+    cookie_pairs(header).filter_map(move |(key, value)| (key == name).then_some(value))
+}
+
+/// The `(name, value)` pairs of one Cookie header, in order: blanks trimmed, a value wrapped in
+/// double quotes unquoted, pairs without `=` left out.
+pub fn cookie_pairs(header: &[u8]) -> impl Iterator<Item = (&[u8], &[u8])> {
     let mut rest = Some(header);
     core::iter::from_fn(move || loop {
         let here = rest?;
@@ -105,26 +111,22 @@ pub fn cookie_values<'a>(header: &'a [u8], name: &'a [u8]) -> impl Iterator<Item
         let (pair, tail) = here.split_at_checked(end)?;
         // Past the ';'; none left after the last pair.
         rest = tail.get(1..);
-        if let Some(value) = cookie_value(pair, name) {
-            return Some(value);
+        if let Some(found) = cookie_pair(pair) {
+            return Some(found);
         }
     })
 }
 
-/// The value of one "name=value" pair of a Cookie header if its name is `name`.
-fn cookie_value<'a>(pair: &'a [u8], name: &[u8]) -> Option<&'a [u8]> {
+/// One "name=value" pair of a Cookie header.
+fn cookie_pair(pair: &[u8]) -> Option<(&[u8], &[u8])> {
     let eq = pair.iter().position(|&b| b == b'=')?;
     let (key, rest) = pair.split_at_checked(eq)?;
-    if trim_blanks(key) != name {
-        return None;
-    }
     let value = trim_blanks(rest.get(1..)?);
-    Some(
-        value
-            .strip_prefix(b"\"")
-            .and_then(|v| v.strip_suffix(b"\""))
-            .unwrap_or(value),
-    )
+    let value = value
+        .strip_prefix(b"\"")
+        .and_then(|v| v.strip_suffix(b"\""))
+        .unwrap_or(value);
+    Some((trim_blanks(key), value))
 }
 
 /// Value of argument `name` in a raw query string ("a=1&b=2"), first match,
@@ -136,14 +138,64 @@ pub fn find_query_arg<'a>(args: &'a [u8], name: &'a [u8]) -> Option<&'a [u8]> {
 /// Every value of argument `name` in a raw query string, in order, as `find_query_arg` reads
 /// them.
 pub fn query_values<'a>(args: &'a [u8], name: &'a [u8]) -> impl Iterator<Item = &'a [u8]> {
+    query_pairs(args).filter_map(move |(key, value)| (key == name).then_some(value))
+}
+
+/// The `(name, value)` pairs of a raw query string, in order, raw; a bare name has an empty
+/// value.
+pub fn query_pairs(args: &[u8]) -> impl Iterator<Item = (&[u8], &[u8])> {
     args.split(|&b| b == b'&')
-        .filter_map(move |pair| match pair.iter().position(|&b| b == b'=') {
+        .map(|pair| match pair.iter().position(|&b| b == b'=') {
             Some(eq) => {
-                let (key, rest) = pair.split_at_checked(eq)?;
-                (key == name).then(|| rest.get(1..).unwrap_or_default())
+                let (key, rest) = pair.split_at(eq);
+                (key, rest.get(1..).unwrap_or_default())
             }
-            None => (pair == name).then(|| pair.get(pair.len()..).unwrap_or_default()),
+            None => (pair, pair.get(pair.len()..).unwrap_or_default()),
         })
+}
+
+/// Whether two parameter names may be one name to an application: compared percent-decoded,
+/// ignoring case, with every byte but a letter or digit read as `_` (PHP turns `.`, a space and
+/// `[` in names into `_`, CGI turns `-` into `_`, frameworks decode names).
+pub fn loose_name_eq(a: &[u8], b: &[u8]) -> bool {
+    let fold = |b: u8| {
+        if b.is_ascii_alphanumeric() {
+            b.to_ascii_lowercase()
+        } else {
+            b'_'
+        }
+    };
+    let (mut x, mut y) = (decoded(a), decoded(b));
+    loop {
+        match (x.next(), y.next()) {
+            (None, None) => return true,
+            (Some(p), Some(q)) if fold(p) == fold(q) => {}
+            _ => return false,
+        }
+    }
+}
+
+/// `name` with its `%XX` escapes decoded (an incomplete escape stays as it is).
+fn decoded(name: &[u8]) -> impl Iterator<Item = u8> + '_ {
+    let hex = |b: u8| {
+        char::from(b)
+            .to_digit(16)
+            .and_then(|d| u8::try_from(d).ok())
+    };
+    let mut i = 0;
+    core::iter::from_fn(move || {
+        let b = *name.get(i)?;
+        if b == b'%' {
+            let high = name.get(i + 1).copied().and_then(hex);
+            let low = name.get(i + 2).copied().and_then(hex);
+            if let (Some(high), Some(low)) = (high, low) {
+                i += 3;
+                return Some(high << 4 | low);
+            }
+        }
+        i += 1;
+        Some(b)
+    })
 }
 
 /// `uri` (a request line's target, `path?query`) without the arguments named in `names`:
@@ -178,6 +230,29 @@ mod tests {
         assert_eq!(cookies, [&b""[..], b"tok", b"q"]);
         let args: Vec<&[u8]> = query_values(b"t&a=1&t=x&t=", b"t").collect();
         assert_eq!(args, [&b""[..], b"x", b""]);
+    }
+
+    #[test]
+    fn names_as_applications_read_them() {
+        for (a, b) in [
+            (&b"access_token"[..], &b"access_token"[..]),
+            (b"access_token", b"%61ccess_token"),
+            (b"access_token", b"access.token"),
+            (b"access_token", b"access+token"),
+            (b"access_token", b"access%5Btoken"),
+            (b"access_token", b"ACCESS-TOKEN"),
+            (b"X-Token", b"x_token"),
+        ] {
+            assert!(loose_name_eq(a, b), "{a:?} {b:?}");
+        }
+        for (a, b) in [
+            (&b"access_token"[..], &b"access_tokens"[..]),
+            (b"token", b"tokn"),
+            (b"a%", b"ab"),
+        ] {
+            assert!(!loose_name_eq(a, b), "{a:?} {b:?}");
+        }
+        assert!(loose_name_eq(b"a%4", b"a%4"));
     }
 
     #[test]
@@ -316,7 +391,8 @@ mod tests {
     fn find_cookie_by_split<'a>(header: &'a [u8], name: &[u8]) -> Option<&'a [u8]> {
         header
             .split(|&b| b == b';')
-            .find_map(|pair| cookie_value(pair, name))
+            .filter_map(cookie_pair)
+            .find_map(|(key, value)| (key == name).then_some(value))
     }
 
     proptest::proptest! {

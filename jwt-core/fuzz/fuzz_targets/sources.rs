@@ -12,7 +12,8 @@
 use std::sync::OnceLock;
 
 use jwt_core::{
-    cookie_values, find_cookie, find_query_arg, fold_header_name, header_safe, query_values,
+    cookie_values, find_cookie, find_query_arg, fold_header_name, header_safe, loose_name_eq,
+    query_values,
     safe_url, same_header_name, strip_bearer, verify, without_query_args, Algorithm, KeySet,
     Policy, Source, SourceKind,
 };
@@ -185,6 +186,10 @@ fuzz_target!(|data: &[u8]| {
         }
     }
     assert!(out.is_empty(), "safe_url");
+
+    // Parameter names as applications read them: an equivalence.
+    assert!(loose_name_eq(name, name));
+    assert_eq!(loose_name_eq(name, value), loose_name_eq(value, name));
 
     // Header names: folding agrees with comparing.
     assert_eq!(

@@ -712,6 +712,27 @@ fn a_public_key_is_never_taken_for_a_secret() {
             );
         }
     }
+    // Other wrappings of the same: a PEM after a label line, a certificate chain, padded DER,
+    // an SSH key line, a JWK in an array or with a duplicate member.
+    let mut labelled = b"my signing key\n".to_vec();
+    labelled.extend_from_slice(&pem);
+    let cert = pem_body("rsa2048.crt.pem");
+    let chain = [&cert[..], &cert[..]].concat();
+    let padded = [&der[..], &[0][..]].concat();
+    let ssh = b"ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBq6 test@host".to_vec();
+    let array = format!("[{jwk}]");
+    let dup = r#"{"kty":"RSA","kty":"RSA","n":"x","e":"AQAB"}"#;
+    for secret in [
+        &labelled[..],
+        &chain,
+        &padded,
+        &ssh,
+        array.as_bytes(),
+        dup.as_bytes(),
+    ] {
+        let message = err(KeySet::from_secret(secret, Algorithm::HS256));
+        assert!(message.starts_with("the secret is"), "{message}");
+    }
     // An oct JWK whose k is a public key is refused as well.
     let oct = json!({"kty": "oct", "k": b64url(&der)});
     assert_eq!(
