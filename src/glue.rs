@@ -536,12 +536,16 @@ fn install(cf: NonNull<ngx_conf_t>) -> Option<()> {
         let phases = &mut (*cmcf).phases;
         // Client JWT-* headers go on arrival, or in the first rewrite phase of a request that
         // never ran post-read (finalised while reading its headers, then `error_page`).
-        for phase in [
+        add_handler(
+            phases,
             ngx_http_phases_NGX_HTTP_POST_READ_PHASE,
+            crate::headers::strip_handler,
+        )?;
+        for phase in [
             ngx_http_phases_NGX_HTTP_SERVER_REWRITE_PHASE,
             ngx_http_phases_NGX_HTTP_REWRITE_PHASE,
         ] {
-            add_handler(phases, phase, crate::headers::strip_handler)?;
+            add_handler(phases, phase, crate::headers::strip_handler_redirected)?;
         }
         // Subrequests: before the location's `return`, and again after its `if` and `set`.
         for phase in [

@@ -46,6 +46,26 @@ pub unsafe extern "C" fn strip_handler(r: *mut ngx_http_request_t) -> ngx_int_t 
     let Some(r) = (unsafe { r.as_mut() }) else {
         return NGX_ERROR as ngx_int_t;
     };
+    strip_once(r)
+}
+
+/// The rewrite phases' copy of `strip_handler`: a request on its first pass through them has
+/// run the post-read phase (only an internal redirect, `error_page` included, starts there).
+///
+/// # Safety
+/// Called by nginx's phase engine with a valid request.
+pub unsafe extern "C" fn strip_handler_redirected(r: *mut ngx_http_request_t) -> ngx_int_t {
+    // SAFETY: nginx passes the request being processed.
+    let Some(r) = (unsafe { r.as_mut() }) else {
+        return NGX_ERROR as ngx_int_t;
+    };
+    if r.internal() == 0 {
+        return NGX_DECLINED as ngx_int_t;
+    }
+    strip_once(r)
+}
+
+fn strip_once(r: &mut ngx_http_request_t) -> ngx_int_t {
     // Subrequests copy the main request's headers, cleaned before any could start.
     if !ptr::eq(r, r.main) || !srv_conf(r).is_some_and(|srv| srv.guarded) {
         return NGX_DECLINED as ngx_int_t;

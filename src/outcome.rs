@@ -273,7 +273,7 @@ fn each_candidate<'r>(
     // A token holds no blank: a value with one (`Basic …`) is another scheme's credentials.
     let usable = |value: &'r [u8]| {
         let token = jwt_core::strip_bearer(value);
-        (!token.is_empty() && !token.iter().any(|&b| b == b' ' || b == b'\t')).then_some(token)
+        (!token.is_empty() && !jwt_core::has_blank(token)).then_some(token)
     };
     let name = source.name.as_bytes();
     match source.kind {

@@ -37,8 +37,8 @@ pub use alg::{decode_secret, Algorithm, Family, SecretEncoding};
 pub use cache::{entry_cost, TokenCache};
 pub use keys::{KeyError, KeySet, Loaded};
 pub use source::{
-    cookie_pairs, cookie_values, find_cookie, find_query_arg, loose_name_eq, query_pairs,
-    query_values, strip_bearer, without_query_args, Source, SourceKind,
+    cookie_pairs, cookie_values, find_cookie, find_query_arg, has_blank, loose_name_eq,
+    query_pairs, query_values, strip_bearer, without_query_args, Source, SourceKind,
 };
 pub use text::{
     fold_header_name, percent_encode_component, quote_param, safe_url, same_header_name,
