@@ -45,9 +45,9 @@
 #
 # On a guest whose idle CPUs halt at once (haltpoll with guest_halt_poll_ns 0, as on this
 # project's VMs), every response that wakes an idle wrk costs the worker a cross-CPU interrupt,
-# some 15 us here: it taxes the slower cases more and swamps what the module does. For the run
-# the script lets idle CPUs poll 200 us before halting (restored on exit; BENCH_TUNE=0 leaves
-# the machine alone), like pyperf's "system tune".
+# some 15 us here: it taxes the slower cases more and swamps what the module does. With
+# BENCH_TUNE=1 the script lets idle CPUs poll 200 us before halting for the run (restored on
+# exit), like pyperf's "system tune"; by default it leaves the machine's settings alone.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 cd "$ROOT"
@@ -131,7 +131,7 @@ cleanup() {
 }
 trap cleanup EXIT
 tuning="machine left as it is"
-if [ "${BENCH_TUNE:-1}" = 1 ] && [ -w "$poll" ]; then
+if [ "${BENCH_TUNE:-0}" = 1 ] && [ -w "$poll" ]; then
     poll_was=$(cat "$poll")
     echo 200000 > "$poll"
     tuning="haltpoll.guest_halt_poll_ns $poll_was -> 200000 for the run"
