@@ -154,7 +154,7 @@ impl SrvConf {
             && !self
                 .source_headers
                 .iter()
-                .any(|s| same_header_name(s, name))
+                .any(|s| s.eq_ignore_ascii_case(name))
     }
 }
 

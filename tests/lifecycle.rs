@@ -852,3 +852,37 @@ fn every_spelling_a_cgi_upstream_folds_is_removed() {
     );
     assert_eq!(r.upstream("jwtx-keep"), vec!["1"]);
 }
+
+#[test]
+fn only_the_exact_token_source_header_is_kept() {
+    let n = Nginx::start(&server(&format!(
+        "{}\nunderscores_in_headers on;\nignore_invalid_headers off;\nauth_jwt_location HEADER=JWT-Token;\n\
+         location / {{ proxy_set_header X-Token $http_jwt_token; {PROXY} }}",
+        key_line()
+    )));
+    let forged = token(json!({"sub": "admin", "exp": now() + 600}));
+    let forged = format!("{}x", &forged[..forged.len() - 1]);
+    for (first, second) in [
+        (("JWT_Token", forged.as_str()), ("JWT-Token", alice())),
+        (
+            ("jwt-token", alice().as_str()),
+            ("JWT.Token", forged.clone()),
+        ),
+    ] {
+        let raw = format!(
+            "GET / HTTP/1.1\r\nHost: a\r\n{}: {}\r\n{}: {}\r\nConnection: close\r\n\r\n",
+            first.0, first.1, second.0, second.1
+        );
+        let r = n.raw(raw.as_bytes(), false);
+        assert_eq!(r.status, 200, "{first:?} {second:?}: {r:?}");
+        // Only the source's own header reaches the upstream, and $http_jwt_token reads it.
+        assert_eq!(r.upstream_one("x-token"), Some(alice()));
+        let names: Vec<String> = r
+            .upstream_headers()
+            .into_iter()
+            .map(|(k, _)| k)
+            .filter(|k| k.starts_with("jwt"))
+            .collect();
+        assert_eq!(names, ["jwt-token"], "{first:?} {second:?}");
+    }
+}
