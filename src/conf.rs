@@ -12,7 +12,7 @@ use std::rc::Rc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-use jwt_core::{same_header_name, Algorithm, KeySet, Policy, SecretEncoding, Source, SourceKind};
+use jwt_core::{loose_name_eq, Algorithm, KeySet, Policy, SecretEncoding, Source, SourceKind};
 
 use crate::glue::{ComplexValue, ConfArgs};
 
@@ -548,7 +548,7 @@ pub fn cmd_extract_response_claims(conf: &mut LocConf, args: &mut ConfArgs) -> S
 fn add_claims(list: &mut Option<Vec<ClaimHeader>>, claims: Vec<ClaimHeader>) -> SetResult {
     let list = list.get_or_insert_with(Vec::new);
     for claim in claims {
-        if list.iter().any(|c| same_header_name(&c.name, &claim.name)) {
+        if list.iter().any(|c| loose_name_eq(&c.name, &claim.name)) {
             return Err(format!(
                 "names claim \"{}\" twice: header \"{}\" would be set twice",
                 claim.claim,

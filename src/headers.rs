@@ -115,13 +115,11 @@ fn strip_client_headers(r: &mut ngx_http_request_t) -> ngx_int_t {
 
 fn is_claim_header(h: &ngx_table_elt_t, claims: &[ClaimHeader]) -> bool {
     let key = bytes(&h.key);
-    claims
-        .iter()
-        .any(|c| jwt_core::same_header_name(key, &c.name))
+    claims.iter().any(|c| jwt_core::loose_name_eq(key, &c.name))
 }
 
-/// Replaces every header named like a `JWT-<claim>` of `claims` with the token's claim, or
-/// with nothing when there is no valid token.
+/// Replaces every header named like a `JWT-<claim>` of `claims`, as an application reads names,
+/// with the token's claim, or with nothing when there is no valid token.
 ///
 /// A subrequest's header list shares its storage with its parent's: it gets a list of its
 /// own before anything is added, so the parent never sees the subrequest's headers.

@@ -40,9 +40,7 @@ pub use source::{
     cookie_pairs, cookie_values, find_cookie, find_query_arg, has_blank, loose_name_eq,
     query_pairs, query_values, strip_bearer, without_query_args, Source, SourceKind,
 };
-pub use text::{
-    fold_header_name, percent_encode_component, quote_param, safe_url, same_header_name,
-};
+pub use text::{percent_encode_component, quote_param, safe_url};
 pub use verify::{
     header_safe, json_for_header, render, verify, Claims, Error, Jwt, Policy, Reason, MAX_TOKEN_LEN,
 };

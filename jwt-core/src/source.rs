@@ -159,9 +159,10 @@ pub fn query_pairs(args: &[u8]) -> impl Iterator<Item = (&[u8], &[u8])> {
         })
 }
 
-/// Whether two parameter names may be one name to an application: compared percent-decoded,
-/// ignoring case, with every byte but a letter or digit read as `_` (PHP turns `.`, a space and
-/// `[` in names into `_`, CGI turns `-` into `_`, frameworks decode names).
+/// Whether two names (of headers, cookies, query arguments) may be one name to an application:
+/// compared percent-decoded, ignoring case, with every byte but a letter or digit read as `_`
+/// (nginx's `$http_*` and CGI read `-` as `_`, PHP turns `.`, a space and `[` into `_`,
+/// frameworks decode names).
 pub fn loose_name_eq(a: &[u8], b: &[u8]) -> bool {
     // Without escapes, names of other lengths differ: most names a request holds.
     if a.len() != b.len() && memchr::memchr(b'%', a).is_none() && memchr::memchr(b'%', b).is_none()
@@ -252,6 +253,8 @@ mod tests {
             (b"access_token", b"access%5Btoken"),
             (b"access_token", b"ACCESS-TOKEN"),
             (b"X-Token", b"x_token"),
+            (b"JWT-user_id", b"jwt_USER-ID"),
+            (b"JWT-sub", b"JWT.sub"),
         ] {
             assert!(loose_name_eq(a, b), "{a:?} {b:?}");
         }
@@ -259,6 +262,7 @@ mod tests {
             (&b"access_token"[..], &b"access_tokens"[..]),
             (b"token", b"tokn"),
             (b"a%", b"ab"),
+            (b"JWT-sub", b"JWT-subs"),
         ] {
             assert!(!loose_name_eq(a, b), "{a:?} {b:?}");
         }
