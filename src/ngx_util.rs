@@ -91,6 +91,21 @@ pub unsafe fn pool_box_with<T>(
     }
 }
 
+/// The data of `pool`'s cleanup records whose handler is `handler`, newest first.
+fn cleanups(pool: *mut ngx_pool_t, handler: Dropper) -> impl Iterator<Item = *mut c_void> {
+    // SAFETY: `pool` is live; its cleanup records form a NULL-terminated list.
+    let mut c = unsafe { (*pool).cleanup };
+    core::iter::from_fn(move || loop {
+        // SAFETY: each record is valid until the pool is destroyed.
+        let cln = unsafe { c.as_ref()? };
+        c = cln.next;
+        // Compared as addresses: `handler` is a single non-generic function.
+        if cln.handler.map(|h| h as usize) == Some(handler as usize) {
+            return Some(cln.data);
+        }
+    })
+}
+
 /// The newest value in `pool` boxed by `pool_box_with(.., drop)` that `pick` accepts.
 ///
 /// # Safety
@@ -100,22 +115,11 @@ pub unsafe fn pool_find<T>(
     drop: Dropper,
     pick: impl Fn(&T) -> bool,
 ) -> Option<NonNull<T>> {
-    // SAFETY: `pool` is live; its cleanup records form a NULL-terminated list.
-    let mut c = unsafe { (*pool).cleanup };
-    // SAFETY: each record is valid until the pool is destroyed.
-    while let Some(cln) = unsafe { c.as_ref() } {
-        // Compared as addresses: `drop` is a single non-generic function.
-        if cln.handler.map(|h| h as usize) == Some(drop as usize) {
-            // SAFETY: by this function's contract, the data of such a record is a `T`.
-            if let Some(value) = unsafe { cln.data.cast::<T>().as_ref() } {
-                if pick(value) {
-                    return Some(NonNull::from(value));
-                }
-            }
-        }
-        c = cln.next;
-    }
-    None
+    cleanups(pool, drop).find_map(|data| {
+        // SAFETY: by this function's contract, the data of such a record is a `T`.
+        let value = unsafe { data.cast::<T>().as_ref() }?;
+        pick(value).then(|| NonNull::from(value))
+    })
 }
 
 /// Marks `pool` with a cleanup record of handler `mark` and no data: a flag that survives
@@ -132,17 +136,7 @@ pub unsafe fn pool_mark(pool: *mut ngx_pool_t, mark: Dropper) -> Option<()> {
 
 /// Whether `pool` holds a cleanup record of handler `mark`.
 pub fn pool_marked(pool: *mut ngx_pool_t, mark: Dropper) -> bool {
-    // SAFETY: `pool` is live; its cleanup records form a NULL-terminated list.
-    let mut c = unsafe { (*pool).cleanup };
-    // SAFETY: each record is valid until the pool is destroyed.
-    while let Some(cln) = unsafe { c.as_ref() } {
-        // Compared as addresses: `mark` is a single non-generic function.
-        if cln.handler.map(|h| h as usize) == Some(mark as usize) {
-            return true;
-        }
-        c = cln.next;
-    }
-    false
+    cleanups(pool, mark).next().is_some()
 }
 
 /// Iterates the elements of an `ngx_list_t` of `ngx_table_elt_t` (request or response headers).
