@@ -171,7 +171,7 @@ pub struct MainConf {
     key_sources: Vec<Rc<KeySource>>,
     /// Key sets by origin and algorithm: a file that fifty locations name is read and parsed
     /// once.
-    loaded: RefCell<HashMap<LoadKey, Result<Loaded, String>>>,
+    loaded: RefCell<HashMap<LoadKey, Result<ParsedKeys, String>>>,
 }
 
 /// A key source's bytes and the algorithm asked of them.
@@ -179,7 +179,7 @@ type LoadKey = (KeyOrigin, Option<Algorithm>);
 
 /// A parsed key set and the digest that identifies it.
 #[derive(Clone)]
-struct Loaded {
+struct ParsedKeys {
     keys: Arc<KeySet>,
     fingerprint: [u8; 32],
 }
@@ -235,14 +235,14 @@ impl MainConf {
         source: &KeySource,
         alg: Option<Algorithm>,
         warn: &mut Warnings,
-    ) -> Result<Loaded, String> {
+    ) -> Result<ParsedKeys, String> {
         let id = (source.origin.clone(), alg);
         if let Some(done) = self.loaded.borrow().get(&id) {
             return done.clone();
         }
         let result = load_keys(source, alg).map(|(keys, warnings)| {
             warn.extend(warnings.into_iter().map(|w| (w, source.pos.clone())));
-            Loaded {
+            ParsedKeys {
                 fingerprint: keys.fingerprint(),
                 keys: Arc::new(keys),
             }

@@ -6,9 +6,10 @@
 //! - the access phase, after the other access modules (`Last`): with `satisfy any` and
 //!   `auth_jwt_redirect on`, the 302 waits until no other module (`allow`, `auth_basic`,
 //!   `auth_request`) has granted access;
-//! - the start of a subrequest's location rewrite phase (`Subrequest`), before its `if`,
-//!   `set` and `return`: a location reached by `auth_request`, SSI or `mirror` enforces its
-//!   own settings, and refuses with 401 (the answer `auth_request` understands), never with a
+//! - a subrequest's location, at the start of its rewrite phase (before its `if`, `set` and
+//!   `return`) and again in pre-access (after them) (`Subrequest`): a location reached by
+//!   `auth_request`, SSI or `mirror` enforces its own settings, and refuses with 401 (the
+//!   answer `auth_request` understands, kept from the location's `error_page`), never with a
 //!   redirect.
 
 use core::ptr;
@@ -57,7 +58,7 @@ pub unsafe extern "C" fn access_last_handler(r: *mut ngx_http_request_t) -> ngx_
     unsafe { run(r, Stage::Last) }
 }
 
-/// Rewrite phase of a location: subrequests only.
+/// Rewrite and pre-access phases of a location: subrequests only.
 ///
 /// # Safety
 /// Called by nginx's phase engine with a valid request.
@@ -199,7 +200,7 @@ fn admit(
         .and_then(|()| push_claims(r, conf.response_claims(), claims, Direction::Client));
     match (done, stage) {
         (None, _) => NGX_HTTP_INTERNAL_SERVER_ERROR as ngx_int_t,
-        // The rewrite phase goes on with the location's own directives.
+        // The phase goes on with the location's own handlers (rewrite directives, limit_req).
         (Some(()), Stage::Subrequest) => NGX_DECLINED as ngx_int_t,
         (Some(()), _) => NGX_OK as ngx_int_t,
     }

@@ -1,12 +1,12 @@
 //! The identity headers across nginx's request lifecycle.
 //!
 //! - On arrival (post-read phase, before any `if`, `set`, `map`, subrequest or upstream can
-//!   read them), every client header named `JWT-*` (any case, `-` and `_` alike) is removed
-//!   from a main request in each server where the module is used; a header configured there
-//!   as a token source is kept.
+//!   read them; or the first rewrite phase of a request that skipped post-read), every client
+//!   header named `JWT` and a character that is not a letter or digit (`JWT-`, `jwt_`,
+//!   `JWT.`) is removed from a main request in each server where the module is used; a header
+//!   configured there as a token source is kept, by its exact name.
 //! - The claim headers of `auth_jwt_extract_request_claims` replace every header whose name is
-//!   the same once case and `-`/`_` are folded, as nginx's `$http_*` and CGI-style upstreams
-//!   read names.
+//!   the same to an application (`jwt_core::loose_name_eq`).
 //! - `$http_jwt_*` variables are not cached: a read after the access phase sees the headers
 //!   set there, whatever a rewrite-phase read saw.
 //! - A `WWW-Authenticate` challenge this module added is withdrawn from a response that ends
@@ -32,7 +32,7 @@ use crate::outcome::srv_conf;
 
 /// The name of the challenge header this module adds; its address tells ours from another
 /// module's.
-pub static CHALLENGE: &[u8] = b"WWW-Authenticate";
+static CHALLENGE: &[u8] = b"WWW-Authenticate";
 static CHALLENGE_LOWCASE: &[u8] = b"www-authenticate";
 
 /// Removes the client's `JWT-*` headers from a main request, once: in the post-read phase,

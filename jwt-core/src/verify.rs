@@ -145,11 +145,6 @@ impl Jwt {
     fn header_json(&self) -> &str {
         self.text.get(..self.header_len).unwrap_or_default()
     }
-
-    /// Heap bytes the token holds, for the cache's count.
-    pub fn heap_size(&self) -> usize {
-        self.text.capacity()
-    }
 }
 
 /// A verified token as one request reads it: the token, and the maps of its header and claims,
