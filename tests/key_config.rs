@@ -414,3 +414,19 @@ fn a_large_key_set_named_by_many_locations_loads_and_selects_by_kid() {
     let r = n.get("/l3", &[("Authorization", &bearer(&t))]);
     assert_eq!((r.status, r.header("x-jwt-error")), (401, Some("key")));
 }
+
+#[test]
+fn a_jwk_set_of_more_than_ten_thousand_keys_fails_nginx_t() {
+    let keys: Vec<serde_json::Value> = (0..10_001)
+        .map(|i| json!({"kty": "oct", "kid": format!("k{i}"), "k": b64(&[7; 32])}))
+        .collect();
+    let (ok, out) = nginx_t_full(
+        "",
+        &conf("auth_jwt_use_keyfile on;\nauth_jwt_keyfile_path conf/jwks.json;"),
+        &[("conf/jwks.json", &json!({ "keys": keys }).to_string())],
+    );
+    assert!(
+        !ok && out.contains("holds 10001 keys, more than 10000"),
+        "{out}"
+    );
+}
