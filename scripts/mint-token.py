@@ -6,7 +6,7 @@
     scripts/mint-token.py alice --claim role=admin --secret 'my-64-char-secret...'
 
 The default secret is the one nginx-conf/quickstart.conf and nginx-conf/deployment.conf are
-configured with (hex-encoded there, as the login service's secret is in SPEC §8).
+configured with (hex-encoded there, as nginx-conf/deployment.conf takes the login service's secret).
 """
 import argparse
 import base64

@@ -1,11 +1,13 @@
-//! The deployment of SPEC §8: several subdomains behind one login service that sets cookie
-//! `auth` (an HS256 JWT minted by PyJWT with a 64-character ASCII secret), plus Go services
-//! (`Authorization: Bearer`, 12 h tokens) and FastAPI (cookie `access_token` = `Bearer <jwt>`).
+//! The deployment of nginx-conf/deployment.conf: several subdomains behind one login service
+//! that sets cookie `auth` (an HS256 JWT minted by PyJWT with a 64-character ASCII secret),
+//! plus Go services (`Authorization: Bearer`, 12 h tokens) and FastAPI (cookie `access_token`
+//! = `Bearer <jwt>`).
 
 mod common;
 use common::*;
 
-/// The per-server block of SPEC §8, verbatim, with its pages, APIs and auth_request locations.
+/// The per-server block of nginx-conf/deployment.conf, with its pages, APIs and auth_request
+/// locations.
 fn deployment() -> Nginx {
     let body = format!(
         r#"server {{

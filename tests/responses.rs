@@ -1,4 +1,4 @@
-//! Failure responses of SPEC §4: 401 challenges, 302 redirects, and what is logged.
+//! Failure responses (README: Responses and logs): 401 challenges, 302 redirects, and what is logged.
 
 mod common;
 use common::*;

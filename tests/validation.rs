@@ -1,4 +1,5 @@
-//! Every `$jwt_error` reason word of SPEC §3, produced by real tokens through nginx (SPEC §5).
+//! Every `$jwt_error` reason word (README: Variables), produced by real tokens through nginx
+//! (docs/SECURITY.md: what a token must pass).
 
 mod common;
 use common::*;

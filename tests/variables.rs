@@ -1,4 +1,4 @@
-//! The variables of SPEC §3 in every phase and context: rewrite (`if`/`return`/`set`), `map`,
+//! The variables (README: Variables) in every phase and context: rewrite (`if`/`return`/`set`), `map`,
 //! `add_header`, `proxy_set_header`, `log_format`, `auth_request` subrequests, internal redirects.
 
 mod common;
