@@ -278,7 +278,9 @@ make_deb() {
     install -m 644 "$module" "$root/usr/lib/nginx/modules/$MODULE"
     strip --strip-unneeded "$root/usr/lib/nginx/modules/$MODULE"
     echo "load_module modules/$MODULE;" > "$root/usr/share/nginx/modules-available/mod-http-auth-jwt.conf"
-    install -m 644 README.md "$root/usr/share/doc/$PKG/README.md"
+    install -m 644 README.md CHANGELOG.md "$root/usr/share/doc/$PKG/"
+    install -d "$root/usr/share/doc/$PKG/docs"
+    install -m 644 docs/*.md "$root/usr/share/doc/$PKG/docs/"
     local depends=$abi shlibs
     shlibs=$(shlib_depends "$module")
     [ -z "$shlibs" ] || depends="$depends, $shlibs"

@@ -1,5 +1,5 @@
 //! Configuration errors fail `nginx -t` with an `[emerg]` naming nginx.conf and the line of the
-//! offending directive (README: Directives); valid configurations pass.
+//! offending directive (docs/DIRECTIVES.md); valid configurations pass.
 
 mod common;
 use common::*;

@@ -1,4 +1,4 @@
-//! Every directive of the README's Directives section, through a real nginx.
+//! Every directive of docs/DIRECTIVES.md, through a real nginx.
 
 mod common;
 use common::*;

@@ -1,5 +1,6 @@
 //! Which key a location verifies with, and every way of getting it wrong, refused or warned
-//! about at `nginx -t` (README: auth_jwt_key, auth_jwt_keyfile_path; docs/SECURITY.md).
+//! about at `nginx -t` (docs/DIRECTIVES.md: auth_jwt_key, auth_jwt_keyfile_path;
+//! docs/SECURITY.md).
 
 mod common;
 use std::time::Duration;

@@ -1,5 +1,5 @@
-//! One test per defect of the C module listed in the README's migration guide, each written so that it fails on the
-//! C module (TeslaGov 2.4.0) and passes on a correct one.
+//! One test per defect of the C module listed in the README's migration guide, each written so
+//! that it fails on the C module (TeslaGov 2.4.0) and passes on a correct one.
 
 mod common;
 use common::*;

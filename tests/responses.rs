@@ -1,4 +1,5 @@
-//! Failure responses (README: Responses and logs): 401 challenges, 302 redirects, and what is logged.
+//! Failure responses (docs/DIRECTIVES.md: Responses and logs): 401 challenges, 302 redirects,
+//! and what is logged.
 
 mod common;
 use common::*;

@@ -1,4 +1,4 @@
-//! Every `$jwt_error` reason word (README: Variables), produced by real tokens through nginx
+//! Every `$jwt_error` reason word (docs/DIRECTIVES.md: Variables), produced by real tokens through nginx
 //! (docs/SECURITY.md: what a token must pass).
 
 mod common;
