@@ -26,7 +26,8 @@ use std::rc::Rc;
 
 use hashbrown::HashTable;
 
-use crate::verify::{Error, Jwt, Policy, Reason};
+use crate::error::{Error, Reason};
+use crate::verify::{Jwt, Policy};
 
 /// Fixed overhead per entry on top of what scales with the token: table and queue slots, the
 /// `Rc` header, the `Jwt` itself. An estimate; the point is a firm bound.

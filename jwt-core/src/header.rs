@@ -15,9 +15,9 @@ use std::cell::RefCell;
 use std::ops::Range;
 
 use crate::alg::Algorithm;
+use crate::error::{Error, Reason};
 use crate::json::{self, Field};
 use crate::text::quoted;
-use crate::verify::{Error, Reason};
 
 /// The members of a header that verification reads.
 pub(crate) struct Header<'a> {

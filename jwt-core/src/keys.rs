@@ -15,25 +15,9 @@ use serde_json::{Map, Value};
 
 use crate::alg::{Algorithm, Family, URL_SAFE_LENIENT};
 use crate::der::{self, DerError, Reader};
+use crate::error::KeyError;
 use crate::json;
 use crate::text::quoted;
-use crate::timing::{self, Span};
-
-/// A key that could not be loaded. The message never contains key bytes.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct KeyError(pub String);
-
-impl KeyError {
-    pub(crate) fn new(message: impl Into<String>) -> Self {
-        KeyError(message.into())
-    }
-}
-
-impl fmt::Display for KeyError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
 
 impl std::error::Error for KeyError {}
 
@@ -100,7 +84,7 @@ pub(crate) enum Verifier {
 
 impl Verifier {
     pub(crate) fn verify(&self, message: &[u8], sig: &[u8]) -> bool {
-        timing::measure(Span::Signature, || match self {
+        match self {
             // hmac::verify compares in constant time.
             Verifier::Hmac(key) => hmac::verify(key, message, sig).is_ok(),
             Verifier::Public { key, prehash: None } => key.verify_sig(message, sig).is_ok(),
@@ -110,7 +94,7 @@ impl Verifier {
             } => key
                 .verify_digest_sig(&digest::digest(hash, message), sig)
                 .is_ok(),
-        })
+        }
     }
 }
 

@@ -25,22 +25,23 @@ mod alg;
 mod b64url;
 mod cache;
 mod der;
+mod error;
 mod header;
 mod json;
 mod keys;
 mod source;
 mod text;
-pub mod timing;
 mod verify;
 
 pub use alg::{decode_secret, Algorithm, Family, SecretEncoding};
 pub use cache::{entry_cost, TokenCache};
-pub use keys::{KeyError, KeySet, Loaded};
+pub use error::{Error, KeyError, Reason};
+pub use keys::{KeySet, Loaded};
 pub use source::{
     cookie_pairs, cookie_values, find_cookie, find_query_arg, has_blank, loose_name_eq,
     query_pairs, query_values, strip_bearer, without_query_args, Source, SourceKind,
 };
 pub use text::{percent_encode_component, quote_param, safe_url};
 pub use verify::{
-    header_safe, json_for_header, render, verify, Claims, Error, Jwt, Policy, Reason, MAX_TOKEN_LEN,
+    header_safe, json_for_header, render, verify, Claims, Jwt, Policy, MAX_TOKEN_LEN,
 };

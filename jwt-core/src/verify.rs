@@ -2,13 +2,13 @@
 
 use std::borrow::Cow;
 use std::cell::{Cell, OnceCell};
-use std::fmt;
 use std::ops::Range;
 use std::rc::Rc;
 
 use serde_json::{Map, Number, Value};
 
 use crate::b64url;
+use crate::error::{Error, Reason};
 use crate::header;
 use crate::json::{self, Field};
 use crate::keys::KeySet;
@@ -28,77 +28,6 @@ pub struct Policy {
     pub audiences: Vec<String>,
     pub require_sub: bool,
 }
-
-/// Why a token was refused, in categories stable enough for logs and metrics.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Reason {
-    Missing,
-    Malformed,
-    TooLarge,
-    Algorithm,
-    Key,
-    Signature,
-    Expired,
-    NotYetValid,
-    Issuer,
-    Audience,
-    Subject,
-    Claim,
-}
-
-impl Reason {
-    pub fn word(self) -> &'static str {
-        match self {
-            Reason::Missing => "missing",
-            Reason::Malformed => "malformed",
-            Reason::TooLarge => "too_large",
-            Reason::Algorithm => "algorithm",
-            Reason::Key => "key",
-            Reason::Signature => "signature",
-            Reason::Expired => "expired",
-            Reason::NotYetValid => "not_yet_valid",
-            Reason::Issuer => "issuer",
-            Reason::Audience => "audience",
-            Reason::Subject => "subject",
-            Reason::Claim => "claim",
-        }
-    }
-}
-
-impl fmt::Display for Reason {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.word())
-    }
-}
-
-/// A refused token. `detail` never holds token or key bytes; claim values are
-/// quoted, truncated and escaped.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Error {
-    pub reason: Reason,
-    pub detail: String,
-}
-
-impl Error {
-    // Out of line: a refusal is the rare path, and its formatting code would otherwise sit
-    // between the instructions a valid token runs, in the cache lines they need.
-    #[cold]
-    #[inline(never)]
-    pub(crate) fn new(reason: Reason, detail: impl Into<String>) -> Error {
-        Error {
-            reason,
-            detail: detail.into(),
-        }
-    }
-}
-
-impl fmt::Display for Error {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}", self.reason.word(), self.detail)
-    }
-}
-
-impl std::error::Error for Error {}
 
 /// A verified token whose claims passed the policy.
 ///
