@@ -17,18 +17,18 @@ use core::ptr;
 
 use jwt_core::Claims;
 use ngx::ffi::{
-    ngx_cycle_t, ngx_http_core_main_conf_t, ngx_http_core_module, ngx_http_module,
-    ngx_http_output_header_filter_pt, ngx_http_request_t, ngx_http_top_header_filter,
-    ngx_http_variable_t, ngx_int_t, ngx_table_elt_t, NGX_DECLINED, NGX_ERROR,
-    NGX_HTTP_INTERNAL_SERVER_ERROR, NGX_HTTP_UNAUTHORIZED, NGX_HTTP_VAR_NOCACHEABLE, NGX_LOG_INFO,
-    NGX_LOG_WARN, NGX_OK,
+    ngx_http_core_main_conf_t, ngx_http_output_header_filter_pt, ngx_http_request_t,
+    ngx_http_top_header_filter, ngx_http_variable_t, ngx_int_t, ngx_table_elt_t, NGX_DECLINED,
+    NGX_ERROR, NGX_HTTP_INTERNAL_SERVER_ERROR, NGX_HTTP_UNAUTHORIZED, NGX_HTTP_VAR_NOCACHEABLE,
+    NGX_LOG_INFO, NGX_LOG_WARN, NGX_OK,
 };
 
-use crate::conf::ClaimHeader;
-use crate::ngx_util::{
-    bytes, guard, headers, log, pool_mark, pool_marked, push_header, rebuild_list_without,
-};
-use crate::outcome::srv_conf;
+use crate::conf::{ClaimHeader, Lookup, SrvConf};
+use crate::ngx::string::bytes;
+use crate::ngx::guard::guard;
+use crate::ngx::headers::{for_each_header_mut, headers, push_header, rebuild_list_without};
+use crate::ngx::pool::{pool_mark, pool_marked};
+use crate::ngx::request::log;
 
 /// The name of the challenge header this module adds; its address tells ours from another
 /// module's.
@@ -37,16 +37,13 @@ static CHALLENGE_LOWCASE: &[u8] = b"www-authenticate";
 
 /// Removes the client's `JWT-*` headers from a main request, once: in the post-read phase,
 /// and for a request nginx finalised while reading its headers (a 400, then `error_page`), in
-/// the first rewrite phase it reaches.
+/// the first rewrite phase it reaches (see `strip_handler_redirected`).
 ///
 /// # Safety
 /// Called by nginx's phase engine with a valid request.
-pub unsafe extern "C" fn strip_handler(r: *mut ngx_http_request_t) -> ngx_int_t {
-    // SAFETY: nginx passes the request being processed.
-    let Some(r) = (unsafe { r.as_mut() }) else {
-        return NGX_ERROR as ngx_int_t;
-    };
-    strip_once(r)
+pub unsafe extern "C" fn strip_handler<L: Lookup>(r: *mut ngx_http_request_t) -> ngx_int_t {
+    // SAFETY: as this function's.
+    unsafe { strip_once::<L>(r, false) }
 }
 
 /// The rewrite phases' copy of `strip_handler`: a request on its first pass through them has
@@ -54,20 +51,28 @@ pub unsafe extern "C" fn strip_handler(r: *mut ngx_http_request_t) -> ngx_int_t 
 ///
 /// # Safety
 /// Called by nginx's phase engine with a valid request.
-pub unsafe extern "C" fn strip_handler_redirected(r: *mut ngx_http_request_t) -> ngx_int_t {
+pub unsafe extern "C" fn strip_handler_redirected<L: Lookup>(
+    r: *mut ngx_http_request_t,
+) -> ngx_int_t {
+    // SAFETY: as this function's.
+    unsafe { strip_once::<L>(r, true) }
+}
+
+/// # Safety
+/// `r` is the request nginx's phase engine is running.
+unsafe fn strip_once<L: Lookup>(r: *mut ngx_http_request_t, redirected: bool) -> ngx_int_t {
     // SAFETY: nginx passes the request being processed.
     let Some(r) = (unsafe { r.as_mut() }) else {
         return NGX_ERROR as ngx_int_t;
     };
-    if r.internal() == 0 {
+    if redirected && r.internal() == 0 {
         return NGX_DECLINED as ngx_int_t;
     }
-    strip_once(r)
-}
-
-fn strip_once(r: &mut ngx_http_request_t) -> ngx_int_t {
     // Subrequests copy the main request's headers, cleaned before any could start.
-    if !ptr::eq(r, r.main) || !srv_conf(r).is_some_and(|srv| srv.guarded) {
+    let Some(conf) = L::conf(r) else {
+        return NGX_DECLINED as ngx_int_t;
+    };
+    if !ptr::eq(r, r.main) || !conf.srv.guarded {
         return NGX_DECLINED as ngx_int_t;
     }
     // Once per request: afterwards the module's own claim headers are in the list.
@@ -78,7 +83,7 @@ fn strip_once(r: &mut ngx_http_request_t) -> ngx_int_t {
     let conn_log = unsafe { (*r.connection).log };
     let failed = NGX_HTTP_INTERNAL_SERVER_ERROR as ngx_int_t;
     guard(conn_log, "removing client JWT-* headers", failed, || {
-        strip_client_headers(r)
+        strip_client_headers(r, conf.srv)
     })
 }
 
@@ -88,10 +93,7 @@ unsafe extern "C" fn stripped(data: *mut c_void) {
     core::hint::black_box(data);
 }
 
-fn strip_client_headers(r: &mut ngx_http_request_t) -> ngx_int_t {
-    let Some(srv) = srv_conf(r) else {
-        return NGX_DECLINED as ngx_int_t;
-    };
+fn strip_client_headers(r: &mut ngx_http_request_t, srv: &SrvConf) -> ngx_int_t {
     // SAFETY: `stripped` ignores its argument.
     if unsafe { pool_mark(r.pool, stripped) }.is_none() {
         return NGX_HTTP_INTERNAL_SERVER_ERROR as ngx_int_t;
@@ -206,40 +208,22 @@ pub fn push_challenge(r: &mut ngx_http_request_t, value: &[u8]) -> Option<()> {
 ///
 /// nginx keeps a variable's value for the rest of the request: a rewrite-phase read of
 /// `$http_jwt_sub` would hide the header the module sets later. A non-cacheable variable is
-/// computed again at each read.
-///
-/// # Safety
-/// `cycle` is a cycle whose configuration has been read completely.
-pub unsafe fn uncache_variables(cycle: *mut ngx_cycle_t) {
-    // SAFETY: `conf_ctx` holds one slot per core module; the http module's is NULL without an
-    // http block, or its ngx_http_conf_ctx_t, whose core main configuration lists the indexed
-    // variables (ngx_http_variables_init_vars has run and set their flags).
-    unsafe {
-        let Some(cycle) = cycle.as_ref() else {
-            return;
-        };
-        let http = *cycle.conf_ctx.add((*ptr::addr_of!(ngx_http_module)).index);
-        let Some(ctx) = http.cast::<ngx::ffi::ngx_http_conf_ctx_t>().as_ref() else {
-            return;
-        };
-        let core = (*ptr::addr_of!(ngx_http_core_module)).ctx_index;
-        let Some(cmcf) = (*ctx.main_conf.add(core))
-            .cast::<ngx_http_core_main_conf_t>()
-            .as_mut()
-        else {
-            return;
-        };
-        let vars = &cmcf.variables;
-        if vars.elts.is_null() {
-            return;
-        }
-        let vars =
-            core::slice::from_raw_parts_mut(vars.elts.cast::<ngx_http_variable_t>(), vars.nelts);
-        for v in vars.iter_mut() {
-            // Variable names are lowercase once indexed; `-` cannot be part of one.
-            if bytes(&v.name).starts_with(b"http_jwt_") {
-                v.flags |= NGX_HTTP_VAR_NOCACHEABLE as ngx::ffi::ngx_uint_t;
-            }
+/// computed again at each read. Runs once the configuration is complete: nginx assigns
+/// variables their flags after the modules' postconfiguration.
+pub fn uncache_variables(cmcf: &mut ngx_http_core_main_conf_t) {
+    let vars = &cmcf.variables;
+    if vars.elts.is_null() {
+        return;
+    }
+    // SAFETY: once the configuration is read, the core main configuration's `variables` is an
+    // array of `nelts` indexed variables.
+    let vars = unsafe {
+        core::slice::from_raw_parts_mut(vars.elts.cast::<ngx_http_variable_t>(), vars.nelts)
+    };
+    for v in vars.iter_mut() {
+        // Variable names are lowercase once indexed; `-` cannot be part of one.
+        if bytes(&v.name).starts_with(b"http_jwt_") {
+            v.flags |= NGX_HTTP_VAR_NOCACHEABLE as ngx::ffi::ngx_uint_t;
         }
     }
 }
@@ -251,20 +235,24 @@ static mut NEXT_HEADER_FILTER: ngx_http_output_header_filter_pt = None;
 /// # Safety
 /// Called once per configuration, from postconfiguration, as nginx's own filters install
 /// themselves.
-pub unsafe fn install_header_filter() {
+pub unsafe fn install_header_filter<L: Lookup>() {
     // SAFETY: configuration runs on one thread; nginx reads the chain only while serving.
     unsafe {
         NEXT_HEADER_FILTER = ngx_http_top_header_filter;
-        ngx_http_top_header_filter = Some(header_filter);
+        ngx_http_top_header_filter = Some(header_filter::<L>);
     }
 }
 
-unsafe extern "C" fn header_filter(r: *mut ngx_http_request_t) -> ngx_int_t {
+unsafe extern "C" fn header_filter<L: Lookup>(r: *mut ngx_http_request_t) -> ngx_int_t {
     // SAFETY: nginx passes the request whose header is being sent.
     if let Some(r) = unsafe { r.as_mut() } {
         // SAFETY: a request's connection and its log outlive the request.
         let conn_log = unsafe { (*r.connection).log };
-        guard(conn_log, "the header filter", (), || withdraw_challenge(r));
+        if let Some(conf) = L::conf(r) {
+            guard(conn_log, "the header filter", (), || {
+                withdraw_challenge(r, conf.srv)
+            });
+        }
     }
     // SAFETY: the next filter was set at installation, before any request.
     match unsafe { NEXT_HEADER_FILTER } {
@@ -275,18 +263,18 @@ unsafe extern "C" fn header_filter(r: *mut ngx_http_request_t) -> ngx_int_t {
 }
 
 /// Hides this module's challenge from a main request's response that is not a 401.
-fn withdraw_challenge(r: &mut ngx_http_request_t) {
+fn withdraw_challenge(r: &mut ngx_http_request_t, srv: &SrvConf) {
     if !ptr::eq(r, r.main) || r.headers_out.status == NGX_HTTP_UNAUTHORIZED as usize {
         return;
     }
-    if !srv_conf(r).is_some_and(|srv| srv.guarded) {
+    if !srv.guarded {
         return;
     }
     let ours = |h: &ngx_table_elt_t| h.hash != 0 && ptr::eq(h.key.data, CHALLENGE.as_ptr());
     if !headers(&r.headers_out.headers).any(ours) {
         return;
     }
-    crate::ngx_util::for_each_header_mut(&mut r.headers_out.headers, |h| {
+    for_each_header_mut(&mut r.headers_out.headers, |h| {
         if ours(h) {
             h.hash = 0;
         }

@@ -1,10 +1,14 @@
 //! `ngx_http_auth_jwt_module`: JWT authentication for nginx, a hardened drop-in replacement for
 //! TeslaGov's ngx-http-auth-jwt-module.
 //!
-//! The JWT logic lives in the `jwt-core` crate; this crate is the nginx glue: directives and
-//! merge (`conf`, `glue`), the checks (`handler`), the identity headers across the request's
-//! lifecycle (`headers`), the per-request verdict shared by everything (`outcome`) and the
-//! variables (`variables`).
+//! The JWT logic lives in the `jwt-core` crate; this crate is the nginx glue:
+//! - `module`: the module's definition and configuration callbacks;
+//! - `directives`: the directive table and its setters; `conf`: each level's settings, their
+//!   merge, and what verification is compiled from;
+//! - `access`: the access check; `verdict`: the one verification per request shared by the
+//!   check and the variables; `token`: where the token is found;
+//! - `headers`: the identity headers across the request's lifecycle; `variables`: `$jwt_*`;
+//! - `ngx`: safe wrappers over the nginx operations the rest uses.
 
 #![deny(
     clippy::unwrap_used,
@@ -13,10 +17,12 @@
     clippy::indexing_slicing
 )]
 
+mod access;
 mod conf;
-mod glue;
-mod handler;
+mod directives;
 mod headers;
-mod ngx_util;
-mod outcome;
+mod module;
+mod ngx;
+mod token;
 mod variables;
+mod verdict;

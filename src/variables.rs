@@ -1,6 +1,6 @@
 //! `$jwt_sub`, `$jwt_claim_NAME`, `$jwt_header_NAME`, `$jwt_payload`, `$jwt_error`.
 //!
-//! All read the request's shared verdict (see `outcome`), judged with the configuration of the
+//! All read the request's shared verdict (see `verdict`), judged with the configuration of the
 //! location that reads them, so they agree with that location's check and cost one
 //! verification per request and key set at most, in any phase and in subrequests. They are
 //! non-cacheable on purpose: nginx would otherwise keep a value across an internal redirect to
@@ -21,8 +21,12 @@ use ngx::ffi::{
 };
 use ngx::ngx_string;
 
-use crate::ngx_util::{bytes_unbound, guard, log, pool_str, set_not_found, set_variable};
-use crate::outcome::{outcome, verdict};
+use crate::conf::Lookup;
+use crate::ngx::string::bytes_unbound;
+use crate::ngx::guard::guard;
+use crate::ngx::pool::pool_str;
+use crate::ngx::request::{log, set_not_found, set_variable};
+use crate::verdict::{Verdict, Verdicts};
 
 const CLAIM_PREFIX: &[u8] = b"jwt_claim_";
 const HEADER_PREFIX: &[u8] = b"jwt_header_";
@@ -31,14 +35,22 @@ type Getter =
     unsafe extern "C" fn(*mut ngx_http_request_t, *mut ngx_variable_value_t, usize) -> ngx_int_t;
 
 /// Adds the variables; called from preconfiguration.
-pub fn register(cf: *mut ngx_conf_t) -> Result<(), ()> {
+pub fn register<L: Lookup>(cf: *mut ngx_conf_t) -> Result<(), ()> {
     let vars: [(ngx_str_t, u32, Getter); 6] = [
-        (ngx_string!("jwt_sub"), 0, get_sub),
-        (ngx_string!("jwt_payload"), 0, get_payload),
-        (ngx_string!("jwt_error"), 0, get_error),
-        (ngx_string!("jwt_cache_status"), 0, get_cache_status),
-        (ngx_string!("jwt_claim_"), NGX_HTTP_VAR_PREFIX, get_claim),
-        (ngx_string!("jwt_header_"), NGX_HTTP_VAR_PREFIX, get_header),
+        (ngx_string!("jwt_sub"), 0, get_sub::<L>),
+        (ngx_string!("jwt_payload"), 0, get_payload::<L>),
+        (ngx_string!("jwt_error"), 0, get_error::<L>),
+        (ngx_string!("jwt_cache_status"), 0, get_cache_status::<L>),
+        (
+            ngx_string!("jwt_claim_"),
+            NGX_HTTP_VAR_PREFIX,
+            get_claim::<L>,
+        ),
+        (
+            ngx_string!("jwt_header_"),
+            NGX_HTTP_VAR_PREFIX,
+            get_header::<L>,
+        ),
     ];
     for (mut name, flags, get) in vars {
         // SAFETY: `cf` is the configuration being parsed; nginx copies nothing from `name`
@@ -62,10 +74,10 @@ enum Value<'a> {
 }
 
 /// Common shell of every getter: run `f` on the request and store its value.
-fn eval(
+fn eval<L: Lookup>(
     r: *mut ngx_http_request_t,
     v: *mut ngx_variable_value_t,
-    f: impl FnOnce(&ngx_http_request_t) -> Value<'_>,
+    f: impl FnOnce(&ngx_http_request_t, Option<&'static Verdict>) -> Value<'static>,
 ) -> ngx_int_t {
     // SAFETY: nginx calls getters with the request being evaluated and a value slot to fill.
     let (Some(r), Some(v)) = (unsafe { r.as_ref() }, unsafe { v.as_mut() }) else {
@@ -73,7 +85,11 @@ fn eval(
     };
     // SAFETY: a request's connection and its log outlive the request.
     let log = unsafe { (*r.connection).log };
-    let Some(value) = guard(log, "a $jwt_* variable", None, || Some(f(r))) else {
+    let judged = || {
+        let conf = L::conf(r)?;
+        Verdicts::of::<L>(r, &conf)?.verdict(r, conf.loc)
+    };
+    let Some(value) = guard(log, "a $jwt_* variable", None, || Some(f(r, judged()))) else {
         return NGX_ERROR as ngx_int_t;
     };
     match value {
@@ -130,75 +146,79 @@ fn rendered<'a>(
     }
 }
 
-unsafe extern "C" fn get_sub(
+unsafe extern "C" fn get_sub<L: Lookup>(
     r: *mut ngx_http_request_t,
     v: *mut ngx_variable_value_t,
     _: usize,
 ) -> ngx_int_t {
-    eval(r, v, |r| match outcome(r) {
+    eval::<L>(r, v, |r, verdict| match verdict.map(|v| &v.outcome) {
         Some(Ok(claims)) => rendered(r, claims, "claim", "sub", claims.sub().map(Cow::Borrowed)),
         _ => Value::NotFound,
     })
 }
 
-unsafe extern "C" fn get_payload(
+unsafe extern "C" fn get_payload<L: Lookup>(
     r: *mut ngx_http_request_t,
     v: *mut ngx_variable_value_t,
     _: usize,
 ) -> ngx_int_t {
-    eval(r, v, |r| match outcome(r) {
+    eval::<L>(r, v, |_, verdict| match verdict.map(|v| &v.outcome) {
         Some(Ok(claims)) => Value::Text(jwt_core::json_for_header(claims.payload_json())),
         _ => Value::NotFound,
     })
 }
 
-unsafe extern "C" fn get_error(
+unsafe extern "C" fn get_error<L: Lookup>(
     r: *mut ngx_http_request_t,
     v: *mut ngx_variable_value_t,
     _: usize,
 ) -> ngx_int_t {
-    eval(r, v, |r| match outcome(r) {
+    eval::<L>(r, v, |_, verdict| match verdict.map(|v| &v.outcome) {
         Some(Ok(_)) => Value::Text(Cow::Borrowed("")),
         Some(Err(e)) => Value::Text(Cow::Borrowed(e.reason.word())),
         None => Value::NotFound,
     })
 }
 
-unsafe extern "C" fn get_cache_status(
+unsafe extern "C" fn get_cache_status<L: Lookup>(
     r: *mut ngx_http_request_t,
     v: *mut ngx_variable_value_t,
     _: usize,
 ) -> ngx_int_t {
-    eval(r, v, |r| match verdict(r).and_then(|v| v.cache) {
+    eval::<L>(r, v, |_, verdict| match verdict.and_then(|v| v.cache) {
         Some(status) => Value::Text(Cow::Borrowed(status.word())),
         None => Value::NotFound,
     })
 }
 
-unsafe extern "C" fn get_claim(
+unsafe extern "C" fn get_claim<L: Lookup>(
     r: *mut ngx_http_request_t,
     v: *mut ngx_variable_value_t,
     data: usize,
 ) -> ngx_int_t {
-    eval(r, v, |r| match (outcome(r), suffix(data, CLAIM_PREFIX)) {
-        (Some(Ok(claims)), Some(name)) => {
-            let value = claims.claim(name).map(jwt_core::render);
-            rendered(r, claims, "claim", name, value)
+    eval::<L>(r, v, |r, verdict| {
+        match (verdict.map(|v| &v.outcome), suffix(data, CLAIM_PREFIX)) {
+            (Some(Ok(claims)), Some(name)) => {
+                let value = claims.claim(name).map(jwt_core::render);
+                rendered(r, claims, "claim", name, value)
+            }
+            _ => Value::NotFound,
         }
-        _ => Value::NotFound,
     })
 }
 
-unsafe extern "C" fn get_header(
+unsafe extern "C" fn get_header<L: Lookup>(
     r: *mut ngx_http_request_t,
     v: *mut ngx_variable_value_t,
     data: usize,
 ) -> ngx_int_t {
-    eval(r, v, |r| match (outcome(r), suffix(data, HEADER_PREFIX)) {
-        (Some(Ok(claims)), Some(name)) => {
-            let value = claims.header(name).map(jwt_core::render);
-            rendered(r, claims, "header field", name, value)
+    eval::<L>(r, v, |r, verdict| {
+        match (verdict.map(|v| &v.outcome), suffix(data, HEADER_PREFIX)) {
+            (Some(Ok(claims)), Some(name)) => {
+                let value = claims.header(name).map(jwt_core::render);
+                rendered(r, claims, "header field", name, value)
+            }
+            _ => Value::NotFound,
         }
-        _ => Value::NotFound,
     })
 }

@@ -1,4 +1,4 @@
-//! The check: enforce, pass claims on, or answer 401 / 302.
+//! The access check: enforce, pass claims on, or answer 401 / 302.
 //!
 //! nginx runs the access phase for main requests only, so the check runs in three places:
 //! - the access phase, before the other access modules (`First`): a token decides here, and
@@ -14,27 +14,31 @@
 
 use core::ptr;
 
-use jwt_core::timing::{self, Span};
 use jwt_core::{Claims, Reason};
 use ngx::ffi::{
-    ngx_http_core_loc_conf_t, ngx_http_core_module, ngx_http_request_t, ngx_int_t, NGX_DECLINED,
-    NGX_ERROR, NGX_HTTP_GET, NGX_HTTP_HEAD, NGX_HTTP_INTERNAL_SERVER_ERROR,
-    NGX_HTTP_MOVED_TEMPORARILY, NGX_HTTP_OPTIONS, NGX_HTTP_SATISFY_ANY, NGX_HTTP_UNAUTHORIZED,
-    NGX_LOG_ERR, NGX_LOG_INFO, NGX_OK,
+    ngx_http_request_t, ngx_int_t, NGX_DECLINED, NGX_ERROR, NGX_HTTP_GET, NGX_HTTP_HEAD,
+    NGX_HTTP_INTERNAL_SERVER_ERROR, NGX_HTTP_MOVED_TEMPORARILY, NGX_HTTP_OPTIONS,
+    NGX_HTTP_SATISFY_ANY, NGX_HTTP_UNAUTHORIZED, NGX_LOG_ERR, NGX_LOG_INFO, NGX_OK,
 };
+use ngx::http::{HttpModuleLocationConf, NgxHttpCoreModule};
 
-use crate::conf::{is_enabled_value, Enabled, LocConf};
-use crate::glue::ComplexValue;
+use crate::conf::{is_enabled_value, Enabled, LocConf, Lookup, MainConf, RequestConf, UrlParts};
 use crate::headers::{push_challenge, push_claims, set_request_claims, Direction};
-use crate::ngx_util::{
-    bytes, complex_value, complex_value_fresh, guard, headers, log, push_header,
-};
-use crate::outcome::{loc_conf, main_conf, outcome};
+use crate::ngx::string::bytes;
+use crate::ngx::conf::ComplexValue;
+use crate::ngx::guard::guard;
+use crate::ngx::headers::{headers, push_header};
+use crate::ngx::request::{complex_value, complex_value_fresh, log};
+use crate::verdict::Verdicts;
 
+/// Where in the request's life the check runs.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Stage {
+    /// The access phase, before the other access modules.
     First,
+    /// The access phase, after the other access modules.
     Last,
+    /// A subrequest's rewrite or pre-access phase.
     Subrequest,
 }
 
@@ -42,85 +46,91 @@ enum Stage {
 ///
 /// # Safety
 /// Called by nginx's phase engine with a valid request.
-pub unsafe extern "C" fn access_handler(r: *mut ngx_http_request_t) -> ngx_int_t {
-    timing::measure(Span::Handler, || {
-        // SAFETY: as this function's.
-        unsafe { run(r, Stage::First) }
-    })
+pub unsafe extern "C" fn access_handler<L: Lookup>(r: *mut ngx_http_request_t) -> ngx_int_t {
+    // SAFETY: as this function's.
+    unsafe { run::<L>(r, Stage::First) }
 }
 
 /// Access phase, after the other access modules.
 ///
 /// # Safety
 /// Called by nginx's phase engine with a valid request.
-pub unsafe extern "C" fn access_last_handler(r: *mut ngx_http_request_t) -> ngx_int_t {
+pub unsafe extern "C" fn access_last_handler<L: Lookup>(r: *mut ngx_http_request_t) -> ngx_int_t {
     // SAFETY: as this function's.
-    unsafe { run(r, Stage::Last) }
+    unsafe { run::<L>(r, Stage::Last) }
 }
 
 /// Rewrite and pre-access phases of a location: subrequests only.
 ///
 /// # Safety
 /// Called by nginx's phase engine with a valid request.
-pub unsafe extern "C" fn subrequest_handler(r: *mut ngx_http_request_t) -> ngx_int_t {
+pub unsafe extern "C" fn subrequest_handler<L: Lookup>(r: *mut ngx_http_request_t) -> ngx_int_t {
     // SAFETY: as this function's.
-    unsafe { run(r, Stage::Subrequest) }
+    unsafe { run::<L>(r, Stage::Subrequest) }
 }
 
 /// # Safety
 /// `r` is the request nginx's phase engine is running.
-unsafe fn run(r: *mut ngx_http_request_t, stage: Stage) -> ngx_int_t {
+unsafe fn run<L: Lookup>(r: *mut ngx_http_request_t, stage: Stage) -> ngx_int_t {
     // SAFETY: nginx passes the request being processed.
     let Some(r) = (unsafe { r.as_mut() }) else {
         return NGX_ERROR as ngx_int_t;
     };
     // Every request passes all three stages; those with nothing to do here leave at once.
     let main = ptr::eq(r, r.main);
-    if (stage == Stage::Subrequest) == main
-        || stage == Stage::Last && !loc_conf(r).is_some_and(LocConf::redirect)
-    {
+    let Some(conf) = L::conf(r) else {
+        return NGX_DECLINED as ngx_int_t;
+    };
+    if (stage == Stage::Subrequest) == main || stage == Stage::Last && !conf.loc.redirect() {
         return NGX_DECLINED as ngx_int_t;
     }
+    let failed = NGX_HTTP_INTERNAL_SERVER_ERROR as ngx_int_t;
+    let Some(verdicts) = Verdicts::of::<L>(r, &conf) else {
+        return failed;
+    };
     // SAFETY: a request's connection and its log outlive the request.
     let conn_log = unsafe { (*r.connection).log };
-    let failed = NGX_HTTP_INTERNAL_SERVER_ERROR as ngx_int_t;
-    guard(conn_log, "the access handler", failed, || check(r, stage))
+    guard(conn_log, "the access handler", failed, || {
+        check(r, stage, &conf, verdicts)
+    })
 }
 
-fn check(r: &mut ngx_http_request_t, stage: Stage) -> ngx_int_t {
+fn check(
+    r: &mut ngx_http_request_t,
+    stage: Stage,
+    conf: &RequestConf<'static>,
+    verdicts: Verdicts,
+) -> ngx_int_t {
     let declined = NGX_DECLINED as ngx_int_t;
-    let conf: Option<&'static LocConf> = loc_conf(r);
-    let Some(conf) = conf else {
-        return declined;
-    };
+    let loc = conf.loc;
     // With `satisfy any`, a redirect waits for the other access modules.
-    let deferred = stage != Stage::Subrequest && conf.redirect() && satisfy_any(r);
+    let deferred = stage != Stage::Subrequest && loc.redirect() && satisfy_any(r);
     if stage == Stage::Last && !deferred {
         return declined;
     }
-    if !enforced(r, conf) {
+    if !enforced(r, loc) {
         if stage != Stage::Last {
             // Not enforced, but headers named like ours are still ours: never pass a client's.
-            let claims = outcome(r).and_then(|o| o.as_ref().ok());
-            if set_request_claims(r, conf.request_claims(), claims).is_none() {
+            let claims = verdicts.outcome(r, loc).and_then(|o| o.as_ref().ok());
+            if set_request_claims(r, loc.request_claims(), claims).is_none() {
                 return NGX_HTTP_INTERNAL_SERVER_ERROR as ngx_int_t;
             }
         }
         return declined;
     }
-    let Some(auth) = &conf.auth else {
+    let Some(auth) = &loc.auth else {
         let why = "no \"auth_jwt_key\" or key file is configured";
         log(r, NGX_LOG_ERR, format_args!("auth_jwt: key: {why}"));
         return NGX_HTTP_INTERNAL_SERVER_ERROR as ngx_int_t;
     };
-    match outcome(r) {
+    match verdicts.outcome(r, loc) {
         // Admitted by the first stage already; nothing to add.
         Some(Ok(_)) if stage == Stage::Last => declined,
-        Some(Ok(claims)) => admit(r, conf, claims, stage),
+        Some(Ok(claims)) => admit(r, loc, claims, stage),
         Some(Err(e)) => {
             // A refused request may still reach an upstream (`satisfy any` letting another
             // access module decide, `error_page 401 = @named`): never with the client's copy.
-            if set_request_claims(r, conf.request_claims(), None).is_none() {
+            if set_request_claims(r, loc.request_claims(), None).is_none() {
                 return NGX_HTTP_INTERNAL_SERVER_ERROR as ngx_int_t;
             }
             if stage == Stage::First && deferred {
@@ -159,11 +169,11 @@ fn enforced(r: &mut ngx_http_request_t, conf: &LocConf) -> bool {
 /// off. A main request keeps the values its `set` assigned; a subrequest does not take them
 /// from its parent.
 fn enabled_by(r: &mut ngx_http_request_t, cv: ComplexValue) -> bool {
-    if complex_value(r, cv.0).map_or(true, is_enabled_value) {
+    if complex_value(r, cv).map_or(true, is_enabled_value) {
         return true;
     }
     let main = ptr::eq(r, r.main);
-    complex_value_fresh(r, cv.0, main).map_or(true, is_enabled_value)
+    complex_value_fresh(r, cv, main).map_or(true, is_enabled_value)
 }
 
 /// A CORS preflight: `OPTIONS` with `Origin` and `Access-Control-Request-Method`. Browsers
@@ -180,14 +190,7 @@ fn is_preflight(r: &ngx_http_request_t) -> bool {
 }
 
 fn satisfy_any(r: &ngx_http_request_t) -> bool {
-    // SAFETY: `loc_conf` holds one slot per HTTP module; the core module's is always set.
-    let clcf = unsafe {
-        (*r.loc_conf
-            .add((*ptr::addr_of!(ngx_http_core_module)).ctx_index))
-        .cast::<ngx_http_core_loc_conf_t>()
-        .as_ref()
-    };
-    clcf.is_some_and(|c| c.satisfy == NGX_HTTP_SATISFY_ANY as usize)
+    NgxHttpCoreModule::location_conf(r).is_some_and(|c| c.satisfy == NGX_HTTP_SATISFY_ANY as usize)
 }
 
 fn admit(
@@ -208,16 +211,21 @@ fn admit(
 
 #[cold]
 #[inline(never)]
-fn reject(r: &mut ngx_http_request_t, conf: &LocConf, reason: Reason, stage: Stage) -> ngx_int_t {
+fn reject(
+    r: &mut ngx_http_request_t,
+    conf: &RequestConf,
+    reason: Reason,
+    stage: Stage,
+) -> ngx_int_t {
     let sent = if stage == Stage::Subrequest {
         // The 401 is `auth_request`'s to see: an `error_page 401 =` of the location would
         // turn it into the 2xx that grants access.
         r.set_error_page(1);
-        challenge(r, conf, reason)
-    } else if conf.redirect() {
+        challenge(r, conf.loc, reason)
+    } else if conf.loc.redirect() {
         redirect(r, conf)
     } else {
-        challenge(r, conf, reason)
+        challenge(r, conf.loc, reason)
     };
     sent.unwrap_or(NGX_HTTP_INTERNAL_SERVER_ERROR as ngx_int_t)
 }
@@ -253,11 +261,11 @@ fn describe(reason: Reason) -> &'static str {
 
 /// 302 to the login URL; GET and HEAD carry the URL asked for as `return_url`. A byte of the
 /// login URL that cannot stand in a URI (a CR or LF from a variable) is percent-encoded.
-fn redirect(r: &mut ngx_http_request_t, conf: &LocConf) -> Option<ngx_int_t> {
-    let login = complex_value(r, conf.loginurl()?.0)?.to_vec();
+fn redirect(r: &mut ngx_http_request_t, conf: &RequestConf) -> Option<ngx_int_t> {
+    let login = complex_value(r, conf.loc.loginurl()?)?.to_vec();
     let mut location = jwt_core::safe_url(&login);
     if r.method == NGX_HTTP_GET as usize || r.method == NGX_HTTP_HEAD as usize {
-        let asked = requested_url(r, conf)?;
+        let asked = requested_url(r, conf.loc, conf.main)?;
         location.push(if location.contains('?') { '&' } else { '?' });
         location.push_str("return_url=");
         jwt_core::percent_encode_component(&asked, &mut location);
@@ -277,17 +285,17 @@ fn redirect(r: &mut ngx_http_request_t, conf: &LocConf) -> Option<ngx_int_t> {
 /// The URL the client asked for: `$scheme://HOST$request_uri`, HOST being the `Host` header,
 /// else `$host`, else the address the request came in on (an HTTP/1.0 request without `Host`
 /// to a server without `server_name`); a token from a `QUERY=` source is left out.
-fn requested_url(r: &mut ngx_http_request_t, conf: &LocConf) -> Option<Vec<u8>> {
-    let main = main_conf(r)?;
-    let scheme = complex_value(r, main.scheme?.0)?.to_vec();
+fn requested_url(r: &mut ngx_http_request_t, conf: &LocConf, main: &MainConf) -> Option<Vec<u8>> {
+    let parts = main.url_parts?;
+    let scheme = complex_value(r, parts.scheme)?.to_vec();
     // SAFETY: NULL or an element of the request's header list.
     let header = unsafe { r.headers_in.host.as_ref() }.map(|h| bytes(&h.value).to_vec());
     let host = match header.filter(|h| !h.is_empty()) {
         Some(host) => host,
         None => {
-            let name = complex_value(r, main.host?.0)?.to_vec();
+            let name = complex_value(r, parts.host)?.to_vec();
             if name.is_empty() {
-                local_address(r, &scheme, main)?
+                local_address(r, &scheme, parts)?
             } else {
                 name
             }
@@ -304,13 +312,9 @@ fn requested_url(r: &mut ngx_http_request_t, conf: &LocConf) -> Option<Vec<u8>> 
 
 /// `$server_addr:$server_port`, an IPv6 address in brackets, the port left out when it is the
 /// scheme's default.
-fn local_address(
-    r: &mut ngx_http_request_t,
-    scheme: &[u8],
-    main: &crate::conf::MainConf,
-) -> Option<Vec<u8>> {
-    let addr = complex_value(r, main.server_addr?.0)?.to_vec();
-    let port = complex_value(r, main.server_port?.0)?.to_vec();
+fn local_address(r: &mut ngx_http_request_t, scheme: &[u8], parts: UrlParts) -> Option<Vec<u8>> {
+    let addr = complex_value(r, parts.server_addr)?.to_vec();
+    let port = complex_value(r, parts.server_port)?.to_vec();
     let mut host = if addr.contains(&b':') {
         [&b"["[..], &addr, b"]"].concat()
     } else {

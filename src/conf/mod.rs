@@ -1,0 +1,272 @@
+//! The module's configuration at each level, and how levels merge.
+//!
+//! Setters (in `directives`) record what one directive says. Merge takes each setting a level
+//! does not write from the enclosing level, and compiles once what a request needs: the `Auth`
+//! of `verify`, shared by `Arc` with every location that writes none of its settings.
+
+mod keys;
+mod settings;
+mod verify;
+
+use core::ffi::c_void;
+use core::ptr::NonNull;
+use std::sync::Arc;
+
+use jwt_core::SourceKind;
+use ngx::ffi::ngx_http_request_t;
+
+use crate::ngx::conf::{ComplexValue, Pos};
+
+pub use keys::{KeyOrigin, KeyRegistry, KeySource};
+pub use settings::{At, MergeError, Warnings};
+use settings::settings;
+pub use verify::{Auth, VerifyConf};
+
+/// `auth_jwt_enabled`: a constant, or a value with variables evaluated per request.
+#[derive(Clone)]
+pub enum Enabled {
+    Static(bool),
+    Variable(ComplexValue),
+}
+
+/// Only `off` (any case) disables the check; anything else, the empty string included,
+/// enables it: a `map` without a default, or a variable that is not set, fails closed.
+pub fn is_enabled_value(value: &[u8]) -> bool {
+    !value.eq_ignore_ascii_case(b"off")
+}
+
+/// A claim passed on as a `JWT-<claim>` header.
+#[derive(Clone, Debug)]
+pub struct ClaimHeader {
+    pub claim: String,
+    /// `JWT-<claim>` as written in the configuration.
+    pub name: Vec<u8>,
+    /// Lowercase `name`, as nginx keys request headers.
+    pub lowcase: Vec<u8>,
+}
+
+settings! {
+    /// When the check applies, how it answers, and what it passes on: never what verifies a
+    /// token (see `VerifyConf`).
+    pub struct CheckConf {
+        /// `auth_jwt_enabled`.
+        enabled: At<Enabled>,
+        /// `auth_jwt_redirect`.
+        redirect: At<bool>,
+        /// `auth_jwt_loginurl`.
+        loginurl: ComplexValue,
+        /// `auth_jwt_extract_request_claims`.
+        request_claims: Vec<ClaimHeader>,
+        /// `auth_jwt_extract_response_claims`.
+        response_claims: Vec<ClaimHeader>,
+        /// `auth_jwt_bypass_options`.
+        bypass_options: bool,
+        /// `auth_jwt_realm`: `Bearer realm="…"`, the realm escaped once, at the directive.
+        challenge: String,
+    }
+}
+
+/// The settings of one level (`http`, `server`, `location`, `if` in location), as written,
+/// then merged with the enclosing level's.
+#[derive(Default)]
+pub struct LocConf {
+    pub verify: VerifyConf,
+    pub check: CheckConf,
+    /// A directive of this module is written here or at an enclosing level.
+    pub touched: bool,
+    /// Compiled at merge. `None`: no key here.
+    pub auth: Option<Arc<Auth>>,
+    merged: bool,
+}
+
+/// The challenge of `auth_jwt_realm Restricted`, the default.
+pub const DEFAULT_CHALLENGE: &str = "Bearer realm=\"Restricted\"";
+
+/// Per-`server{}` state, gathered while its locations merge.
+#[derive(Default)]
+pub struct SrvConf {
+    /// A directive of this module applies somewhere in the server: client headers named
+    /// `JWT-*` are removed from its requests on arrival.
+    pub guarded: bool,
+    /// Names of the `JWT-*` headers that are token sources somewhere in the server, which are
+    /// kept: exactly these names, in any case.
+    pub source_headers: Vec<Vec<u8>>,
+}
+
+impl SrvConf {
+    /// Whether a client header is one the module removes on arrival: `JWT` and a character
+    /// that is not a letter or digit (`-`, `_`, and the `.` or space that CGI-style upstreams,
+    /// PHP among them, turn into `_`), but a token source (by its exact name: a `JWT_Token`
+    /// next to a `JWT-Token` source goes, as an application may read it for the source).
+    pub fn removes(&self, name: &[u8]) -> bool {
+        let jwt = name
+            .get(..3)
+            .is_some_and(|p| p.eq_ignore_ascii_case(b"jwt"));
+        let separated = name.get(3).is_some_and(|b| !b.is_ascii_alphanumeric());
+        jwt && separated
+            && !self
+                .source_headers
+                .iter()
+                .any(|s| s.eq_ignore_ascii_case(name))
+    }
+}
+
+/// Finds this module's state in nginx's per-module arrays. Implemented by `module::Module`,
+/// the one type that knows the module's index; everything else is generic over it.
+pub trait Lookup {
+    /// The configuration `r` runs under.
+    fn conf(r: &ngx_http_request_t) -> Option<RequestConf<'static>>;
+    /// This module's context slot of `r`'s main request.
+    fn ctx_slot(r: &ngx_http_request_t) -> Option<NonNull<*mut c_void>>;
+}
+
+/// The configuration a request runs under, at each level.
+#[derive(Clone, Copy)]
+pub struct RequestConf<'c> {
+    pub main: &'c MainConf,
+    pub srv: &'c SrvConf,
+    pub loc: &'c LocConf,
+}
+
+/// Per-`http{}` settings and the configuration's key sources.
+#[derive(Default)]
+pub struct MainConf {
+    /// `auth_jwt_cache`: bytes per worker, 0 for off; `None` until set.
+    pub cache_size: Option<usize>,
+    /// `$scheme`, `$host`, `$server_addr`, `$server_port`: the parts of `return_url` nginx
+    /// knows, compiled at postconfiguration.
+    pub url_parts: Option<UrlParts>,
+    pub keys: KeyRegistry,
+}
+
+/// The variables `return_url` is built from.
+#[derive(Clone, Copy)]
+pub struct UrlParts {
+    pub scheme: ComplexValue,
+    pub host: ComplexValue,
+    pub server_addr: ComplexValue,
+    pub server_port: ComplexValue,
+}
+
+/// 2 MiB per worker: about two thousand typical tokens.
+pub const DEFAULT_CACHE_SIZE: usize = 2 * 1024 * 1024;
+
+impl MainConf {
+    pub fn cache_size(&self) -> usize {
+        self.cache_size.unwrap_or(DEFAULT_CACHE_SIZE)
+    }
+}
+
+impl LocConf {
+    pub fn enabled(&self) -> Option<&Enabled> {
+        self.check.enabled.as_ref().map(|e| &e.value)
+    }
+    pub fn redirect(&self) -> bool {
+        self.check.redirect.as_ref().is_some_and(|r| r.value)
+    }
+    pub fn loginurl(&self) -> Option<ComplexValue> {
+        self.check.loginurl
+    }
+    pub fn bypass_options(&self) -> bool {
+        self.check.bypass_options.unwrap_or(true)
+    }
+    pub fn challenge(&self) -> &str {
+        self.check.challenge.as_deref().unwrap_or(DEFAULT_CHALLENGE)
+    }
+    pub fn request_claims(&self) -> &[ClaimHeader] {
+        self.check.request_claims.as_deref().unwrap_or(&[])
+    }
+    pub fn response_claims(&self) -> &[ClaimHeader] {
+        self.check.response_claims.as_deref().unwrap_or(&[])
+    }
+    /// Names of `QUERY=` sources, which `return_url` leaves out.
+    pub fn query_sources(&self) -> impl Iterator<Item = &str> {
+        self.auth
+            .iter()
+            .flat_map(|auth| auth.sources.iter())
+            .filter(|s| s.kind == SourceKind::Query)
+            .map(|s| s.name.as_str())
+    }
+}
+
+/// What a merge reads and gathers beyond the two levels: the `http{}` configuration and the
+/// server being merged.
+pub struct MergeCtx<'a> {
+    pub main: &'a MainConf,
+    pub srv: &'a mut SrvConf,
+    pub warnings: &'a mut Warnings,
+}
+
+impl LocConf {
+    pub fn merge(&mut self, prev: &LocConf, cx: &mut MergeCtx) -> Result<(), MergeError> {
+        for source in prev.verify.key_sources().chain(self.verify.key_sources()) {
+            cx.main.keys.register(source);
+        }
+        let own_verify = self.verify.written();
+        let own_key = self.verify.key_written_at();
+        let own_enabled = self.check.enabled.is_some();
+        self.verify.inherit(&prev.verify);
+        self.check.inherit(&prev.check);
+        self.touched |= prev.touched;
+
+        if let Some(At { value: true, pos }) = &self.check.redirect {
+            if self.check.loginurl.is_none() {
+                return Err(MergeError {
+                    message: "\"auth_jwt_redirect\" is on but no \"auth_jwt_loginurl\" is set"
+                        .into(),
+                    pos: Some(pos.clone()),
+                });
+            }
+        }
+        if let (Some(key), false) = (own_key, own_enabled) {
+            self.warn_if_off(key, cx.warnings);
+        }
+        if prev.merged && !own_verify {
+            self.auth.clone_from(&prev.auth);
+        } else {
+            self.auth = self.verify.compile(&cx.main.keys, cx.warnings)?;
+        }
+        self.guard_server(cx.srv);
+        self.merged = true;
+        Ok(())
+    }
+
+    /// A level that names its own key but inherits `auth_jwt_enabled off` does not check
+    /// tokens; said, since the key suggests otherwise.
+    fn warn_if_off(&self, key: Pos, warnings: &mut Warnings) {
+        if let Some(At {
+            value: Enabled::Static(false),
+            pos: off,
+        }) = &self.check.enabled
+        {
+            warnings.push((
+                format!(
+                    "tokens are not checked here although a key is set: \"auth_jwt_enabled off\" \
+                     is inherited from {off}; add \"auth_jwt_enabled on\" (or \"off\") here"
+                ),
+                key,
+            ));
+        }
+    }
+
+    /// Records in the server that the module applies there, and which `JWT-*` headers are
+    /// token sources.
+    fn guard_server(&self, srv: &mut SrvConf) {
+        if !self.touched {
+            return;
+        }
+        srv.guarded = true;
+        let headers = self
+            .verify
+            .sources
+            .iter()
+            .flatten()
+            .filter(|s| s.kind == SourceKind::Header)
+            .map(|s| s.name.as_bytes().to_ascii_lowercase());
+        for name in headers {
+            if !srv.source_headers.contains(&name) {
+                srv.source_headers.push(name);
+            }
+        }
+    }
+}

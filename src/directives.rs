@@ -1,0 +1,382 @@
+//! The directives: one table, and below it the setter of each.
+//!
+//! A setter records and checks what one directive says, with nginx's file and line in its
+//! error; merging levels and compiling what a request needs happen later, in `conf`.
+
+use core::ffi::{c_char, c_void};
+use core::ptr;
+
+use jwt_core::{loose_name_eq, Algorithm, SecretEncoding, Source};
+use ngx::ffi::{
+    ngx_command_t, ngx_conf_t, ngx_uint_t, NGX_CONF_1MORE, NGX_CONF_FLAG, NGX_CONF_TAKE1,
+    NGX_CONF_TAKE12, NGX_HTTP_LIF_CONF, NGX_HTTP_LOC_CONF, NGX_HTTP_LOC_CONF_OFFSET,
+    NGX_HTTP_MAIN_CONF, NGX_HTTP_MAIN_CONF_OFFSET, NGX_HTTP_SRV_CONF,
+};
+use ngx::ngx_string;
+
+use crate::conf::is_enabled_value;
+use crate::conf::{At, ClaimHeader, Enabled, KeyOrigin, KeySource, LocConf, MainConf};
+use crate::ngx::conf::{run_setter, ConfArgs};
+
+/// `http`, `server` and `location`.
+const ANY_LEVEL: u32 = NGX_HTTP_MAIN_CONF | NGX_HTTP_SRV_CONF | NGX_HTTP_LOC_CONF;
+/// `auth_jwt_enabled` may also sit inside a location's `if`, whose configuration nginx applies
+/// to the request. Not inside a server's `if`: nginx runs only its rewrite directives and
+/// ignores every other, which for a switch like this one would fail open.
+const ANY_LEVEL_IF: u32 = ANY_LEVEL | NGX_HTTP_LIF_CONF;
+
+/// A directive of the location configuration (`LocConf`), set by `$setter`; writing it marks
+/// the level as one where the module applies.
+macro_rules! loc_command {
+    ($name:literal, $args:expr, $setter:path) => {{
+        unsafe extern "C" fn set(
+            cf: *mut ngx_conf_t,
+            _: *mut ngx_command_t,
+            conf: *mut c_void,
+        ) -> *mut c_char {
+            run_setter(cf, conf, |conf: &mut LocConf, args| {
+                conf.touched = true;
+                $setter(conf, args)
+            })
+        }
+        ngx_command_t {
+            name: ngx_string!($name),
+            type_: ($args) as ngx_uint_t,
+            set: Some(set),
+            conf: NGX_HTTP_LOC_CONF_OFFSET,
+            offset: 0,
+            post: ptr::null_mut(),
+        }
+    }};
+}
+
+/// A directive of the `http{}` configuration (`MainConf`), set by `$setter`.
+macro_rules! main_command {
+    ($name:literal, $args:expr, $setter:path) => {{
+        unsafe extern "C" fn set(
+            cf: *mut ngx_conf_t,
+            _: *mut ngx_command_t,
+            conf: *mut c_void,
+        ) -> *mut c_char {
+            run_setter(cf, conf, $setter)
+        }
+        ngx_command_t {
+            name: ngx_string!($name),
+            type_: (NGX_HTTP_MAIN_CONF | $args) as ngx_uint_t,
+            set: Some(set),
+            conf: NGX_HTTP_MAIN_CONF_OFFSET,
+            offset: 0,
+            post: ptr::null_mut(),
+        }
+    }};
+}
+
+/// The module's directives; nginx only reads this table.
+pub static mut COMMANDS: [ngx_command_t; 19] = [
+    loc_command!(
+        "auth_jwt_enabled",
+        ANY_LEVEL_IF | NGX_CONF_TAKE1,
+        cmd_enabled
+    ),
+    loc_command!("auth_jwt_key", ANY_LEVEL | NGX_CONF_TAKE12, cmd_key),
+    loc_command!(
+        "auth_jwt_use_keyfile",
+        ANY_LEVEL | NGX_CONF_FLAG,
+        cmd_use_keyfile
+    ),
+    loc_command!(
+        "auth_jwt_keyfile_path",
+        ANY_LEVEL | NGX_CONF_TAKE1,
+        cmd_keyfile_path
+    ),
+    loc_command!(
+        "auth_jwt_algorithm",
+        ANY_LEVEL | NGX_CONF_TAKE1,
+        cmd_algorithm
+    ),
+    loc_command!(
+        "auth_jwt_location",
+        ANY_LEVEL | NGX_CONF_1MORE,
+        cmd_location
+    ),
+    loc_command!("auth_jwt_redirect", ANY_LEVEL | NGX_CONF_FLAG, cmd_redirect),
+    loc_command!(
+        "auth_jwt_loginurl",
+        ANY_LEVEL | NGX_CONF_TAKE1,
+        cmd_loginurl
+    ),
+    loc_command!(
+        "auth_jwt_validate_sub",
+        ANY_LEVEL | NGX_CONF_FLAG,
+        cmd_validate_sub
+    ),
+    loc_command!(
+        "auth_jwt_extract_var_claims",
+        ANY_LEVEL | NGX_CONF_1MORE,
+        cmd_extract_var_claims
+    ),
+    loc_command!(
+        "auth_jwt_extract_request_claims",
+        ANY_LEVEL | NGX_CONF_1MORE,
+        cmd_extract_request_claims
+    ),
+    loc_command!(
+        "auth_jwt_extract_response_claims",
+        ANY_LEVEL | NGX_CONF_1MORE,
+        cmd_extract_response_claims
+    ),
+    loc_command!(
+        "auth_jwt_bypass_options",
+        ANY_LEVEL | NGX_CONF_FLAG,
+        cmd_bypass_options
+    ),
+    loc_command!("auth_jwt_realm", ANY_LEVEL | NGX_CONF_TAKE1, cmd_realm),
+    loc_command!("auth_jwt_leeway", ANY_LEVEL | NGX_CONF_TAKE1, cmd_leeway),
+    loc_command!("auth_jwt_issuer", ANY_LEVEL | NGX_CONF_1MORE, cmd_issuer),
+    loc_command!(
+        "auth_jwt_audience",
+        ANY_LEVEL | NGX_CONF_1MORE,
+        cmd_audience
+    ),
+    main_command!("auth_jwt_cache", NGX_CONF_TAKE1, cmd_cache),
+    ngx_command_t::empty(),
+];
+
+/// The largest `auth_jwt_leeway`: clocks a day apart are not a skew to tolerate.
+const MAX_LEEWAY: u64 = 24 * 60 * 60;
+
+type SetResult = Result<(), String>;
+
+fn cmd_enabled(conf: &mut LocConf, args: &mut ConfArgs) -> SetResult {
+    let value = args.get(1).unwrap_or(&[]).to_vec();
+    let enabled = match args.compile(&value)? {
+        Some(cv) => Enabled::Variable(cv),
+        None => Enabled::Static(is_enabled_value(&value)),
+    };
+    let pos = args.pos();
+    set_once(
+        &mut conf.check.enabled,
+        At {
+            value: enabled,
+            pos,
+        },
+    )
+}
+
+fn cmd_key(conf: &mut LocConf, args: &mut ConfArgs) -> SetResult {
+    let text = args.get(1).unwrap_or(&[]);
+    if has_variable(text) {
+        return Err("does not support variables: the key is decoded once, at load".into());
+    }
+    let encoding = match args.get(2) {
+        None => None,
+        Some(word) => Some(
+            std::str::from_utf8(word)
+                .ok()
+                .and_then(SecretEncoding::from_name)
+                .ok_or_else(|| {
+                    format!(
+                        "invalid key encoding \"{}\", it must be \"hex\", \"utf8\" or \"base64\"",
+                        String::from_utf8_lossy(word)
+                    )
+                })?,
+        ),
+    };
+    let trimmed = text.trim_ascii_start();
+    let material =
+        encoding.is_none() && (trimmed.starts_with(b"-----BEGIN") || trimmed.starts_with(b"{"));
+    let bytes = if material {
+        text.to_vec()
+    } else {
+        jwt_core::decode_secret(text, encoding.unwrap_or(SecretEncoding::Hex))
+            .map_err(|e| e.to_string())?
+    };
+    let source = KeySource::new(KeyOrigin::Inline { bytes, material }, args.pos());
+    set_once(&mut conf.verify.key, source)
+}
+
+/// `$name` or `${name}`: what nginx would take for a variable where variables are allowed.
+fn has_variable(text: &[u8]) -> bool {
+    text.windows(2).any(|w| {
+        matches!(w, [b'$', next] if next.is_ascii_alphanumeric() || *next == b'_' || *next == b'{')
+    })
+}
+
+fn cmd_use_keyfile(conf: &mut LocConf, args: &mut ConfArgs) -> SetResult {
+    let on = flag(args)?;
+    let pos = args.pos();
+    set_once(&mut conf.verify.use_keyfile, At { value: on, pos })
+}
+
+fn cmd_keyfile_path(conf: &mut LocConf, args: &mut ConfArgs) -> SetResult {
+    let path = args.full_name(1)?;
+    let source = KeySource::new(KeyOrigin::File { path }, args.pos());
+    set_once(&mut conf.verify.keyfile, source)
+}
+
+fn cmd_algorithm(conf: &mut LocConf, args: &mut ConfArgs) -> SetResult {
+    let name = utf8_arg(args, 1)?;
+    let alg = Algorithm::from_name(name).ok_or_else(|| {
+        let all: Vec<&str> = Algorithm::ALL.iter().map(|a| a.name()).collect();
+        format!(
+            "invalid algorithm \"{name}\", it must be one of {}",
+            all.join(", ")
+        )
+    })?;
+    set_once(&mut conf.verify.algorithm, alg)
+}
+
+fn cmd_location(conf: &mut LocConf, args: &mut ConfArgs) -> SetResult {
+    let mut sources = Vec::new();
+    for i in 1..args.len() {
+        sources.push(Source::parse(utf8_arg(args, i)?)?);
+    }
+    set_once(&mut conf.verify.sources, sources)
+}
+
+fn cmd_redirect(conf: &mut LocConf, args: &mut ConfArgs) -> SetResult {
+    let on = flag(args)?;
+    let pos = args.pos();
+    set_once(&mut conf.check.redirect, At { value: on, pos })
+}
+
+fn cmd_loginurl(conf: &mut LocConf, args: &mut ConfArgs) -> SetResult {
+    let value = args.get(1).unwrap_or(&[]).to_vec();
+    if value.is_empty() {
+        return Err("needs a non-empty URL".into());
+    }
+    let cv = args.compile_always(&value)?;
+    set_once(&mut conf.check.loginurl, cv)
+}
+
+fn cmd_validate_sub(conf: &mut LocConf, args: &mut ConfArgs) -> SetResult {
+    let on = flag(args)?;
+    set_once(&mut conf.verify.require_sub, on)
+}
+
+/// Accepted for TeslaGov compatibility: every claim has a `$jwt_claim_NAME` variable anyway.
+fn cmd_extract_var_claims(_: &mut LocConf, args: &mut ConfArgs) -> SetResult {
+    claim_list(args).map(drop)
+}
+
+/// Repeatable: each directive adds its claims to the level's list.
+fn cmd_extract_request_claims(conf: &mut LocConf, args: &mut ConfArgs) -> SetResult {
+    let claims = claim_list(args)?;
+    add_claims(&mut conf.check.request_claims, claims)
+}
+
+/// Repeatable: each directive adds its claims to the level's list.
+fn cmd_extract_response_claims(conf: &mut LocConf, args: &mut ConfArgs) -> SetResult {
+    let claims = claim_list(args)?;
+    add_claims(&mut conf.check.response_claims, claims)
+}
+
+fn add_claims(list: &mut Option<Vec<ClaimHeader>>, claims: Vec<ClaimHeader>) -> SetResult {
+    let list = list.get_or_insert_with(Vec::new);
+    for claim in claims {
+        if list.iter().any(|c| loose_name_eq(&c.name, &claim.name)) {
+            return Err(format!(
+                "names claim \"{}\" twice: header \"{}\" would be set twice",
+                claim.claim,
+                String::from_utf8_lossy(&claim.name)
+            ));
+        }
+        list.push(claim);
+    }
+    Ok(())
+}
+
+/// Claim names become header names, so they must be HTTP tokens.
+fn claim_list(args: &ConfArgs) -> Result<Vec<ClaimHeader>, String> {
+    let mut out = Vec::new();
+    for i in 1..args.len() {
+        let claim = utf8_arg(args, i)?;
+        let is_tchar = |b: u8| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b);
+        if claim.is_empty() || !claim.bytes().all(is_tchar) {
+            return Err(format!(
+                "invalid claim name \"{claim}\", it must be usable in a header name"
+            ));
+        }
+        let name = format!("JWT-{claim}").into_bytes();
+        let lowcase = name.to_ascii_lowercase();
+        out.push(ClaimHeader {
+            claim: claim.to_string(),
+            name,
+            lowcase,
+        });
+    }
+    Ok(out)
+}
+
+fn cmd_bypass_options(conf: &mut LocConf, args: &mut ConfArgs) -> SetResult {
+    let on = flag(args)?;
+    set_once(&mut conf.check.bypass_options, on)
+}
+
+fn cmd_realm(conf: &mut LocConf, args: &mut ConfArgs) -> SetResult {
+    let realm = jwt_core::quote_param(utf8_arg(args, 1)?);
+    set_once(
+        &mut conf.check.challenge,
+        format!("Bearer realm=\"{realm}\""),
+    )
+}
+
+fn cmd_leeway(conf: &mut LocConf, args: &mut ConfArgs) -> SetResult {
+    let secs = args.parse_time(1)?;
+    if secs > MAX_LEEWAY {
+        return Err(format!(
+            "value \"{}\" is too large, the most is 1d",
+            String::from_utf8_lossy(args.get(1).unwrap_or(&[]))
+        ));
+    }
+    set_once(&mut conf.verify.leeway, secs)
+}
+
+fn cmd_issuer(conf: &mut LocConf, args: &mut ConfArgs) -> SetResult {
+    let list = string_list(args)?;
+    set_once(&mut conf.verify.issuers, list)
+}
+
+fn cmd_audience(conf: &mut LocConf, args: &mut ConfArgs) -> SetResult {
+    let list = string_list(args)?;
+    set_once(&mut conf.verify.audiences, list)
+}
+
+fn string_list(args: &ConfArgs) -> Result<Vec<String>, String> {
+    (1..args.len())
+        .map(|i| utf8_arg(args, i).map(str::to_string))
+        .collect()
+}
+
+fn cmd_cache(conf: &mut MainConf, args: &mut ConfArgs) -> SetResult {
+    let size = match args.get(1) {
+        Some(v) if v.eq_ignore_ascii_case(b"off") => 0,
+        _ => args.parse_size(1)?,
+    };
+    set_once(&mut conf.cache_size, size)
+}
+
+fn set_once<T>(slot: &mut Option<T>, value: T) -> SetResult {
+    if slot.is_some() {
+        return Err("is duplicate".into());
+    }
+    *slot = Some(value);
+    Ok(())
+}
+
+fn flag(args: &ConfArgs) -> Result<bool, String> {
+    match args.get(1) {
+        Some(v) if v.eq_ignore_ascii_case(b"on") => Ok(true),
+        Some(v) if v.eq_ignore_ascii_case(b"off") => Ok(false),
+        Some(v) => Err(format!(
+            "invalid value \"{}\", it must be \"on\" or \"off\"",
+            String::from_utf8_lossy(v)
+        )),
+        None => Err("takes one argument".into()),
+    }
+}
+
+fn utf8_arg(args: &ConfArgs, i: usize) -> Result<&str, String> {
+    let v = args.get(i).unwrap_or(&[]);
+    std::str::from_utf8(v).map_err(|_| "argument is not valid UTF-8".to_string())
+}

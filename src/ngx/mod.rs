@@ -1,0 +1,11 @@
+//! Safe wrappers over the nginx operations the module uses, each around one raw operation:
+//! callers get slices, `Option`s and `Result`s. Nothing here knows this module's directives
+//! or its index among nginx's modules.
+
+pub mod conf;
+pub mod guard;
+pub mod headers;
+pub mod phases;
+pub mod pool;
+pub mod request;
+pub mod string;

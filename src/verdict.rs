@@ -1,0 +1,212 @@
+//! One verification per request and key set, shared by the handlers and every variable.
+//!
+//! A verdict is judged with the configuration of the location that asks: the main request's
+//! for its access check and variables, a subrequest's own for its check and for variables read
+//! in it. The token is always the client's, read from the main request. Verdicts live in the
+//! main request's pool, tagged with the `Auth` they were computed under (and, with a `QUERY=`
+//! source, the token bytes), so a location with other keys recomputes rather than trust one
+//! made elsewhere. The main request's module context points at the last one, and the others
+//! are found again among the pool's cleanups: internal redirects clear module contexts.
+
+use core::cell::RefCell;
+use core::ffi::c_void;
+use core::ptr::{self, NonNull};
+use std::rc::Rc;
+
+use jwt_core::{Claims, Error, Reason, TokenCache};
+use ngx::ffi::ngx_http_request_t;
+
+use crate::conf::{Auth, LocConf, Lookup, RequestConf};
+use crate::ngx::pool::{pool_box_with, pool_find};
+use crate::ngx::request::now;
+use crate::token::{find_token, Found};
+
+pub type Outcome = Result<Claims, Error>;
+
+/// How the verdict was reached, for `$jwt_cache_status`.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum CacheStatus {
+    /// A token verified before under the same keys and policy; only the clock re-checked.
+    Hit,
+    /// Verified in full (and remembered when valid).
+    Miss,
+    /// Verified in full with the cache off.
+    Bypass,
+}
+
+impl CacheStatus {
+    pub fn word(self) -> &'static str {
+        match self {
+            CacheStatus::Hit => "HIT",
+            CacheStatus::Miss => "MISS",
+            CacheStatus::Bypass => "BYPASS",
+        }
+    }
+}
+
+pub struct Verdict {
+    pub outcome: Outcome,
+    /// `None` when there was no token to verify.
+    pub cache: Option<CacheStatus>,
+}
+
+struct Ctx {
+    auth: *const Auth,
+    /// The token judged (request memory, valid for the request): a verdict is reused only
+    /// for the same bytes, which a rewrite of `QUERY=` arguments could change.
+    token: Option<(*const u8, usize)>,
+    verdict: Verdict,
+}
+
+impl Ctx {
+    fn judged(&self, auth: &Auth, token: Option<&[u8]>) -> bool {
+        // SAFETY: `self.token` points into the request's memory, which outlives its verdicts.
+        let same = |(p, n): (*const u8, usize), t: &[u8]| unsafe { core::slice::from_raw_parts(p, n) } == t;
+        ptr::eq(self.auth, auth)
+            && match (self.token, token) {
+                (None, None) => true,
+                (Some(mine), Some(t)) => same(mine, t),
+                _ => false,
+            }
+    }
+}
+
+/// The cleanup of a pool-held `Ctx`; its address identifies our verdicts among the pool's
+/// cleanups.
+#[inline(never)]
+unsafe extern "C" fn drop_ctx(data: *mut c_void) {
+    // SAFETY: registered by `verdict` for exactly one `Ctx` at `data`.
+    unsafe { ptr::drop_in_place(data.cast::<Ctx>()) };
+}
+
+thread_local! {
+    /// nginx runs requests on one thread per worker: one cache per worker, no locking.
+    static CACHE: RefCell<TokenCache> = RefCell::new(TokenCache::new(0));
+}
+
+/// Where a request's verdicts are kept, and the size of the worker's cache.
+#[derive(Clone, Copy)]
+pub struct Verdicts {
+    /// This module's context slot of the main request (`Lookup::ctx_slot`), NULL or a `Ctx`.
+    slot: NonNull<*mut c_void>,
+    cache_size: usize,
+}
+
+impl Verdicts {
+    /// The store of `r`'s main request; `conf` is `r`'s configuration.
+    pub fn of<L: Lookup>(r: &ngx_http_request_t, conf: &RequestConf) -> Option<Verdicts> {
+        Some(Verdicts {
+            slot: L::ctx_slot(r)?,
+            cache_size: conf.main.cache_size(),
+        })
+    }
+
+    /// The client's token judged under `conf`, the configuration of `r`'s location, or `None`
+    /// when no key is configured there.
+    pub fn outcome<'p>(&self, r: &ngx_http_request_t, conf: &LocConf) -> Option<&'p Outcome> {
+        self.verdict(r, conf).map(|v| &v.outcome)
+    }
+
+    /// The verdict on the client's token under `conf`, the configuration of `r`'s location, or
+    /// `None` when no key is configured there.
+    ///
+    /// The verdict lives in the main request's pool, valid for the whole request: the result
+    /// is not tied to the borrow of `r`.
+    pub fn verdict<'p>(&self, r: &ngx_http_request_t, conf: &LocConf) -> Option<&'p Verdict> {
+        let auth = conf.auth.as_deref()?;
+        // SAFETY: every request points at its main request, which outlives its subrequests.
+        let main: &'p ngx_http_request_t = unsafe { &*r.main };
+        // SAFETY: the slot is the main request's, valid for the request; NULL or a `Ctx`
+        // stored below.
+        let slot = unsafe { &mut *self.slot.as_ptr() };
+        // SAFETY: a non-NULL slot was written below and lives in the request's pool.
+        if let Some(ctx) = unsafe { slot.cast::<Ctx>().as_ref() } {
+            // Only query arguments can change under a verdict (a rewrite); headers cannot.
+            if ptr::eq(ctx.auth, auth) && !auth.query {
+                return Some(&ctx.verdict);
+            }
+        }
+        // Headers do not change under a verdict, so without a query source the `Auth` alone
+        // identifies it, and the token need not be looked for again.
+        let query_token = auth.query.then(|| find_token(main, &auth.sources));
+        // Another location's verdict, or one an internal redirect cleared from the context:
+        // found again rather than judged twice (an `index` file, `try_files`, `error_page`).
+        // SAFETY: `drop_ctx` is registered only for `Ctx` values.
+        let found = unsafe {
+            pool_find::<Ctx>(main.pool, drop_ctx, |c| match &query_token {
+                Some(found) => c.judged(auth, found.as_ref().ok().copied().flatten()),
+                None => ptr::eq(c.auth, auth),
+            })
+        };
+        let ctx = match found {
+            Some(ctx) => ctx,
+            None => {
+                let found = query_token.unwrap_or_else(|| find_token(main, &auth.sources));
+                let token = found.as_ref().ok().copied().flatten();
+                let verdict = compute(auth, found, self.cache_size);
+                let token = token.map(|t| (t.as_ptr(), t.len()));
+                // SAFETY: `drop_ctx` drops exactly one `Ctx`. If the pool is exhausted,
+                // nothing can be kept; callers fail closed.
+                unsafe {
+                    pool_box_with(
+                        main.pool,
+                        Ctx {
+                            auth,
+                            token,
+                            verdict,
+                        },
+                        drop_ctx,
+                    )?
+                }
+            }
+        };
+        *slot = ctx.as_ptr().cast();
+        // SAFETY: it lives until the request pool is destroyed.
+        Some(unsafe { &ctx.as_ref().verdict })
+    }
+}
+
+fn compute(auth: &Auth, found: Found, cache_size: usize) -> Verdict {
+    let verdict = |outcome: Result<Rc<jwt_core::Jwt>, Error>, cache| Verdict {
+        outcome: outcome.map(Claims::new),
+        cache,
+    };
+    let token = match found {
+        Ok(token) => token,
+        Err(detail) => {
+            let ambiguous = Error {
+                reason: Reason::Malformed,
+                detail,
+            };
+            return verdict(Err(ambiguous), None);
+        }
+    };
+    let Some(token) = token else {
+        // The detail (where no token was found) is the Auth's, written when logged.
+        let missing = Error {
+            reason: Reason::Missing,
+            detail: String::new(),
+        };
+        return verdict(Err(missing), None);
+    };
+    let now = now();
+    let verify = || jwt_core::verify(token, &auth.keys, &auth.policy, now).map(Rc::new);
+    if cache_size == 0 {
+        return verdict(verify(), Some(CacheStatus::Bypass));
+    }
+    CACHE.with(|cache| {
+        // Never re-entered (verification calls back into nothing); if it were, skip the cache.
+        let Ok(mut cache) = cache.try_borrow_mut() else {
+            return verdict(verify(), Some(CacheStatus::Bypass));
+        };
+        cache.set_limit(cache_size);
+        if let Some(outcome) = cache.get(auth.scope, token, &auth.policy, now) {
+            return verdict(outcome, Some(CacheStatus::Hit));
+        }
+        let outcome = verify();
+        if let Ok(jwt) = &outcome {
+            cache.insert(auth.scope, token, Rc::clone(jwt));
+        }
+        verdict(outcome, Some(CacheStatus::Miss))
+    })
+}
