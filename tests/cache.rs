@@ -4,7 +4,6 @@
 mod common;
 
 use common::*;
-use jsonwebtoken::Algorithm;
 use std::fs;
 use std::thread;
 use std::time::Duration;

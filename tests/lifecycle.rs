@@ -212,11 +212,7 @@ fn signed_claims_with_control_characters_never_become_header_bytes() {
         "Eve\\r\\nSet-Cookie: session=stolen",
         now() + 600
     );
-    let t = raw_token(
-        r#"{"alg":"HS256","kid":"k\nX-Injected: 1"}"#,
-        &payload,
-        hmac(Algorithm::HS256, SECRET),
-    );
+    let t = raw_hs256(r#"{"alg":"HS256","kid":"k\nX-Injected: 1"}"#, &payload);
     let r = n.get("/", &[("Authorization", &bearer(&t))]);
     assert_eq!(r.status, 200, "{r:?}");
     assert!(r.header("set-cookie").is_none() && r.header("x-injected").is_none());
