@@ -1,6 +1,6 @@
 //! Which key a location verifies with, and every way of getting it wrong, refused or warned
-//! about at `nginx -t` (docs/DIRECTIVES.md: auth_jwt_key, auth_jwt_keyfile_path;
-//! docs/SECURITY.md).
+//! about at `nginx -t` (docs/SECURITY.md: Which key a location verifies with, Key files;
+//! docs/DIRECTIVES.md: auth_jwt_key, auth_jwt_keyfile_path).
 
 mod common;
 use std::time::Duration;

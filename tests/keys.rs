@@ -1,7 +1,9 @@
-//! Keys through a real nginx: JWK sets selected by `kid`, key rotation with `nginx -s reload`,
-//! unusable JWKS entries, JWK `alg` pinning and `use`, single JWK files (EC, OKP, oct), PEM forms,
-//! interoperability with other issuers (PyJWT, jsonwebtoken), RFC 6750 challenges, `$jwt_error`
-//! in `error_page` and `log_format`, header/claim variables, leeway, issuer and audience.
+//! Keys through a real nginx (docs/SECURITY.md: Which key a location verifies with, Key
+//! families, Key files; docs/DIRECTIVES.md: auth_jwt_keyfile_path, Variables, Responses and
+//! logs): JWK sets selected by `kid`, key rotation with `nginx -s reload`, unusable JWKS entries,
+//! JWK `alg` pinning and `use`, single JWK files (EC, OKP, oct), PEM forms, interoperability with
+//! other issuers (PyJWT, jsonwebtoken), RFC 6750 challenges, `$jwt_error` in `error_page` and
+//! `log_format`, header/claim variables, leeway, issuer and audience.
 //!
 //! JWKs are built at test time from `testdata/keys/*.pub` with the `openssl` CLI.
 
@@ -135,7 +137,7 @@ const JWKS_DIRECTIVES: &str = "auth_jwt_algorithm RS256;\n\
     auth_jwt_keyfile_path conf/jwks.json;";
 
 // ---------------------------------------------------------------------------------------------
-// 1. JWKS key selection
+// JWKS key selection
 // ---------------------------------------------------------------------------------------------
 
 /// An nginx whose key file is a JWK set of two RSA keys, `k1` (rsa2048) and `k2` (rsa2048-b).
@@ -186,7 +188,7 @@ fn a_kept_header_chooses_its_key_afresh() {
 }
 
 // ---------------------------------------------------------------------------------------------
-// 2. Key rotation with reload
+// Key rotation with reload
 // ---------------------------------------------------------------------------------------------
 
 #[test]
@@ -251,7 +253,7 @@ fn jwks_rotation_with_reload() {
 }
 
 // ---------------------------------------------------------------------------------------------
-// 3. Unusable JWKS entries
+// Unusable JWKS entries
 // ---------------------------------------------------------------------------------------------
 
 fn bad_entries() -> Vec<Value> {
@@ -334,7 +336,7 @@ fn jwks_with_only_bad_entries_fails_nginx_t() {
 }
 
 // ---------------------------------------------------------------------------------------------
-// 4. JWK alg pinning and use
+// JWK alg pinning and use
 // ---------------------------------------------------------------------------------------------
 
 #[test]
@@ -360,7 +362,7 @@ fn jwk_alg_pins_and_use_enc_is_ignored() {
 }
 
 // ---------------------------------------------------------------------------------------------
-// 5. Single JWK files
+// Single JWK files
 // ---------------------------------------------------------------------------------------------
 
 #[test]
@@ -429,7 +431,7 @@ fn ec_point_off_the_curve_fails_nginx_t() {
 }
 
 // ---------------------------------------------------------------------------------------------
-// 6. PEM forms
+// PEM forms
 // ---------------------------------------------------------------------------------------------
 
 #[test]
@@ -465,7 +467,7 @@ fn pkcs1_key_file_and_inline_pem() {
 }
 
 // ---------------------------------------------------------------------------------------------
-// 7. Interoperability
+// Interoperability
 // ---------------------------------------------------------------------------------------------
 
 #[test]
@@ -565,7 +567,7 @@ fn other_issuers_rs256_es256_with_kid_against_jwks() {
 }
 
 // ---------------------------------------------------------------------------------------------
-// 8. RFC 6750 challenges
+// RFC 6750 challenges
 // ---------------------------------------------------------------------------------------------
 
 #[test]
@@ -614,7 +616,7 @@ fn bearer_challenges() {
 }
 
 // ---------------------------------------------------------------------------------------------
-// 9. $jwt_error in error_page and log_format
+// $jwt_error in error_page and log_format
 // ---------------------------------------------------------------------------------------------
 
 #[test]
@@ -677,7 +679,7 @@ fn jwt_error_in_error_page_and_log_format() {
 }
 
 // ---------------------------------------------------------------------------------------------
-// 10. Header and claim variables
+// Header and claim variables
 // ---------------------------------------------------------------------------------------------
 
 #[test]
@@ -730,7 +732,7 @@ fn header_and_structured_claim_variables() {
 }
 
 // ---------------------------------------------------------------------------------------------
-// 11. Leeway, issuer, audience
+// Leeway, issuer, audience
 // ---------------------------------------------------------------------------------------------
 
 #[test]

@@ -1,6 +1,7 @@
-//! The module across nginx's request lifecycle (docs/SECURITY.md): which client headers are
-//! removed and when, what `$http_jwt_*` and `$jwt_*` read in each phase, subrequests,
-//! internal redirects, `satisfy any`, and what may reach a header.
+//! The module across nginx's request lifecycle (docs/SECURITY.md: The request lifecycle, Client
+//! headers the module removes, Several tokens in a request, What variables and headers may
+//! contain): which client headers are removed and when, what `$http_jwt_*` and `$jwt_*` read in
+//! each phase, subrequests, internal redirects, `satisfy any`, and what may reach a header.
 
 mod common;
 use common::*;

@@ -1,5 +1,9 @@
-//! One test per defect of the C module listed in the README's migration guide, each written so
-//! that it fails on the C module (TeslaGov 2.4.0) and passes on a correct one.
+//! One test per defect of the C module in the first six rows of the table in README.md
+//! ("Migrating from TeslaGov/ngx-http-auth-jwt-module"; `defectN` is row N), each written so
+//! that it fails on the C module (TeslaGov 2.4.0) and passes on a correct one. The table's
+//! other rows are specified where their behaviour is: the 401 challenge in responses.rs, client
+//! `JWT-*` headers and `auth_request` targets in lifecycle.rs, the algorithms in directives.rs
+//! and key_config.rs.
 
 mod common;
 use common::*;
@@ -16,7 +20,7 @@ fn error_word(r: &Response) -> &str {
     r.header("x-jwt-error").unwrap_or("")
 }
 
-// §7.1 Algorithm confusion -------------------------------------------------------------------
+// Defect 1: Algorithm confusion ---------------------------------------------------------------
 
 #[test]
 fn defect1_hs256_token_signed_with_public_key_bytes_is_refused() {
@@ -64,7 +68,7 @@ fn defect1_hs256_token_signed_with_public_key_bytes_is_refused() {
     assert_eq!(n.get("/ec", &[("Authorization", &bearer(&es))]).status, 200);
 }
 
-// §7.2 Redirect Location leaks bytes of other requests ---------------------------------------
+// Defect 2: Redirect Location leaks bytes of other requests -----------------------------------
 
 #[test]
 fn defect2_redirect_location_is_exact_on_non_default_port() {
@@ -119,7 +123,7 @@ fn defect2_redirect_location_is_exact_on_non_default_port() {
     }
 }
 
-// §7.3 Worker crashes --------------------------------------------------------------------------
+// Defect 3: Worker crashes --------------------------------------------------------------------
 
 #[test]
 fn defect3_claim_variable_in_http_log_format_without_auth_config() {
@@ -180,7 +184,7 @@ fn defect3_unsupported_algorithm_fails_configuration_instead_of_crashing() {
     expect_emerg_at(&body, "RS9000");
 }
 
-// §7.4 Claim lists of different locations ----------------------------------------------------
+// Defect 4: Claim lists of different locations ------------------------------------------------
 
 #[test]
 fn defect4_different_var_claim_lists_per_location() {
@@ -206,7 +210,7 @@ fn defect4_different_var_claim_lists_per_location() {
     }
 }
 
-// §7.5 JWT-<claim> request headers replaced, not appended -------------------------------------
+// Defect 5: JWT-<claim> request headers replaced, not appended --------------------------------
 
 #[test]
 fn defect5_client_jwt_sub_header_never_reaches_upstream() {
@@ -328,7 +332,7 @@ fn defect5_client_jwt_sub_header_is_dropped_from_refused_requests_too() {
     assert_eq!(r.upstream("x-anon"), vec!["1"]);
 }
 
-// §7.6 nbf / iss / aud / leeway, key decoding, key file path, logged reasons -------------------
+// Defect 6: nbf / iss / aud / leeway, key decoding, key file path, logged reasons -------------
 
 #[test]
 fn defect6_nbf_iss_aud_leeway_honoured() {

@@ -1,5 +1,5 @@
-//! Every `$jwt_error` reason word (docs/DIRECTIVES.md: Variables), produced by real tokens through nginx
-//! (docs/SECURITY.md: what a token must pass).
+//! Every `$jwt_error` reason word (docs/DIRECTIVES.md: Variables), produced by real tokens
+//! through nginx (docs/SECURITY.md: What a token must pass).
 
 mod common;
 use common::*;

@@ -1,6 +1,6 @@
-//! The variables (docs/DIRECTIVES.md) in every phase and context: rewrite (`if`/`return`/`set`),
-//! `map`, `add_header`, `proxy_set_header`, `log_format`, `auth_request` subrequests, internal
-//! redirects.
+//! The variables (docs/DIRECTIVES.md: Variables) in every phase and context: rewrite
+//! (`if`/`return`/`set`), `map`, `add_header`, `proxy_set_header`, `log_format`, `auth_request`
+//! subrequests, internal redirects.
 
 mod common;
 use common::*;
