@@ -177,10 +177,10 @@ fn defect3_claim_variable_in_http_log_format_without_auth_config() {
 
 #[test]
 fn defect3_unsupported_algorithm_fails_configuration_instead_of_crashing() {
-    let body = format!(
-        "server {{\nlisten 127.0.0.1:{{{{PORT}}}};\n{}\nauth_jwt_algorithm RS9000;\nlocation / {{ return 204; }}\n}}",
+    let body = server(&format!(
+        "{}\nauth_jwt_algorithm RS9000;\nlocation / {{ return 204; }}",
         key_line()
-    );
+    ));
     expect_emerg_at(&body, "RS9000");
 }
 
@@ -242,6 +242,14 @@ fn defect5_client_jwt_sub_header_never_reaches_upstream() {
             h.push(("Authorization", &auth));
             n.get("/", &h)
         };
+        let no_user_reaches_upstream = |r: &Response| {
+            assert!(
+                r.upstream("jwt-sub").is_empty(),
+                "{spoof:?}: {:?}",
+                r.upstream_headers()
+            );
+            assert!(r.upstream("x-forwarded-user").is_empty(), "{spoof:?}");
+        };
         let r = with(&alice);
         assert_eq!(r.status, 200);
         assert_eq!(r.upstream("jwt-sub"), vec!["alice"], "{spoof:?}");
@@ -249,22 +257,12 @@ fn defect5_client_jwt_sub_header_never_reaches_upstream() {
         assert!(r.upstream("jwt-email").is_empty(), "{spoof:?}");
         let r = with(&nosub);
         assert_eq!(r.status, 200);
-        assert!(
-            r.upstream("jwt-sub").is_empty(),
-            "{spoof:?}: {:?}",
-            r.upstream_headers()
-        );
-        assert!(r.upstream("x-forwarded-user").is_empty(), "{spoof:?}");
+        no_user_reaches_upstream(&r);
         assert_eq!(r.upstream("jwt-email"), vec!["x@example.com"]);
         // Not enforced here, but still ours: the client's header is dropped.
         let r = n.get("/off", spoof);
         assert_eq!(r.status, 200);
-        assert!(
-            r.upstream("jwt-sub").is_empty(),
-            "{spoof:?}: {:?}",
-            r.upstream_headers()
-        );
-        assert!(r.upstream("x-forwarded-user").is_empty(), "{spoof:?}");
+        no_user_reaches_upstream(&r);
     }
     // A CORS preflight passes unchecked, and without the client's header either.
     let r = n.request(
@@ -389,10 +387,7 @@ fn defect6_nbf_iss_aud_leeway_honoured() {
 #[test]
 fn defect6_hex_key_decoded_at_configuration() {
     // A bad hex key is a configuration error, not a per-request failure.
-    let body = format!(
-        "server {{\nlisten 127.0.0.1:{{{{PORT}}}};\nauth_jwt_key \"{}zz\";\n}}",
-        secret_hex()
-    );
+    let body = server(&format!("auth_jwt_key \"{}zz\";", secret_hex()));
     expect_emerg_at(&body, "auth_jwt_key");
     // Non-hex encodings exist.
     let n = Nginx::start(&server(&format!(
