@@ -1,10 +1,11 @@
-//! The per-worker cache of verified tokens (`auth_jwt_cache`), observed through
-//! `$jwt_cache_status` on a real nginx.
+//! The per-worker cache of verified tokens (docs/DIRECTIVES.md: auth_jwt_cache; docs/SECURITY.md:
+//! The verified-token cache), observed through `$jwt_cache_status` on a real nginx: what is a
+//! hit, what is never cached, what an entry is scoped to, and that it never outlives `exp` or a
+//! reload with other keys.
 
 mod common;
 
 use common::*;
-use jsonwebtoken::Algorithm;
 use std::fs;
 use std::thread;
 use std::time::Duration;

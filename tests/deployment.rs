@@ -1,7 +1,8 @@
 //! The deployment of nginx-conf/deployment.conf: several subdomains behind one login service
 //! that sets cookie `auth` (an HS256 JWT minted by PyJWT with a 64-character ASCII secret),
 //! plus Go services (`Authorization: Bearer`, 12 h tokens) and FastAPI (cookie `access_token`
-//! = `Bearer <jwt>`).
+//! = `Bearer <jwt>`). The directives it relies on are in docs/DIRECTIVES.md (auth_jwt_location,
+//! auth_jwt_redirect, auth_jwt_loginurl, auth_jwt_extract_request_claims).
 
 mod common;
 use common::*;

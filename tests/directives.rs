@@ -28,14 +28,7 @@ fn good() -> String {
 
 /// Changes the payload of a token (keeping the signature): its signature no longer verifies.
 fn tamper(token: &str) -> String {
-    let parts: Vec<&str> = token.split('.').collect();
-    let payload = json!({"sub": "mallory", "exp": now() + 3600});
-    format!(
-        "{}.{}.{}",
-        parts[0],
-        b64(payload.to_string().as_bytes()),
-        parts[2]
-    )
+    with_payload(token, &json!({"sub": "mallory", "exp": now() + 3600}))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -133,8 +126,7 @@ fn enabled_through_a_map() {
 
 #[test]
 fn key_encodings_hex_utf8_base64() {
-    use base64::Engine as _;
-    let std_b64 = base64::engine::general_purpose::STANDARD.encode(SECRET);
+    let std_b64 = b64_std(SECRET);
     let utf8 = std::str::from_utf8(SECRET).unwrap();
     let n = Nginx::start(&srv(&format!(
         "location /hex {{ auth_jwt_key \"{}\"; {PROXY} }}\n\
@@ -222,31 +214,12 @@ fn keyfile_jwks_selects_by_kid() {
         )),
         &[("conf/jwks.json", &jwks)],
     );
-    let mut h = jsonwebtoken::Header::new(Algorithm::HS256);
-    h.kid = Some("two".into());
-    let ok = jsonwebtoken::encode(
-        &h,
-        &claims("k"),
-        &jsonwebtoken::EncodingKey::from_secret(SECRET),
-    )
-    .unwrap();
+    let ok = hs_kid(Algorithm::HS256, SECRET, Some("two"), &claims("k"));
     assert_eq!(n.get("/", &[("Authorization", &bearer(&ok))]).status, 200);
-    h.kid = Some("one".into());
-    let wrong = jsonwebtoken::encode(
-        &h,
-        &claims("k"),
-        &jsonwebtoken::EncodingKey::from_secret(SECRET),
-    )
-    .unwrap();
+    let wrong = hs_kid(Algorithm::HS256, SECRET, Some("one"), &claims("k"));
     let r = n.get("/", &[("Authorization", &bearer(&wrong))]);
     assert_eq!((r.status, err(&r)), (401, "signature"));
-    h.kid = Some("three".into());
-    let unknown = jsonwebtoken::encode(
-        &h,
-        &claims("k"),
-        &jsonwebtoken::EncodingKey::from_secret(SECRET),
-    )
-    .unwrap();
+    let unknown = hs_kid(Algorithm::HS256, SECRET, Some("three"), &claims("k"));
     let r = n.get("/", &[("Authorization", &bearer(&unknown))]);
     assert_eq!((r.status, err(&r)), (401, "key"));
 }
@@ -845,9 +818,9 @@ fn a_public_key_without_an_algorithm_serves_its_own_type() {
         key("ec256.pub")
     ));
     let n = Nginx::start(&body);
-    let rs256 = signed(jsonwebtoken::Algorithm::RS256, "rsa2048", &claims("alice"));
-    let rs384 = signed(jsonwebtoken::Algorithm::RS384, "rsa2048", &claims("alice"));
-    let es256 = signed(jsonwebtoken::Algorithm::ES256, "ec256", &claims("alice"));
+    let rs256 = signed(Algorithm::RS256, "rsa2048", &claims("alice"));
+    let rs384 = signed(Algorithm::RS384, "rsa2048", &claims("alice"));
+    let es256 = signed(Algorithm::ES256, "ec256", &claims("alice"));
     assert_eq!(
         n.get("/default/", &[("Authorization", &bearer(&rs256))])
             .status,

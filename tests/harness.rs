@@ -1,4 +1,5 @@
-//! The harness itself: a crashed worker must fail the test that caused it.
+//! The harness itself (docs/DEVELOPING.md: Tests): a crashed worker must fail the test that
+//! caused it.
 
 mod common;
 use common::*;

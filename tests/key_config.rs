@@ -1,11 +1,10 @@
 //! Which key a location verifies with, and every way of getting it wrong, refused or warned
-//! about at `nginx -t` (docs/DIRECTIVES.md: auth_jwt_key, auth_jwt_keyfile_path;
-//! docs/SECURITY.md).
+//! about at `nginx -t` (docs/SECURITY.md: Which key a location verifies with, Key files;
+//! docs/DIRECTIVES.md: auth_jwt_key, auth_jwt_keyfile_path).
 
 mod common;
 use std::time::Duration;
 
-use base64::Engine as _;
 use common::*;
 
 /// A server whose body has the directives under test on their own lines.
@@ -21,20 +20,10 @@ fn bearer(t: &str) -> String {
     format!("Bearer {t}")
 }
 
-fn pem_der(name: &str) -> Vec<u8> {
-    let body: String = key(name)
-        .lines()
-        .filter(|l| !l.starts_with("-----"))
-        .collect();
-    base64::engine::general_purpose::STANDARD
-        .decode(body)
-        .unwrap()
-}
-
 #[test]
 fn a_public_key_given_as_a_secret_fails_nginx_t() {
     let der = pem_der("rsa2048.pub");
-    let b64 = base64::engine::general_purpose::STANDARD.encode(&der);
+    let b64 = b64_std(&der);
     let pem = key("rsa2048.pub");
     let jwk = r#"{"kty":"RSA","n":"x","e":"AQAB"}"#.replace('"', "\\\"");
     let cases = [
@@ -88,10 +77,9 @@ fn an_hmac_key_in_a_jwks_of_an_rs256_location_is_skipped_with_a_warning() {
         );
     }
     let n = Nginx::start_full("", &body, &[("conf/jwks.json", &full.to_string())]);
-    let hs = raw_token(
+    let hs = raw_hs256(
         r#"{"alg":"HS256","kid":"h"}"#,
         &json!({"sub": "x", "exp": now() + 60}).to_string(),
-        hmac(Algorithm::HS256, SECRET),
     );
     let r = n.get("/x", &[("Authorization", &bearer(&hs))]);
     assert_eq!((r.status, r.header("x-jwt-error")), (401, Some("key")));
@@ -161,7 +149,11 @@ fn es512_keys_verify_through_nginx() {
         assert_eq!(r.status, 200, "{path}: {r:?}");
     }
     // Another P-521 key signed it.
-    let other = pyjwt(&generated_p521(), &payload, "ES512");
+    let other = pyjwt(
+        &fresh_key(&["-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-521"]),
+        &payload,
+        "ES512",
+    );
     let r = n.get("/file", &[("Authorization", &bearer(&other))]);
     assert_eq!(
         (r.status, r.header("x-jwt-error")),
@@ -184,26 +176,6 @@ fn es512_keys_verify_through_nginx() {
         &conf("auth_jwt_algorithm ES384;\nauth_jwt_use_keyfile on;\nauth_jwt_keyfile_path {{KEYS}}/ec521.pub;"),
         "auth_jwt_keyfile_path",
     );
-}
-
-/// A fresh P-521 private key (PEM), from PyJWT's own dependency.
-fn generated_p521() -> String {
-    let out = std::process::Command::new("python3")
-        .args([
-            "-c",
-            "from cryptography.hazmat.primitives.asymmetric import ec\n\
-             from cryptography.hazmat.primitives import serialization as s\n\
-             k = ec.generate_private_key(ec.SECP521R1())\n\
-             print(k.private_bytes(s.Encoding.PEM, s.PrivateFormat.PKCS8, s.NoEncryption()).decode())",
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
 }
 
 #[test]

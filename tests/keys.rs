@@ -1,7 +1,9 @@
-//! Keys through a real nginx: JWK sets selected by `kid`, key rotation with `nginx -s reload`,
-//! unusable JWKS entries, JWK `alg` pinning and `use`, single JWK files (EC, OKP, oct), PEM forms,
-//! interoperability with other issuers (PyJWT, jsonwebtoken), RFC 6750 challenges, `$jwt_error`
-//! in `error_page` and `log_format`, header/claim variables, leeway, issuer and audience.
+//! Keys through a real nginx (docs/SECURITY.md: Which key a location verifies with, Key
+//! families, Key files; docs/DIRECTIVES.md: auth_jwt_keyfile_path, Variables, Responses and
+//! logs): JWK sets selected by `kid`, key rotation with `nginx -s reload`, unusable JWKS entries,
+//! JWK `alg` pinning and `use`, single JWK files (EC, OKP, oct), PEM forms, interoperability with
+//! other issuers (PyJWT, jsonwebtoken), RFC 6750 challenges, `$jwt_error` in `error_page` and
+//! `log_format`, header/claim variables, leeway, issuer and audience.
 //!
 //! JWKs are built at test time from `testdata/keys/*.pub` with the `openssl` CLI.
 
@@ -9,8 +11,6 @@ mod common;
 use common::*;
 
 use std::fs;
-use std::io::Write;
-use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -20,20 +20,6 @@ use serde_json::Value;
 // ---------------------------------------------------------------------------------------------
 // Helpers
 // ---------------------------------------------------------------------------------------------
-
-/// Runs the `openssl` CLI and returns its standard output.
-fn openssl(args: &[&str]) -> Vec<u8> {
-    let out = Command::new("openssl")
-        .args(args)
-        .output()
-        .expect("the openssl CLI is required to build JWKs");
-    assert!(
-        out.status.success(),
-        "openssl {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out.stdout
-}
 
 fn pub_file(stem: &str) -> String {
     keys_dir()
@@ -105,71 +91,6 @@ fn jwks(keys: &[Value]) -> String {
     json!({ "keys": keys }).to_string()
 }
 
-/// An RS256 (PKCS#1 v1.5, SHA-256) signature by `testdata/keys/<stem>.pk8.pem`, made by openssl.
-fn openssl_rs256_sign(stem: &str, input: &[u8]) -> Vec<u8> {
-    let private = keys_dir().join(format!("{stem}.pk8.pem"));
-    let mut child = Command::new("openssl")
-        .args(["dgst", "-sha256", "-sign"])
-        .arg(&private)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("the openssl CLI is required");
-    child.stdin.take().unwrap().write_all(input).unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "openssl dgst -sign failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out.stdout
-}
-
-/// A freshly generated PKCS#8 private key (PEM): `genpkey -algorithm <alg> [opts]`.
-fn fresh_key(args: &[&str]) -> String {
-    let mut all = vec!["genpkey"];
-    all.extend_from_slice(args);
-    String::from_utf8(openssl(&all)).unwrap()
-}
-
-/// A token signed by jsonwebtoken with a PKCS#8 PEM private key.
-fn sign_pem(alg: Algorithm, pem: &str, kid: Option<&str>, claims: &Value) -> String {
-    let mut header = jsonwebtoken::Header::new(alg);
-    header.kid = kid.map(str::to_string);
-    let key = match alg {
-        Algorithm::ES256 | Algorithm::ES384 => {
-            jsonwebtoken::EncodingKey::from_ec_pem(pem.as_bytes())
-        }
-        Algorithm::EdDSA => jsonwebtoken::EncodingKey::from_ed_pem(pem.as_bytes()),
-        _ => jsonwebtoken::EncodingKey::from_rsa_pem(pem.as_bytes()),
-    }
-    .unwrap();
-    jsonwebtoken::encode(&header, claims, &key).unwrap()
-}
-
-/// A token minted by PyJWT with a `kid` header: `jwt.encode(payload, key, alg, headers)`.
-fn pyjwt_kid(key_pem: &str, payload_json: &str, alg: &str, kid: &str) -> String {
-    let script = "import sys, json\n\
-        try:\n    import jwt\nexcept ImportError:\n    sys.exit(3)\n\
-        t = jwt.encode(json.loads(sys.argv[2]), sys.argv[1], algorithm=sys.argv[3], headers={'kid': sys.argv[4]})\n\
-        print(t if isinstance(t, str) else t.decode())\n";
-    let out = Command::new("python3")
-        .args(["-c", script, key_pem, payload_json, alg, kid])
-        .output()
-        .expect("python3 is required for the PyJWT tests");
-    assert!(
-        out.status.code() != Some(3),
-        "PyJWT missing: pip install PyJWT"
-    );
-    assert!(
-        out.status.success(),
-        "PyJWT failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap().trim().to_string()
-}
-
 /// Claims valid for an hour with an extra set of fields.
 fn claims_with(sub: &str, extra: Value) -> Value {
     with(claims(sub), extra)
@@ -205,7 +126,7 @@ fn check(n: &Nginx, path: &str, token: Option<&str>, status: u16, error: &str) -
     r
 }
 
-/// Pids of the worker processes the master has started so far (from the error log).
+/// The status of `GET /` with the token as `Authorization: Bearer`.
 fn status_of(n: &Nginx, token: &str) -> u16 {
     n.get("/", &[("Authorization", &format!("Bearer {token}"))])
         .status
@@ -216,7 +137,7 @@ const JWKS_DIRECTIVES: &str = "auth_jwt_algorithm RS256;\n\
     auth_jwt_keyfile_path conf/jwks.json;";
 
 // ---------------------------------------------------------------------------------------------
-// 1. JWKS key selection
+// JWKS key selection
 // ---------------------------------------------------------------------------------------------
 
 /// An nginx whose key file is a JWK set of two RSA keys, `k1` (rsa2048) and `k2` (rsa2048-b).
@@ -267,7 +188,7 @@ fn a_kept_header_chooses_its_key_afresh() {
 }
 
 // ---------------------------------------------------------------------------------------------
-// 2. Key rotation with reload
+// Key rotation with reload
 // ---------------------------------------------------------------------------------------------
 
 #[test]
@@ -332,7 +253,7 @@ fn jwks_rotation_with_reload() {
 }
 
 // ---------------------------------------------------------------------------------------------
-// 3. Unusable JWKS entries
+// Unusable JWKS entries
 // ---------------------------------------------------------------------------------------------
 
 fn bad_entries() -> Vec<Value> {
@@ -386,7 +307,7 @@ fn jwks_bad_entries_are_skipped_with_warnings() {
     let small = raw_token(
         r#"{"alg":"RS256","typ":"JWT","kid":"small"}"#,
         &c.to_string(),
-        |input| openssl_rs256_sign("rsa1024", input),
+        openssl_rs256("rsa1024"),
     );
     check(&n, "/", Some(&small), 401, "key");
 }
@@ -415,7 +336,7 @@ fn jwks_with_only_bad_entries_fails_nginx_t() {
 }
 
 // ---------------------------------------------------------------------------------------------
-// 4. JWK alg pinning and use
+// JWK alg pinning and use
 // ---------------------------------------------------------------------------------------------
 
 #[test]
@@ -441,7 +362,7 @@ fn jwk_alg_pins_and_use_enc_is_ignored() {
 }
 
 // ---------------------------------------------------------------------------------------------
-// 5. Single JWK files
+// Single JWK files
 // ---------------------------------------------------------------------------------------------
 
 #[test]
@@ -471,13 +392,13 @@ fn single_jwk_files() {
     let t = signed(Algorithm::ES256, "ec256", &c);
     check(&n, "/es/", Some(&t), 200, "");
     let other_ec = fresh_key(&["-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256"]);
-    let t = sign_pem(Algorithm::ES256, &other_ec, None, &c);
+    let t = signed_pem(Algorithm::ES256, &other_ec, None, &c);
     check(&n, "/es/", Some(&t), 401, "signature");
 
     let t = signed(Algorithm::EdDSA, "ed25519", &c);
     check(&n, "/ed/", Some(&t), 200, "");
     let other_ed = fresh_key(&["-algorithm", "ED25519"]);
-    let t = sign_pem(Algorithm::EdDSA, &other_ed, None, &c);
+    let t = signed_pem(Algorithm::EdDSA, &other_ed, None, &c);
     check(&n, "/ed/", Some(&t), 401, "signature");
 
     let t = hs(Algorithm::HS256, secret, &c);
@@ -510,7 +431,7 @@ fn ec_point_off_the_curve_fails_nginx_t() {
 }
 
 // ---------------------------------------------------------------------------------------------
-// 6. PEM forms
+// PEM forms
 // ---------------------------------------------------------------------------------------------
 
 #[test]
@@ -541,12 +462,12 @@ fn pkcs1_key_file_and_inline_pem() {
     let t = signed(Algorithm::ES256, "ec256", &c);
     check(&n, "/es/", Some(&t), 200, "");
     let other = fresh_key(&["-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256"]);
-    let t = sign_pem(Algorithm::ES256, &other, None, &c);
+    let t = signed_pem(Algorithm::ES256, &other, None, &c);
     check(&n, "/es/", Some(&t), 401, "signature");
 }
 
 // ---------------------------------------------------------------------------------------------
-// 7. Interoperability
+// Interoperability
 // ---------------------------------------------------------------------------------------------
 
 #[test]
@@ -646,7 +567,7 @@ fn other_issuers_rs256_es256_with_kid_against_jwks() {
 }
 
 // ---------------------------------------------------------------------------------------------
-// 8. RFC 6750 challenges
+// RFC 6750 challenges
 // ---------------------------------------------------------------------------------------------
 
 #[test]
@@ -695,7 +616,7 @@ fn bearer_challenges() {
 }
 
 // ---------------------------------------------------------------------------------------------
-// 9. $jwt_error in error_page and log_format
+// $jwt_error in error_page and log_format
 // ---------------------------------------------------------------------------------------------
 
 #[test]
@@ -758,7 +679,7 @@ fn jwt_error_in_error_page_and_log_format() {
 }
 
 // ---------------------------------------------------------------------------------------------
-// 10. Header and claim variables
+// Header and claim variables
 // ---------------------------------------------------------------------------------------------
 
 #[test]
@@ -811,7 +732,7 @@ fn header_and_structured_claim_variables() {
 }
 
 // ---------------------------------------------------------------------------------------------
-// 11. Leeway, issuer, audience
+// Leeway, issuer, audience
 // ---------------------------------------------------------------------------------------------
 
 #[test]

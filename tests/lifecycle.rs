@@ -1,6 +1,7 @@
-//! The module across nginx's request lifecycle (docs/SECURITY.md): which client headers are
-//! removed and when, what `$http_jwt_*` and `$jwt_*` read in each phase, subrequests,
-//! internal redirects, `satisfy any`, and what may reach a header.
+//! The module across nginx's request lifecycle (docs/SECURITY.md: The request lifecycle, Client
+//! headers the module removes, Several tokens in a request, What variables and headers may
+//! contain): which client headers are removed and when, what `$http_jwt_*` and `$jwt_*` read in
+//! each phase, subrequests, internal redirects, `satisfy any`, and what may reach a header.
 
 mod common;
 use common::*;
@@ -212,11 +213,7 @@ fn signed_claims_with_control_characters_never_become_header_bytes() {
         "Eve\\r\\nSet-Cookie: session=stolen",
         now() + 600
     );
-    let t = raw_token(
-        r#"{"alg":"HS256","kid":"k\nX-Injected: 1"}"#,
-        &payload,
-        hmac(Algorithm::HS256, SECRET),
-    );
+    let t = raw_hs256(r#"{"alg":"HS256","kid":"k\nX-Injected: 1"}"#, &payload);
     let r = n.get("/", &[("Authorization", &bearer(&t))]);
     assert_eq!(r.status, 200, "{r:?}");
     assert!(r.header("set-cookie").is_none() && r.header("x-injected").is_none());

@@ -1,5 +1,5 @@
-//! Failure responses (docs/DIRECTIVES.md: Responses and logs): 401 challenges, 302 redirects,
-//! and what is logged.
+//! Failure responses (docs/DIRECTIVES.md: Responses and logs; docs/SECURITY.md: Redirects):
+//! 401 challenges, 302 redirects, and what is logged.
 
 mod common;
 use common::*;

@@ -1,5 +1,5 @@
-//! Every `$jwt_error` reason word (docs/DIRECTIVES.md: Variables), produced by real tokens through nginx
-//! (docs/SECURITY.md: what a token must pass).
+//! Every `$jwt_error` reason word (docs/DIRECTIVES.md: Variables), produced by real tokens
+//! through nginx (docs/SECURITY.md: What a token must pass).
 
 mod common;
 use common::*;
@@ -28,10 +28,6 @@ fn refused(word: &str) -> (u16, String) {
 
 fn accepted() -> (u16, String) {
     (200, String::new())
-}
-
-fn sign() -> impl Fn(&[u8]) -> Vec<u8> {
-    hmac(Algorithm::HS256, SECRET)
 }
 
 fn exp() -> i64 {
@@ -69,12 +65,15 @@ fn malformed_structure_and_base64() {
         assert_eq!(verdict(&n, t), refused("malformed"), "{t}");
     }
     // Bad base64url in the payload, under a valid signature of exactly those bytes.
-    let input = format!("{}.@@@@@@", parts[0]);
-    let sig = sign()(input.as_bytes());
-    let t = format!("{input}.{}", b64(&sig));
+    let t = sign_segments(
+        &format!("{}.@@@@@@", parts[0]),
+        hmac(Algorithm::HS256, SECRET),
+    );
     assert_eq!(verdict(&n, &t), refused("malformed"), "{t}");
-    let input = format!("{}.{}*", parts[0], parts[1]);
-    let t = format!("{input}.{}", b64(&sign()(input.as_bytes())));
+    let t = sign_segments(
+        &format!("{}.{}*", parts[0], parts[1]),
+        hmac(Algorithm::HS256, SECRET),
+    );
     assert_eq!(verdict(&n, &t), refused("malformed"), "{t}");
 }
 
@@ -83,13 +82,13 @@ fn malformed_json() {
     let n = start("");
     let payload = json!({"sub": "a", "exp": exp()}).to_string();
     let cases = [
-        raw_token("[\"HS256\"]", &payload, sign()),
-        raw_token("\"HS256\"", &payload, sign()),
-        raw_token("{\"alg\":\"HS256\"", &payload, sign()),
-        raw_token(r#"{"alg":"HS256","typ":"JWT"}"#, "[1,2,3]", sign()),
-        raw_token(r#"{"alg":"HS256","typ":"JWT"}"#, "42", sign()),
-        raw_token(r#"{"alg":"HS256","typ":"JWT"}"#, "not json", sign()),
-        raw_token(r#"{"alg":"HS256","typ":"JWT"}"#, "{\"sub\":\"a\",", sign()),
+        raw_hs256("[\"HS256\"]", &payload),
+        raw_hs256("\"HS256\"", &payload),
+        raw_hs256("{\"alg\":\"HS256\"", &payload),
+        raw_hs256(r#"{"alg":"HS256","typ":"JWT"}"#, "[1,2,3]"),
+        raw_hs256(r#"{"alg":"HS256","typ":"JWT"}"#, "42"),
+        raw_hs256(r#"{"alg":"HS256","typ":"JWT"}"#, "not json"),
+        raw_hs256(r#"{"alg":"HS256","typ":"JWT"}"#, "{\"sub\":\"a\","),
     ];
     for t in &cases {
         assert_eq!(verdict(&n, t), refused("malformed"), "{t}");
@@ -100,21 +99,19 @@ fn malformed_json() {
 fn malformed_duplicate_keys() {
     let n = start("");
     let payload = json!({"sub": "a", "exp": exp()}).to_string();
-    let dup_alg = raw_token(r#"{"alg":"HS256","alg":"none"}"#, &payload, sign());
+    let dup_alg = raw_hs256(r#"{"alg":"HS256","alg":"none"}"#, &payload);
     assert_eq!(verdict(&n, &dup_alg), refused("malformed"));
-    let dup_alg2 = raw_token(r#"{"alg":"none","alg":"HS256"}"#, &payload, sign());
+    let dup_alg2 = raw_hs256(r#"{"alg":"none","alg":"HS256"}"#, &payload);
     assert_eq!(verdict(&n, &dup_alg2), refused("malformed"));
-    let dup_sub = raw_token(
+    let dup_sub = raw_hs256(
         r#"{"alg":"HS256","typ":"JWT"}"#,
         &format!(r#"{{"sub":"alice","sub":"root","exp":{}}}"#, exp()),
-        sign(),
     );
     assert_eq!(verdict(&n, &dup_sub), refused("malformed"));
     // The same, without the duplicate, is fine: the signer works.
-    let single = raw_token(
+    let single = raw_hs256(
         r#"{"alg":"HS256","typ":"JWT"}"#,
         &format!(r#"{{"sub":"alice","exp":{}}}"#, exp()),
-        sign(),
     );
     assert_eq!(verdict(&n, &single), accepted());
 }
@@ -144,14 +141,14 @@ fn algorithm() {
     let payload = json!({"sub": "a", "exp": exp()}).to_string();
     let none = raw_token(r#"{"alg":"none","typ":"JWT"}"#, &payload, |_| Vec::new());
     assert_eq!(verdict(&n, &none), refused("algorithm"));
-    let none_signed = raw_token(r#"{"alg":"none","typ":"JWT"}"#, &payload, sign());
+    let none_signed = raw_hs256(r#"{"alg":"none","typ":"JWT"}"#, &payload);
     assert_eq!(verdict(&n, &none_signed), refused("algorithm"));
     let none_case = raw_token(r#"{"alg":"None"}"#, &payload, |_| Vec::new());
     assert_eq!(verdict(&n, &none_case), refused("algorithm"));
-    let lower = raw_token(r#"{"alg":"hs256"}"#, &payload, sign());
+    let lower = raw_hs256(r#"{"alg":"hs256"}"#, &payload);
     assert_eq!(verdict(&n, &lower), refused("algorithm"));
     // A header without alg: refused (which of the two words is a matter of taste).
-    let no_alg = raw_token(r#"{"typ":"JWT"}"#, &payload, sign());
+    let no_alg = raw_hs256(r#"{"typ":"JWT"}"#, &payload);
     let (status, word) = verdict(&n, &no_alg);
     assert_eq!(status, 401);
     assert!(word == "algorithm" || word == "malformed", "{word}");
@@ -176,16 +173,7 @@ fn key() {
         )),
         &[("conf/jwks.json", &jwks)],
     );
-    let tok = |kid: Option<&str>| {
-        let mut h = jsonwebtoken::Header::new(Algorithm::HS256);
-        h.kid = kid.map(str::to_string);
-        jsonwebtoken::encode(
-            &h,
-            &claims("a"),
-            &jsonwebtoken::EncodingKey::from_secret(SECRET),
-        )
-        .unwrap()
-    };
+    let tok = |kid: Option<&str>| hs_kid(Algorithm::HS256, SECRET, kid, &claims("a"));
     assert_eq!(verdict(&n, &tok(Some("k1"))), accepted());
     assert_eq!(verdict(&n, &tok(Some("k3"))), refused("key"));
     assert_eq!(verdict(&n, &tok(None)), refused("key"));
@@ -206,11 +194,7 @@ fn signature() {
         refused("signature")
     );
     // Another payload under the original signature.
-    let header = good.split('.').next().unwrap();
-    let forged = format!(
-        "{header}.{}.{sig}",
-        b64(json!({"sub": "root", "exp": exp()}).to_string().as_bytes())
-    );
+    let forged = with_payload(&good, &json!({"sub": "root", "exp": exp()}));
     assert_eq!(verdict(&n, &forged), refused("signature"));
     assert_eq!(verdict(&n, &good), accepted());
 }

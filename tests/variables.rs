@@ -1,6 +1,6 @@
-//! The variables (docs/DIRECTIVES.md) in every phase and context: rewrite (`if`/`return`/`set`),
-//! `map`, `add_header`, `proxy_set_header`, `log_format`, `auth_request` subrequests, internal
-//! redirects.
+//! The variables (docs/DIRECTIVES.md: Variables) in every phase and context: rewrite
+//! (`if`/`return`/`set`), `map`, `add_header`, `proxy_set_header`, `log_format`, `auth_request`
+//! subrequests, internal redirects.
 
 mod common;
 use common::*;
@@ -71,11 +71,7 @@ fn claim_rendering_and_header_and_payload() {
         r#"{{"sub":"carol","s":"str ing","n":42,"f":1.5,"b":true,"arr":["x","y",3],"obj":{{"k":"v","n":[1,2]}},"exp":{}}}"#,
         now() + 3600
     );
-    let t = raw_token(
-        r#"{"alg":"HS256","typ":"JWT","kid":"kid-1"}"#,
-        &payload,
-        hmac(Algorithm::HS256, SECRET),
-    );
+    let t = raw_hs256(r#"{"alg":"HS256","typ":"JWT","kid":"kid-1"}"#, &payload);
     let r = n.get("/claims", &hdrs(&auth(&t)));
     assert_eq!(r.status, 200);
     assert_eq!(
