@@ -2,9 +2,10 @@
 //!
 //! Strict, so that one token has one spelling: no padding, no `+` or `/`, no length of the
 //! form 4n+1, no non-zero bits left over in the last character. Those are the rules of the
-//! `base64` crate's `URL_SAFE_NO_PAD`, which this replaces on the request path: a token that
-//! misses the cache has some 500 characters decoded here, and that crate checks each one as it
-//! goes, where this looks up eight, merges them into one word and checks them all at once.
+//! `base64` crate's `URL_SAFE_NO_PAD`, and the property tests below hold this decoder to that
+//! crate's answers. It exists for the request path: a token that misses the cache has some
+//! 500 characters decoded here, and where that crate checks each character as it goes, this
+//! looks up eight, merges them into one word and checks them all at once.
 
 /// What the table holds for a byte outside the alphabet: its high bit marks the failure.
 const INVALID: u8 = 0xFF;

@@ -191,8 +191,9 @@ const fn plain_table() -> [bool; 256] {
 ///
 /// `None` for anything else, valid or not: `scan_any` then reads it, so that the errors, and
 /// what counts as one, stay serde_json's. This only ever answers for valid JSON, and then what
-/// `scan_any` would. On a typical token's header and claims (some 120 bytes) serde_json runs
-/// about 5,000 instructions and this about 3,200 (callgrind, the whole scan of both).
+/// `scan_any` would, which the property tests below check against serde_json. It exists
+/// because nearly every token's header and claims have this shape, which needs none of a
+/// general parser's work.
 ///
 /// Not generic over the number of names: the header's scan and the payload's share one copy of
 /// this code, which a never-seen token runs on either side of its signature check.

@@ -228,25 +228,10 @@ pub fn verify(token: &[u8], keys: &KeySet, policy: &Policy, now: i64) -> Result<
     // Header and signature are only looked at here: decoded on the stack when they fit
     // (any signature up to RSA-8192 does), which spares a miss two allocations.
     let (mut header_buf, mut sig_buf) = ([0u8; 512], [0u8; 1024]);
-    let recalled = header::recall(header_b64, &mut header_buf);
-    let header_bytes = match &recalled {
-        Some((len, _, _)) => Cow::Borrowed(header_buf.get(..*len).unwrap_or_default()),
-        None => b64_in(header_b64, &mut header_buf, "header")?,
-    };
+    let header_bytes = b64_in(header_b64, &mut header_buf, "header")?;
     let signature = b64_in(sig_b64, &mut sig_buf, "signature")?;
-    let (alg, kid) = match recalled {
-        Some((_, alg, kid)) => {
-            // Kept only from a `&str`: UTF-8, so borrowed as it is.
-            let kid = kid.and_then(|at| header_bytes.get(at));
-            (alg, kid.map(String::from_utf8_lossy))
-        }
-        None => {
-            let header = header::parse(&header_bytes)?;
-            header::remember(header_b64, &header_bytes, &header);
-            (header.alg, header.kid)
-        }
-    };
-    let kid = kid.as_deref();
+    let header = header::parse(&header_bytes)?;
+    let (alg, kid) = (header.alg, header.kid.as_deref());
 
     let key = keys
         .select(kid)
