@@ -54,6 +54,35 @@ fn enabled_defaults_to_off_without_a_key() {
     assert_eq!(r.status, 200, "{r:?}");
 }
 
+/// The one mistake `nginx -t` cannot see (docs/DIRECTIVES.md): switched on where no key
+/// applies, the check fails closed with a 500 and says why, whatever the token.
+#[test]
+fn enabled_on_without_a_key_answers_500() {
+    let n = Nginx::start(&srv(&format!(
+        "location / {{ auth_jwt_enabled on; {PROXY} }}"
+    )));
+    for auth in ["", "Bearer garbage"] {
+        let headers: &[(&str, &str)] = if auth.is_empty() {
+            &[]
+        } else {
+            &[("Authorization", auth)]
+        };
+        let r = n.get("/", headers);
+        assert_eq!(r.status, 500, "{r:?}");
+        assert!(
+            r.header("x-echo-upstream").is_none(),
+            "reached the upstream: {r:?}"
+        );
+    }
+    let lines = n.jwt_log_lines();
+    assert!(
+        lines.iter().all(|l| l.contains("[error]")
+            && l.contains("auth_jwt: key: no \"auth_jwt_key\" or key file is configured")),
+        "{lines:?}"
+    );
+    assert_eq!(lines.len(), 2, "{lines:?}");
+}
+
 #[test]
 fn enabled_on_and_off_explicitly() {
     let n = Nginx::start(&srv(&format!(
