@@ -14,8 +14,9 @@ use ngx::ffi::{
 };
 use ngx::ngx_string;
 
-use crate::conf::is_enabled_value;
-use crate::conf::{At, ClaimHeader, Enabled, KeyOrigin, KeySource, LocConf, MainConf};
+use crate::conf::{
+    is_enabled_value, At, ClaimHeader, Enabled, KeyOrigin, KeySource, LocConf, MainConf,
+};
 use crate::ngx::conf::{run_setter, ConfArgs};
 
 /// `http`, `server` and `location`.
