@@ -21,7 +21,7 @@
 #   --test   also runs the integration suite against the nginx and module just built
 #            (through NGX_JWT_NGINX / NGX_JWT_MODULE, see tests/common/mod.rs).
 set -euo pipefail
-source "$(dirname "$0")/lib.sh"
+source "$(dirname "$0")/lib/common.sh"
 cd "$ROOT"
 
 usage() { sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-0}"; }

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # What a request costs nginx and the module, in instructions: deterministic, unlike time.
 #
-#   scripts/instructions.sh [--check]
+#   scripts/perf/instructions.sh [--check]
 #
 # nginx (release module, one process: master_process off) runs under valgrind's callgrind
 # while a client sends one warm-up request and then N requests of one case on a keep-alive
@@ -12,7 +12,7 @@
 # nginx's header filter chain, which the module's filter calls), and the calls the module
 # makes to malloc and its kin.
 #
-# Cases are those of scripts/bench.sh, each against the same request sent to a location
+# Cases are those of scripts/perf/bench.sh, each against the same request sent to a location
 # without auth; rs256-unique sends a never-seen token each time, and is also set against the
 # instructions of the RSA verification (aws-lc-rs) within it.
 # The profiles stay in build/instructions/CASE.N.callgrind (callgrind_annotate reads them).
@@ -21,7 +21,7 @@
 # the heap (hs256-header, hs256-cookie, rs256, es256), or when a unique RS256 token costs more
 # than 1.2 times its RSA verification. scripts/test.sh runs it so.
 set -euo pipefail
-source "$(dirname "$0")/lib.sh"
+source "$(dirname "$0")/../lib/common.sh"
 cd "$ROOT"
 
 check=0

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Key rotation by `nginx -s reload` under load (release build): no request refused or dropped.
 #
-#   scripts/reload-load.sh [SECONDS]        # default 20
+#   scripts/stress/reload-load.sh [SECONDS]        # default 20
 #
 # nginx (one worker) serves an RS256 location whose key file is a JWKS. wrk (2 threads,
 # RELOAD_CONNECTIONS connections, default 16, `Connection: close` so that every request is a
@@ -21,7 +21,7 @@
 # worker, alert/crit/emerg/crash lines in the error log, and when afterwards (curl) an A-token
 # is not refused with 401 or a B-token not accepted with 200.
 set -euo pipefail
-source "$(dirname "$0")/lib.sh"
+source "$(dirname "$0")/../lib/common.sh"
 cd "$ROOT"
 
 seconds=${1:-20}

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Throughput of nginx with the module against the same nginx without auth, in one run.
 #
-#   scripts/bench.sh [ROUNDS] [SECONDS]      # default: 12 rounds, 2 s per measurement
+#   scripts/perf/bench.sh [ROUNDS] [SECONDS]      # default: 12 rounds, 2 s per measurement
 #                                            # (a case and its baseline: 2 x SECONDS together)
 #
 # One nginx worker pinned to CPU 0, wrk (1 thread, 32 keep-alive connections) pinned to CPU 1,
@@ -10,7 +10,7 @@
 # Each case is measured against its baseline, the same request sent to a location without
 # auth (noauth, noauth-cookie, noauth-rs, noauth-es), so that only the module differs: nginx's
 # own cost of parsing a 600-byte header is not the module's. The two are interleaved within one
-# wrk run (scripts/interleave.lua): wrk sends one of them for 20 ms, then the other, in pairs
+# wrk run (scripts/perf/interleave.lua): wrk sends one of them for 20 ms, then the other, in pairs
 # of slices whose order is drawn at random, and counts the responses of each slice. On this
 # shared VM two runs of a few seconds of the very same request, one after the other, differ by
 # up to 20%; 20 ms apart, the case and its baseline see the same machine. Every round runs each
@@ -39,7 +39,7 @@
 #   stack copies slowed the micro-benchmark it sampled by 11-15% on this VM.
 # - wall time: 1/rs256-unique - 1/rs256-same, a different pre-minted token per request (a Lua
 #   script) against the same script replaying one token, run back to back, not interleaved
-#   (scripts/interleave.lua sends two fixed requests). It also holds what nginx and the
+#   (scripts/perf/interleave.lua sends two fixed requests). It also holds what nginx and the
 #   kernel spend more per request at the lower request rate (fewer requests per event-loop
 #   pass, more wake-ups of wrk), which no module can remove.
 #
@@ -49,7 +49,7 @@
 # BENCH_TUNE=1 the script lets idle CPUs poll 200 us before halting for the run (restored on
 # exit), like pyperf's "system tune"; by default it leaves the machine's settings alone.
 set -euo pipefail
-source "$(dirname "$0")/lib.sh"
+source "$(dirname "$0")/../lib/common.sh"
 cd "$ROOT"
 
 rounds=${1:-12} seconds=${2:-2}
@@ -185,13 +185,13 @@ run_case() { # CASE [PORT]
         END { printf "%s %.2f\n", rps, t * 1e6 / hz / n }' <<< "$out"
 }
 
-# A case and its baseline interleaved in one wrk run of 2 x SECONDS (scripts/interleave.lua).
+# A case and its baseline interleaved in one wrk run of 2 x SECONDS (scripts/perf/interleave.lua).
 # Prints: the responses counted for each, the pairs of slices, each one's requests/s, the
 # responses with an unexpected status, and how busy the worker was.
 run_interleaved() { # CASE
     local c=$1 b=${base[$1]} d=$((2 * seconds)) before after out
     before=$(cpu_ticks)
-    out=$(taskset -c 1 wrk -t1 -c32 -d"${d}s" -s "$ROOT/scripts/interleave.lua" "http://127.0.0.1:$port/" -- \
+    out=$(taskset -c 1 wrk -t1 -c32 -d"${d}s" -s "$ROOT/scripts/perf/interleave.lua" "http://127.0.0.1:$port/" -- \
         "${url[$c]}" "${hdr[$c]}" "${expect[$c]}" "${url[$b]}" "${hdr[$b]}" "${expect[$b]}")
     after=$(cpu_ticks)
     awk -v t=$((after - before)) -v hz="$ticks_per_s" -v d="$d" '

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Memory bounds of the module on a real nginx (release build), printed as figures.
 #
-#   scripts/memory.sh [TOKENS]      # default 3000
+#   scripts/perf/memory.sh [TOKENS]      # default 3000
 #
 # 1. The verified-token cache holds what `auth_jwt_cache` allows, claims read or not.
 #    One worker with the default cache (2 MiB) serves TOKENS distinct tokens of 300 claims
@@ -14,7 +14,7 @@
 #    time `nginx -t` takes and its peak RSS, and the running master's VmRSS; fails when
 #    `nginx -t` takes more than 20 s or the master holds more than 256 MiB.
 set -euo pipefail
-source "$(dirname "$0")/lib.sh"
+source "$(dirname "$0")/../lib/common.sh"
 cd "$ROOT"
 
 tokens=${1:-3000}

@@ -1,6 +1,6 @@
-# Shared helpers for the scripts in this directory. Sourced, not run.
+# Shared helpers for the scripts under scripts/. Sourced, not run.
 
-ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 
 log() { printf '==> %s\n' "$*" >&2; }
 die() { printf 'error: %s\n' "$*" >&2; exit 1; }
@@ -64,7 +64,7 @@ load_prefix() {
     printf 'hello, world\n' > "$1/html/a/index.html"
 }
 
-# The set-up shared by scripts/bench.sh and scripts/instructions.sh: a fresh prefix
+# The set-up shared by scripts/perf/bench.sh and scripts/perf/instructions.sh: a fresh prefix
 # $ROOT/build/NAME in $dir with its nginx.conf (the release module, the main directives MAIN, one
 # server on 127.0.0.1:PORT with bench_locations); $secret, $keys and $py for minting tokens.
 bench_setup() { # NAME PORT MAIN
@@ -89,7 +89,7 @@ $(bench_locations "$bench_hex")
 EOF
 }
 
-# The locations scripts/bench.sh and scripts/instructions.sh measure, for a server block:
+# The locations scripts/perf/bench.sh and scripts/perf/instructions.sh measure, for a server block:
 # no auth, HS256 by header and by cookie (secret HEX), one whose test token is invalid, RS256
 # and ES256 with the test keys; each serves html/a/.
 bench_locations() {
