@@ -9,37 +9,32 @@ header the module sets from `auth_jwt_extract_request_claims sub`) must have (""
 Each request carries ?case=N; nginx echoes it as X-Case, so the Lua `response` callback can
 attribute every response to its case even with many connections per thread.
 """
-import base64
-import hashlib
-import hmac
+import importlib
 import json
+import os
 import random
 import sys
 import time
 
-import jwt  # PyJWT
+# scripts/mint-token.py, the scripts' token minter
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+mint_token = importlib.import_module("mint-token")
 
 secret, keys, out = sys.argv[1], sys.argv[2], sys.argv[3]
 sec = secret.encode()
 now = int(time.time())
-rsa_priv = open(f"{keys}/rsa2048.pk8.pem").read()
+rsa_priv = mint_token.load_key("RS256", f"{keys}/rsa2048.pk8.pem")
 rsa_pub = open(f"{keys}/rsa2048.pub", "rb").read()
 rsa_pub_pkcs1 = open(f"{keys}/rsa2048.pkcs1.pub", "rb").read()
 rnd = random.Random(1234)
 
 
-def b64(b):
-    return base64.urlsafe_b64encode(b).rstrip(b"=").decode()
+b64 = mint_token.b64url
 
 
-def raw(header, payload, key=sec, alg=hashlib.sha256, sig=None):
-    """A token from raw JSON texts, HMAC-signed with key (or with the given signature)."""
-    h = header if isinstance(header, bytes) else header.encode()
-    p = payload if isinstance(payload, bytes) else payload.encode()
-    inp = f"{b64(h)}.{b64(p)}"
-    if sig is None:
-        sig = hmac.new(key, inp.encode(), alg).digest()
-    return f"{inp}.{b64(sig)}"
+def raw(header, payload, key=sec):
+    """A token from raw JSON texts, HS256-signed with key."""
+    return mint_token.sign(header, payload, "HS256", key)
 
 
 def claims(**extra):
@@ -53,7 +48,7 @@ def hs(c, key=sec):
 
 
 def rs(c):
-    return jwt.encode(c, rsa_priv, algorithm="RS256")
+    return mint_token.mint(c, "RS256", rsa_priv)
 
 
 def forge(tok):
