@@ -83,11 +83,8 @@ check_confs() {
     done
     for site in nginx-conf/sites/*.conf; do
         [ -e "$site" ] || continue
-        cat > "$prefix/conf/site-check.conf" <<EOF
-load_module modules/$MODULE;
-events {}
-http { include sites/$(basename "$site"); }
-EOF
+        write_nginx_conf "$prefix/conf/site-check.conf" "modules/$MODULE" \
+            <<< "    include sites/$(basename "$site");"
         "$nginx" -p "$prefix" -c conf/site-check.conf -t -q || die "nginx -t failed for $site"
         printf '    ok  %s\n' "$site" >&2
     done
@@ -183,7 +180,7 @@ test_deb() {
     if grep -q 'sites-enabled/\*' "$conf"; then die "could not limit $conf to the example site"; fi
     nginx -c "$conf" -g "error_log stderr;" 2>/dev/null || true
     local token code user
-    token=$(scripts/mint-token.py deb-user)
+    token=$(mint_token deb-user)
     for _ in 1 2 3 4 5 6 7 8 9 10; do
         code=$(curl -s -o /dev/null -w '%{http_code}' http://127.0.0.1:8088/private/ || true)
         [ "$code" = 000 ] || break

@@ -32,8 +32,6 @@ log "cargo build (nginx 1.28.3 and the module on first run)"
 cargo build --workspace --all-targets
 log "cargo test"
 cargo test --workspace --tests --benches
-# The timing build scripts/perf/bench.sh uses: its clock spans add up.
-cargo test -p jwt-core --features timing --lib timing
 log "instructions per request (release, callgrind)"
 bash scripts/perf/instructions.sh --check
 log "fuzz targets: each built and run for 5 s"

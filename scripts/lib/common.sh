@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Shared helpers for the scripts under scripts/. Sourced, not run.
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
@@ -64,34 +65,55 @@ load_prefix() {
     printf 'hello, world\n' > "$1/html/a/index.html"
 }
 
+# Writes FILE, the nginx.conf of a test nginx run from a prefix: MODULE loaded, the main-context
+# DIRECTIVEs given (e.g. 'worker_processes 1;'), the pid file and the error log (level error) in
+# the prefix's logs/, 1024 connections a worker, and an http block holding what stdin holds.
+write_nginx_conf() { # FILE MODULE [DIRECTIVE...] < http-block
+    local file=$1 module=$2
+    shift 2
+    {
+        printf 'load_module %s;\n' "$module"
+        [ $# -eq 0 ] || printf '%s\n' "$@"
+        printf 'pid logs/nginx.pid;\nerror_log logs/error.log error;\n'
+        printf 'events { worker_connections 1024; }\nhttp {\n'
+        cat
+        printf '}\n'
+    } > "$file"
+}
+
+# scripts/mint-token.py, the one token minter of the scripts (--help lists its arguments).
+mint_token() { "${PYTHON:-python3}" "$ROOT/scripts/mint-token.py" "$@"; }
+
+# Python with scripts/ on its module path, for the scripts' Python code that mints tokens or
+# key sets: importlib.import_module("mint-token").
+python_minting() { PYTHONPATH="$ROOT/scripts${PYTHONPATH:+:$PYTHONPATH}" "${PYTHON:-python3}" "$@"; }
+
 # The set-up shared by scripts/perf/bench.sh and scripts/perf/instructions.sh: a fresh prefix
-# $ROOT/build/NAME in $dir with its nginx.conf (the release module, the main directives MAIN, one
-# server on 127.0.0.1:PORT with bench_locations); $secret, $keys and $py for minting tokens.
-bench_setup() { # NAME PORT MAIN
+# $ROOT/build/NAME in $dir with its nginx.conf (the release module, the main-context DIRECTIVEs,
+# one server on 127.0.0.1:PORT with bench_locations); $keys and $py; the tokens of bench_tokens
+# and the requests of bench_cases.
+bench_setup() { # NAME PORT [DIRECTIVE...]
+    local port=$2
     dir=$ROOT/build/$1
+    shift 2
     load_prefix "$dir"
-    secret=$bench_secret keys=$ROOT/testdata/keys py=${PYTHON:-python3}
-    cat > "$dir/conf/nginx.conf" <<EOF
-load_module $module;
-$3
-pid logs/nginx.pid;
-error_log logs/error.log;
-events { worker_connections 1024; }
-http {
+    keys=$ROOT/testdata/keys py=${PYTHON:-python3}
+    write_nginx_conf "$dir/conf/nginx.conf" "$module" "$@" <<EOF
     access_log off;
     keepalive_requests 1000000;
     root html;
     server {
-        listen 127.0.0.1:$2;
+        listen 127.0.0.1:$port;
 $(bench_locations "$bench_hex")
     }
-}
 EOF
+    bench_tokens
+    bench_cases
 }
 
-# The locations scripts/perf/bench.sh and scripts/perf/instructions.sh measure, for a server block:
-# no auth, HS256 by header and by cookie (secret HEX), one whose test token is invalid, RS256
-# and ES256 with the test keys; each serves html/a/.
+# The locations scripts/perf/bench.sh and scripts/perf/instructions.sh measure, for a server
+# block: no auth, HS256 by header and by cookie (secret HEX), one whose test token is invalid,
+# RS256 and ES256 with the test keys; each serves html/a/.
 bench_locations() {
     local hex=$1 keys=$ROOT/testdata/keys
     cat <<EOF
@@ -108,4 +130,42 @@ bench_locations() {
             auth_jwt_algorithm ES256; auth_jwt_use_keyfile on; auth_jwt_keyfile_path $keys/ec256.pub;
         }
 EOF
+}
+
+# The tokens of bench_locations: $hs (HS256), $rs (RS256), $es (ES256), each valid for a day,
+# and $bad, $hs with its signature changed.
+bench_tokens() {
+    local mint=(mint_token bench --ttl 86400)
+    hs=$("${mint[@]}" --secret "$bench_secret")
+    rs=$("${mint[@]}" --alg RS256 --key "$ROOT/testdata/keys/rsa2048.pk8.pem")
+    es=$("${mint[@]}" --alg ES256 --key "$ROOT/testdata/keys/ec256.pk8.pem")
+    bad=${hs%?}A
+    [ "$bad" != "$hs" ] || bad=${hs%?}B
+}
+
+# N distinct RS256 tokens for bench_locations' /rs256/, one a line.
+unique_rs256_tokens() { # N
+    mint_token bench --ttl 86400 --alg RS256 --key "$ROOT/testdata/keys/rsa2048.pk8.pem" --count "$1"
+}
+
+# The requests sent to bench_locations, by case: url[CASE], hdr[CASE] (one request header),
+# expect[CASE] (the status) and base[CASE], the case without auth it is compared with: the same
+# request to /noauth/, so that only the module differs.
+bench_cases() {
+    declare -gA url hdr expect base
+    local bearer="Authorization: Bearer" cookie="Cookie: theme=dark; auth=$hs; lang=en"
+    bench_case noauth /noauth/ "$bearer $hs" 200
+    bench_case noauth-cookie /noauth/ "$cookie" 200
+    bench_case noauth-rs /noauth/ "$bearer $rs" 200
+    bench_case noauth-es /noauth/ "$bearer $es" 200
+    bench_case hs256-header /hs-header/ "$bearer $hs" 200 noauth
+    bench_case hs256-cookie /hs-cookie/ "$cookie" 200 noauth-cookie
+    bench_case rs256 /rs256/ "$bearer $rs" 200 noauth-rs
+    bench_case es256 /es256/ "$bearer $es" 200 noauth-es
+    bench_case invalid /invalid/ "$bearer $bad" 401 noauth
+}
+# shellcheck disable=SC2034  # the arrays of bench_cases, read by the scripts
+bench_case() { # CASE URL HEADER STATUS [BASELINE]
+    url[$1]=$2 hdr[$1]=$3 expect[$1]=$4
+    [ -z "${5:-}" ] || base[$1]=$5
 }

@@ -30,52 +30,21 @@ load_test_setup
 need_packages valgrind
 
 port=${INSTRUCTIONS_PORT:-18996}
-bench_setup instructions "$port" 'master_process off; daemon off;'
-log "minting tokens"
-"$py" - "$secret" "$keys" "$dir" <<'EOF'
-import sys, time, uuid, jwt
-from cryptography.hazmat.primitives.serialization import load_pem_private_key
-secret, keys, out = sys.argv[1:]
-claims = lambda: {"sub": "bench", "jti": str(uuid.uuid4()), "exp": int(time.time()) + 86400}
-pem = lambda name: load_pem_private_key(open(f"{keys}/{name}", "rb").read(), password=None)
-hs = jwt.encode(claims(), secret, algorithm="HS256")
-rs, es = pem("rsa2048.pk8.pem"), pem("ec256.pk8.pem")
-bad = hs[:-1] + ("A" if hs[-1] != "A" else "B")
-tokens = {"hs": hs, "rs": jwt.encode(claims(), rs, algorithm="RS256"),
-          "es": jwt.encode(claims(), es, algorithm="ES256"), "bad": bad}
-for name, token in tokens.items():
-    open(f"{out}/{name}.token", "w").write(token + "\n")
+bench_setup instructions "$port" 'master_process off;' 'daemon off;'
 # One for the warm-up and one per request of the longer run.
-with open(f"{out}/unique.tokens", "w") as f:
-    for _ in range(121):
-        f.write(jwt.encode(claims(), rs, algorithm="RS256") + "\n")
-EOF
-hs=$(cat "$dir/hs.token") rs=$(cat "$dir/rs.token") es=$(cat "$dir/es.token") bad=$(cat "$dir/bad.token")
-
-# CASE: URL HEADER EXPECTED-STATUS ("@unique" as the header: a new RS256 token each time).
-declare -A spec=(
-    [noauth]="/noauth/|Authorization: Bearer $hs|200"
-    [hs256-header]="/hs-header/|Authorization: Bearer $hs|200"
-    [noauth-cookie]="/noauth/|Cookie: theme=dark; auth=$hs; lang=en|200"
-    [hs256-cookie]="/hs-cookie/|Cookie: theme=dark; auth=$hs; lang=en|200"
-    [noauth-rs]="/noauth/|Authorization: Bearer $rs|200"
-    [rs256]="/rs256/|Authorization: Bearer $rs|200"
-    [noauth-es]="/noauth/|Authorization: Bearer $es|200"
-    [es256]="/es256/|Authorization: Bearer $es|200"
-    [invalid]="/invalid/|Authorization: Bearer $bad|401"
-    [rs256-unique]="/rs256/|@unique|200"
-)
+log "minting tokens"
+unique_rs256_tokens 121 > "$dir/unique.tokens"
+# The cases of bench_cases, and rs256-unique: a new RS256 token each time ("@unique" as the
+# header).
+bench_case rs256-unique /rs256/ @unique 200 noauth-rs
 cases=(hs256-header hs256-cookie rs256 es256 invalid rs256-unique)
-declare -A base=([hs256-header]=noauth [hs256-cookie]=noauth-cookie [rs256]=noauth-rs [es256]=noauth-es
-    [invalid]=noauth [rs256-unique]=noauth-rs)
 hits=(hs256-header hs256-cookie rs256 es256)
 
 # Sends the warm-up request and N more; fails on any unexpected status.
-client() {
+client() { # N URL HEADER STATUS
     "$py" - "$port" "$dir/unique.tokens" "$@" <<'EOF'
 import socket, sys
-port, unique, n, spec = int(sys.argv[1]), sys.argv[2], int(sys.argv[3]), sys.argv[4]
-url, header, status = spec.split("|")
+port, unique, n, url, header, status = int(sys.argv[1]), sys.argv[2], int(sys.argv[3]), *sys.argv[4:]
 tokens = open(unique).read().split()
 s = socket.create_connection(("127.0.0.1", port))
 reader = s.makefile("rb")
@@ -155,7 +124,7 @@ measure() {
             (exec 3<> "/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
             sleep 0.2
         done
-        client "$n" "${spec[$c]}" || { kill "$pid"; die "case $c failed"; }
+        client "$n" "${url[$c]}" "${hdr[$c]}" "${expect[$c]}" || { kill "$pid"; die "case $c failed"; }
         kill -QUIT "$pid"
         wait "$pid" || true
         out=$(ls "$dir"/callgrind.out.* 2>/dev/null | head -n 1)

@@ -39,13 +39,7 @@ secret=hostile-secret-hostile-secret-hostile-secret-hostile-0123456789
 hex=$(printf '%s' "$secret" | od -An -tx1 | tr -d ' \n')
 keys=$ROOT/testdata/keys
 
-cat > "$dir/conf/nginx.conf" <<EOF
-load_module $module;
-worker_processes 1;
-pid logs/nginx.pid;
-error_log logs/error.log error;
-events { worker_connections 1024; }
-http {
+write_nginx_conf "$dir/conf/nginx.conf" "$module" 'worker_processes 1;' <<EOF
     access_log off;
     keepalive_requests 1000000;
     large_client_header_buffers 4 64k;
@@ -73,7 +67,6 @@ http {
             auth_jwt_location HEADER=Authorization COOKIE=auth;
         }
     }
-}
 EOF
 
 log "minting the cases"

@@ -162,17 +162,10 @@ printf '%s' "$conf" > "$prefix/conf/test.conf"
 
 # Their image's nginx.conf gives the http block mime types and default_type (application/
 # octet-stream); a two-type table stands in for nginx's mime.types, which nothing here checks.
-cat > "$prefix/conf/nginx.conf" <<EOF
-load_module $module;
-worker_processes 1;
-pid logs/nginx.pid;
-error_log logs/error.log;
-events { worker_connections 1024; }
-http {
+write_nginx_conf "$prefix/conf/nginx.conf" "$module" 'worker_processes 1;' <<EOF
     types { text/html html htm; text/plain txt; }
     default_type application/octet-stream;
     include $prefix/conf/test.conf;
-}
 EOF
 
 # Their curl calls go to http(s)://nginx:PORT: the wrapper resolves that name to 127.0.0.1 for
