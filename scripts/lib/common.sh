@@ -81,6 +81,19 @@ write_nginx_conf() { # FILE MODULE [DIRECTIVE...] < http-block
     } > "$file"
 }
 
+# Checks and starts the nginx of the prefix DIR ($nginx with DIR/conf/nginx.conf), stopped when
+# the script exits; $master holds its master's pid.
+start_nginx() { # DIR
+    "$nginx" -p "$1/" -c conf/nginx.conf -t -q || die "nginx -t failed"
+    "$nginx" -p "$1/" -c conf/nginx.conf
+    # shellcheck disable=SC2064  # the prefix is the one of now
+    trap "\"\$nginx\" -p '$1/' -c conf/nginx.conf -s stop 2>/dev/null || true" EXIT
+    for _ in $(seq 50); do [ -s "$1/logs/nginx.pid" ] && break; sleep 0.1; done
+    # shellcheck disable=SC2034  # for the scripts
+    master=$(cat "$1/logs/nginx.pid")
+    sleep 0.3
+}
+
 # scripts/mint-token.py, the one token minter of the scripts (--help lists its arguments).
 mint_token() { "${PYTHON:-python3}" "$ROOT/scripts/mint-token.py" "$@"; }
 

@@ -48,10 +48,7 @@ write_nginx_conf "$dir/conf/nginx.conf" "$module" 'worker_processes 1;' <<EOF
     }
 EOF
 
-"$nginx" -p "$dir/" -c conf/nginx.conf -t -q || die "nginx -t failed"
-"$nginx" -p "$dir/" -c conf/nginx.conf
-trap '"$nginx" -p "$dir/" -c conf/nginx.conf -s stop 2>/dev/null || true' EXIT
-sleep 0.5
+start_nginx "$dir"
 
 log "part 1: $tokens tokens of 300 claims, each sent 3 times, 8 claims read"
 python_minting - "$port" "$tokens" "$bench_secret" "$cache_kb" "$dir/logs/nginx.pid" <<'PY'

@@ -73,12 +73,7 @@ log "minting the cases"
 ncases=$(${PYTHON:-python3} scripts/stress/hostile-load.py "$secret" "$keys" "$dir/cases.lua")
 cat "$dir/cases.lua" scripts/stress/hostile-load.lua > "$dir/hostile.lua"
 
-"$nginx" -p "$dir/" -c conf/nginx.conf -t -q || die "nginx -t failed"
-"$nginx" -p "$dir/" -c conf/nginx.conf
-trap '"$nginx" -p "$dir/" -c conf/nginx.conf -s stop 2>/dev/null || true' EXIT
-for _ in $(seq 50); do [ -s "$dir/logs/nginx.pid" ] && break; sleep 0.1; done
-master=$(cat "$dir/logs/nginx.pid")
-sleep 0.3
+start_nginx "$dir"
 worker_pid() { pgrep -P "$master" | head -n 1; }
 worker=$(worker_pid)
 [ -n "$worker" ] || die "no worker process under master $master"

@@ -107,12 +107,7 @@ function done(summary, latency, requests)
 end
 EOF
 
-"$nginx" -p "$dir/" -c conf/nginx.conf -t -q || die "nginx -t failed"
-"$nginx" -p "$dir/" -c conf/nginx.conf
-trap '"$nginx" -p "$dir/" -c conf/nginx.conf -s stop 2>/dev/null || true' EXIT
-for _ in $(seq 50); do [ -s "$dir/logs/nginx.pid" ] && break; sleep 0.1; done
-master=$(cat "$dir/logs/nginx.pid")
-sleep 0.3
+start_nginx "$dir"
 
 status() { curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $1" "http://127.0.0.1:$port/api/"; }
 initial="$(status "$tok_a") $(status "$tok_b")"
