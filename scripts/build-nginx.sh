@@ -12,7 +12,9 @@
 #       builds against it and writes to dist/:
 #         ngx_http_auth_jwt_module.so            loads into the packaged nginx
 #         libnginx-mod-http-auth-jwt_*.deb       installs it as Debian's libnginx-mod-* packages do
-#       then runs `nginx -t` over nginx-conf/ with the packaged binary.
+#                                                (control files: packaging/debian/)
+#       then runs `nginx -t` over nginx-conf/ with the packaged binary. --test also runs lintian
+#       on the .deb (no error or warning allowed) and installs, upgrades and removes it.
 #
 #   scripts/build-nginx.sh source DIR [--test]
 #       Builds nginx from the nginx source tree DIR (--with-compat, auth_request, plus
@@ -21,10 +23,10 @@
 #   --test   also runs the integration suite against the nginx and module just built
 #            (through NGX_JWT_NGINX / NGX_JWT_MODULE, see tests/common/mod.rs).
 set -euo pipefail
-source "$(dirname "$0")/lib.sh"
+source "$(dirname "$0")/lib/common.sh"
 cd "$ROOT"
 
-usage() { sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-0}"; }
+usage() { sed -n '2,/^[^#]/{/^#/p}' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-0}"; }
 
 mode=vendored source_dir="" profile=release serve=no run_tests=no
 while [ $# -gt 0 ]; do
@@ -83,11 +85,8 @@ check_confs() {
     done
     for site in nginx-conf/sites/*.conf; do
         [ -e "$site" ] || continue
-        cat > "$prefix/conf/site-check.conf" <<EOF
-load_module modules/$MODULE;
-events {}
-http { include sites/$(basename "$site"); }
-EOF
+        write_nginx_conf "$prefix/conf/site-check.conf" "modules/$MODULE" \
+            <<< "    include sites/$(basename "$site");"
         "$nginx" -p "$prefix" -c conf/site-check.conf -t -q || die "nginx -t failed for $site"
         printf '    ok  %s\n' "$site" >&2
     done
@@ -148,7 +147,10 @@ build_debian() {
     make_prefix "$prefix" "dist/$MODULE"
     check_confs /usr/sbin/nginx "$prefix"
     [ "$run_tests" = yes ] || return 0
-    test_deb "$(ls -t dist/${PKG}_*.deb | head -n 1)"
+    local deb
+    deb=$(ls -t dist/"${PKG}"_*.deb | head -n 1)
+    lint_deb "$deb"
+    test_deb "$deb"
     NGINX_SOURCE_DIR=$tree NGINX_BUILD_DIR=$tree/objs \
         run_suite /usr/sbin/nginx "dist/$MODULE" --no-default-features --target-dir target/debian
 }
@@ -183,7 +185,7 @@ test_deb() {
     if grep -q 'sites-enabled/\*' "$conf"; then die "could not limit $conf to the example site"; fi
     nginx -c "$conf" -g "error_log stderr;" 2>/dev/null || true
     local token code user
-    token=$(scripts/mint-token.py deb-user)
+    token=$(mint_token deb-user)
     for _ in 1 2 3 4 5 6 7 8 9 10; do
         code=$(curl -s -o /dev/null -w '%{http_code}' http://127.0.0.1:8088/private/ || true)
         [ "$code" = 000 ] || break
@@ -267,116 +269,62 @@ shlib_depends() {
 }
 
 # A package laid out like Debian's libnginx-mod-*: the module in /usr/lib/nginx/modules, its
-# load_module line in modules-available, enabled through a link in /etc/nginx/modules-enabled.
+# load_module line in modules-available, enabled through a link in /etc/nginx/modules-enabled
+# by the maintainer scripts. Its control files are those of packaging/debian/, with @NAME@
+# placeholders filled in.
 make_deb() {
-    local module=$1 abi=$2 version=$3 arch root deb
+    local module=$1 abi=$2 version=$3 arch root deb doc src=$ROOT/packaging/debian
     arch=$(dpkg --print-architecture)
     root=$ROOT/build/deb/$PKG
+    doc=$root/usr/share/doc/$PKG
     rm -rf "$root"
-    mkdir -p "$root/DEBIAN" "$root/usr/lib/nginx/modules" "$root/usr/share/nginx/modules-available" \
-        "$root/usr/share/doc/$PKG"
+    umask 022
+    install -d "$root/DEBIAN" "$root/usr/lib/nginx/modules" "$root/usr/share/nginx/modules-available" \
+        "$doc/docs" "$root/usr/share/lintian/overrides"
     install -m 644 "$module" "$root/usr/lib/nginx/modules/$MODULE"
-    strip --strip-unneeded "$root/usr/lib/nginx/modules/$MODULE"
-    echo "load_module modules/$MODULE;" > "$root/usr/share/nginx/modules-available/mod-http-auth-jwt.conf"
-    install -m 644 README.md CHANGELOG.md "$root/usr/share/doc/$PKG/"
-    install -d "$root/usr/share/doc/$PKG/docs"
-    install -m 644 docs/*.md "$root/usr/share/doc/$PKG/docs/"
-    local depends=$abi shlibs
+    # As dh_strip does: no symbols but the dynamic ones, no build notes.
+    strip --strip-unneeded --remove-section=.comment --remove-section=.note \
+        "$root/usr/lib/nginx/modules/$MODULE"
+    install -m 644 "$src/mod-http-auth-jwt.conf" "$root/usr/share/nginx/modules-available/"
+    install -m 644 "$src/lintian-overrides" "$root/usr/share/lintian/overrides/$PKG"
+    install -m 644 "$src/copyright" README.md "$doc/"
+    install -m 644 docs/*.md "$doc/docs/"
+    gzip -9n < CHANGELOG.md > "$doc/changelog.gz"
+    local depends=$abi shlibs date
     shlibs=$(shlib_depends "$module")
     [ -z "$shlibs" ] || depends="$depends, $shlibs"
-    cat > "$root/DEBIAN/control" <<EOF
-Package: $PKG
-Version: $version
-Architecture: $arch
-Section: httpd
-Priority: optional
-Maintainer: ngx_http_auth_jwt_module developers <root@localhost>
-Depends: $depends
-Installed-Size: $(du -sk "$root/usr" | cut -f1)
-Description: JWT authentication for nginx (Rust)
- A dynamic module that authenticates requests with JSON Web Tokens from a
- header, cookie or query argument: HS*, RS*, PS*, ES256/384 and EdDSA keys
- given inline, as PEM, JWK or JWK set. A drop-in replacement for TeslaGov's
- ngx-http-auth-jwt-module directives.
-EOF
-    write_maintainer_scripts "$root/DEBIAN"
+    # The changelog entry is dated by the commit built, so that the package is reproducible.
+    date=$(git log -1 --format=%cD 2>/dev/null) || date=$(date -R)
+    deb_fill "$src/changelog" VERSION "$version" UPSTREAM_VERSION "${version%-*}" NGINX_ABI "$abi" \
+        DATE "$date" | gzip -9n > "$doc/changelog.Debian.gz"
+    install -m 755 "$src/postinst" "$src/prerm" "$src/postrm" "$root/DEBIAN/"
+    deb_fill "$src/control" VERSION "$version" ARCH "$arch" DEPENDS "$depends" \
+        INSTALLED_SIZE "$(du -sk "$root/usr" | cut -f1)" > "$root/DEBIAN/control"
+    (cd "$root" && find usr -type f | sort | xargs md5sum) > "$root/DEBIAN/md5sums"
     mkdir -p dist
     deb=dist/${PKG}_${version}_${arch}.deb
     dpkg-deb --root-owner-group --build "$root" "$deb" >/dev/null
     log "wrote $deb (Depends: $depends)"
 }
 
-write_maintainer_scripts() {
-    local dir=$1 link=/etc/nginx/modules-enabled/50-mod-http-auth-jwt.conf
-    local target=/usr/share/nginx/modules-available/mod-http-auth-jwt.conf
-    local note="a reload keeps the old module code running"
-    cat > "$dir/postinst" <<EOF
-#!/bin/sh
-set -e
-case "\$1" in
-    configure)
-        # Enable the module on a first install, and on a reinstall after a remove that disabled
-        # it; an administrator who deleted the link on an installed package keeps it deleted on
-        # upgrade.
-        if [ -z "\$2" ] || [ -L $link.removed ]; then
-            rm -f $link.removed
-            ln -sf $target $link
-        fi
-        if [ -z "\$2" ]; then
-            # Nothing of a new module is mapped in nginx yet: a reload loads it.
-            dpkg-trigger --no-await nginx-reload 2>/dev/null || true
-        elif invoke-rc.d --quiet nginx status >/dev/null 2>&1; then
-            # On a reload nginx dlopen()s the same path, which returns the old code already
-            # mapped: only a new master process runs the new module. nginx -t comes first as a
-            # restart stops nginx and, with a failing configuration, does not start it again.
-            if nginx -t -q 2>/dev/null && invoke-rc.d nginx restart; then
-                echo "$PKG: nginx restarted, as $note" >&2
-            else
-                echo "$PKG: nginx not restarted: run 'systemctl restart nginx', as $note" >&2
-            fi
-        else
-            echo "$PKG: nginx is not running as a service: restart any nginx started otherwise" \\
-                "that loads the module, as $note" >&2
-        fi
-        ;;
-    abort-remove|abort-deconfigure)
-        # prerm moved the link aside for the remove or deconfigure that failed: put it back.
-        if [ -L $link.removed ]; then
-            mv $link.removed $link
-        fi
-        ;;
-    abort-upgrade)
-        # prerm changes nothing on upgrade: nothing to undo.
-        ;;
-    *)
-        echo "postinst called with unknown argument '\$1'" >&2
-        exit 1
-        ;;
-esac
-EOF
-    cat > "$dir/prerm" <<EOF
-#!/bin/sh
-set -e
-# Disable before the module file goes, so nginx never points at a missing module.
-if [ "\$1" = remove ] || [ "\$1" = deconfigure ]; then
-    if [ -L $link ]; then
-        mv $link $link.removed
-    fi
-fi
-EOF
-    cat > "$dir/postrm" <<EOF
-#!/bin/sh
-set -e
-if [ "\$1" = remove ]; then
-    # A reload suffices: the new configuration no longer loads the module, so the old code that
-    # nginx may keep mapped is never called again.
-    dpkg-trigger --no-await nginx-reload 2>/dev/null || true
-fi
-if [ "\$1" = purge ]; then
-    rm -f $link $link.removed
-fi
-EOF
-    chmod 755 "$dir/postinst" "$dir/prerm" "$dir/postrm"
+# FILE with each @NAME@ of the NAME VALUE pairs given replaced by its VALUE; fails on one left.
+deb_fill() { # FILE [NAME VALUE]...
+    local text
+    text=$(cat "$1")
+    shift
+    while [ $# -gt 1 ]; do
+        text=${text//"@$1@"/"$2"}
+        shift 2
+    done
+    if grep -q '@[A-Z_]*@' <<< "$text"; then die "unfilled placeholder in $(grep -o '@[A-Z_]*@' <<< "$text")"; fi
+    printf '%s\n' "$text"
+}
+
+# The package passes lintian: no error, no warning (informational tags are printed only).
+lint_deb() {
+    need_packages lintian
+    log "lintian $1"
+    lintian --fail-on error,warning --display-info "$1" || die "lintian finds errors or warnings in $1"
 }
 
 build_source() {

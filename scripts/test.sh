@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Runs every test: the JWT core's unit and property tests, the integration suite that
 # starts the nginx this module was built against on 127.0.0.1 with real tokens,
-# scripts/instructions.sh --check (the release module under callgrind: a request served from
+# scripts/perf/instructions.sh --check (the release module under callgrind: a request served from
 # the cache allocates nothing on the heap; a unique RS256 token costs at most 1.2 times its
 # RSA verification in instructions), and every fuzz target built and run for a few seconds
-# (scripts/fuzz.sh), so that the harness cannot fall behind the core's API.
+# (scripts/test/fuzz.sh), so that the harness cannot fall behind the core's API.
 #
 #   scripts/test.sh            # lint (fmt, clippy -D warnings) and every test: what CI runs
 #   scripts/test.sh --no-lint  # tests only
@@ -12,7 +12,7 @@
 # The integration suite can target another nginx: NGX_JWT_NGINX=/path/to/nginx and
 # NGX_JWT_MODULE=/path/to/ngx_http_auth_jwt_module.so (see tests/common/mod.rs).
 set -euo pipefail
-source "$(dirname "$0")/lib.sh"
+source "$(dirname "$0")/lib/common.sh"
 cd "$ROOT"
 
 need_build_deps
@@ -32,9 +32,7 @@ log "cargo build (nginx 1.28.3 and the module on first run)"
 cargo build --workspace --all-targets
 log "cargo test"
 cargo test --workspace --tests --benches
-# The timing build scripts/bench.sh uses: its clock spans add up.
-cargo test -p jwt-core --features timing --lib timing
 log "instructions per request (release, callgrind)"
-bash scripts/instructions.sh --check
+bash scripts/perf/instructions.sh --check
 log "fuzz targets: each built and run for 5 s"
-FUZZ_SANITIZER=${FUZZ_SANITIZER:-none} bash scripts/fuzz.sh 5
+FUZZ_SANITIZER=${FUZZ_SANITIZER:-none} bash scripts/test/fuzz.sh 5

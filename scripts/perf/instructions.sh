@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # What a request costs nginx and the module, in instructions: deterministic, unlike time.
 #
-#   scripts/instructions.sh [--check]
+#   scripts/perf/instructions.sh [--check]
 #
 # nginx (release module, one process: master_process off) runs under valgrind's callgrind
 # while a client sends one warm-up request and then N requests of one case on a keep-alive
@@ -12,7 +12,7 @@
 # nginx's header filter chain, which the module's filter calls), and the calls the module
 # makes to malloc and its kin.
 #
-# Cases are those of scripts/bench.sh, each against the same request sent to a location
+# Cases are those of scripts/perf/bench.sh, each against the same request sent to a location
 # without auth; rs256-unique sends a never-seen token each time, and is also set against the
 # instructions of the RSA verification (aws-lc-rs) within it.
 # The profiles stay in build/instructions/CASE.N.callgrind (callgrind_annotate reads them).
@@ -21,7 +21,7 @@
 # the heap (hs256-header, hs256-cookie, rs256, es256), or when a unique RS256 token costs more
 # than 1.2 times its RSA verification. scripts/test.sh runs it so.
 set -euo pipefail
-source "$(dirname "$0")/lib.sh"
+source "$(dirname "$0")/../lib/common.sh"
 cd "$ROOT"
 
 check=0
@@ -30,52 +30,21 @@ load_test_setup
 need_packages valgrind
 
 port=${INSTRUCTIONS_PORT:-18996}
-bench_setup instructions "$port" 'master_process off; daemon off;'
-log "minting tokens"
-"$py" - "$secret" "$keys" "$dir" <<'EOF'
-import sys, time, uuid, jwt
-from cryptography.hazmat.primitives.serialization import load_pem_private_key
-secret, keys, out = sys.argv[1:]
-claims = lambda: {"sub": "bench", "jti": str(uuid.uuid4()), "exp": int(time.time()) + 86400}
-pem = lambda name: load_pem_private_key(open(f"{keys}/{name}", "rb").read(), password=None)
-hs = jwt.encode(claims(), secret, algorithm="HS256")
-rs, es = pem("rsa2048.pk8.pem"), pem("ec256.pk8.pem")
-bad = hs[:-1] + ("A" if hs[-1] != "A" else "B")
-tokens = {"hs": hs, "rs": jwt.encode(claims(), rs, algorithm="RS256"),
-          "es": jwt.encode(claims(), es, algorithm="ES256"), "bad": bad}
-for name, token in tokens.items():
-    open(f"{out}/{name}.token", "w").write(token + "\n")
+bench_setup instructions "$port" 'master_process off;' 'daemon off;'
 # One for the warm-up and one per request of the longer run.
-with open(f"{out}/unique.tokens", "w") as f:
-    for _ in range(121):
-        f.write(jwt.encode(claims(), rs, algorithm="RS256") + "\n")
-EOF
-hs=$(cat "$dir/hs.token") rs=$(cat "$dir/rs.token") es=$(cat "$dir/es.token") bad=$(cat "$dir/bad.token")
-
-# CASE: URL HEADER EXPECTED-STATUS ("@unique" as the header: a new RS256 token each time).
-declare -A spec=(
-    [noauth]="/noauth/|Authorization: Bearer $hs|200"
-    [hs256-header]="/hs-header/|Authorization: Bearer $hs|200"
-    [noauth-cookie]="/noauth/|Cookie: theme=dark; auth=$hs; lang=en|200"
-    [hs256-cookie]="/hs-cookie/|Cookie: theme=dark; auth=$hs; lang=en|200"
-    [noauth-rs]="/noauth/|Authorization: Bearer $rs|200"
-    [rs256]="/rs256/|Authorization: Bearer $rs|200"
-    [noauth-es]="/noauth/|Authorization: Bearer $es|200"
-    [es256]="/es256/|Authorization: Bearer $es|200"
-    [invalid]="/invalid/|Authorization: Bearer $bad|401"
-    [rs256-unique]="/rs256/|@unique|200"
-)
+log "minting tokens"
+unique_rs256_tokens 121 > "$dir/unique.tokens"
+# The cases of bench_cases, and rs256-unique: a new RS256 token each time ("@unique" as the
+# header).
+bench_case rs256-unique /rs256/ @unique 200 noauth-rs
 cases=(hs256-header hs256-cookie rs256 es256 invalid rs256-unique)
-declare -A base=([hs256-header]=noauth [hs256-cookie]=noauth-cookie [rs256]=noauth-rs [es256]=noauth-es
-    [invalid]=noauth [rs256-unique]=noauth-rs)
 hits=(hs256-header hs256-cookie rs256 es256)
 
 # Sends the warm-up request and N more; fails on any unexpected status.
-client() {
+client() { # N URL HEADER STATUS
     "$py" - "$port" "$dir/unique.tokens" "$@" <<'EOF'
 import socket, sys
-port, unique, n, spec = int(sys.argv[1]), sys.argv[2], int(sys.argv[3]), sys.argv[4]
-url, header, status = spec.split("|")
+port, unique, n, url, header, status = int(sys.argv[1]), sys.argv[2], int(sys.argv[3]), *sys.argv[4:]
 tokens = open(unique).read().split()
 s = socket.create_connection(("127.0.0.1", port))
 reader = s.makefile("rb")
@@ -155,7 +124,7 @@ measure() {
             (exec 3<> "/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
             sleep 0.2
         done
-        client "$n" "${spec[$c]}" || { kill "$pid"; die "case $c failed"; }
+        client "$n" "${url[$c]}" "${hdr[$c]}" "${expect[$c]}" || { kill "$pid"; die "case $c failed"; }
         kill -QUIT "$pid"
         wait "$pid" || true
         out=$(ls "$dir"/callgrind.out.* 2>/dev/null | head -n 1)

@@ -1,5 +1,5 @@
--- wrk driver for scripts/hostile-load.sh; appended to the generated `cases` table
--- (scripts/hostile-load.py). Cycles through every case on every connection, counts the
+-- wrk driver for scripts/stress/hostile-load.sh; appended to the generated `cases` table
+-- (scripts/stress/hostile-load.py). Cycles through every case on every connection, counts the
 -- statuses per case from the X-Case response header (= ?case=N), checks X-Sub, and in done()
 -- writes the per-class table and the verdict to $HL_OUT.
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Key rotation by `nginx -s reload` under load (release build): no request refused or dropped.
 #
-#   scripts/reload-load.sh [SECONDS]        # default 20
+#   scripts/stress/reload-load.sh [SECONDS]        # default 20
 #
 # nginx (one worker) serves an RS256 location whose key file is a JWKS. wrk (2 threads,
 # RELOAD_CONNECTIONS connections, default 16, `Connection: close` so that every request is a
@@ -21,7 +21,7 @@
 # worker, alert/crit/emerg/crash lines in the error log, and when afterwards (curl) an A-token
 # is not refused with 401 or a B-token not accepted with 200.
 set -euo pipefail
-source "$(dirname "$0")/lib.sh"
+source "$(dirname "$0")/../lib/common.sh"
 cd "$ROOT"
 
 seconds=${1:-20}
@@ -34,15 +34,8 @@ dir=$ROOT/build/reload-load
 load_prefix "$dir"
 port=${RELOAD_PORT:-18997}
 keys=$ROOT/testdata/keys
-py=${PYTHON:-python3}
 
-cat > "$dir/conf/nginx.conf" <<EOF
-load_module $module;
-worker_processes 1;
-pid logs/nginx.pid;
-error_log logs/error.log error;
-events { worker_connections 1024; }
-http {
+write_nginx_conf "$dir/conf/nginx.conf" "$module" 'worker_processes 1;' <<EOF
     access_log off;
     root html;
     server {
@@ -55,39 +48,30 @@ http {
             auth_jwt_keyfile_path conf/jwks.json;
         }
     }
-}
 EOF
 
 log "making the key sets and tokens"
-"$py" - "$keys" "$dir" <<'EOF'
-import base64, json, sys, time, uuid
-import jwt
-from cryptography.hazmat.primitives.serialization import load_pem_public_key
-
+python_minting - "$keys" "$dir" <<'EOF'
+import importlib, json, sys
+rsa_jwk = importlib.import_module("mint-token").rsa_jwk
 keys, dir = sys.argv[1], sys.argv[2]
-def b64(b): return base64.urlsafe_b64encode(b).rstrip(b"=").decode()
-def jwk(kid, stem):
-    n = load_pem_public_key(open(f"{keys}/{stem}.pub", "rb").read()).public_numbers()
-    return {"kty": "RSA", "kid": kid, "use": "sig", "alg": "RS256",
-            "n": b64(n.n.to_bytes((n.n.bit_length() + 7) // 8, "big")),
-            "e": b64(n.e.to_bytes((n.e.bit_length() + 7) // 8, "big"))}
-A, B = jwk("A", "rsa2048"), jwk("B", "rsa2048-b")
+A = rsa_jwk(f"{keys}/rsa2048.pub", kid="A", use="sig", alg="RS256")
+B = rsa_jwk(f"{keys}/rsa2048-b.pub", kid="B", use="sig", alg="RS256")
 for name, ks in [("jwks-A", [A]), ("jwks-AB", [A, B]), ("jwks-B", [B])]:
     json.dump({"keys": ks}, open(f"{dir}/{name}.json", "w"))
-now = int(time.time())
-def tok(kid, stem, i):
-    c = {"sub": f"user-{kid}{i}", "iat": now, "exp": now + 86400, "jti": str(uuid.uuid4())}
-    return jwt.encode(c, open(f"{keys}/{stem}.pk8.pem").read(), algorithm="RS256", headers={"kid": kid})
-with open(f"{dir}/tokens.lua", "w") as f:
-    f.write("tokens = {\n")
-    for i in range(8):
-        f.write(f'  {{cls="A", tok="{tok("A", "rsa2048", i)}"}},\n')
-        f.write(f'  {{cls="B", tok="{tok("B", "rsa2048-b", i)}"}},\n')
-    f.write("}\n")
-with open(f"{dir}/tokens.sh", "w") as f:
-    f.write(f'tok_a="{tok("A", "rsa2048", 99)}"\ntok_b="{tok("B", "rsa2048-b", 99)}"\n')
 EOF
-source "$dir/tokens.sh"
+# RS256 tokens of kid A (rsa2048) and kid B (rsa2048-b): eight of each, alternating, for wrk,
+# and one of each for curl.
+mint() { # KID KEY [ARG...]
+    mint_token "user-$1" --ttl 86400 --alg RS256 --key "$keys/$2.pk8.pem" --header "kid=$1" "${@:3}"
+}
+{
+    echo "tokens = {"
+    paste -d '\n' <(mint A rsa2048 --count 8 | sed 's/.*/  {cls="A", tok="&"},/') \
+        <(mint B rsa2048-b --count 8 | sed 's/.*/  {cls="B", tok="&"},/')
+    echo "}"
+} > "$dir/tokens.lua"
+tok_a=$(mint A rsa2048) tok_b=$(mint B rsa2048-b)
 cp "$dir/jwks-A.json" "$dir/conf/jwks.json"
 
 cat "$dir/tokens.lua" - > "$dir/reload.lua" <<'EOF'
@@ -123,12 +107,7 @@ function done(summary, latency, requests)
 end
 EOF
 
-"$nginx" -p "$dir/" -c conf/nginx.conf -t -q || die "nginx -t failed"
-"$nginx" -p "$dir/" -c conf/nginx.conf
-trap '"$nginx" -p "$dir/" -c conf/nginx.conf -s stop 2>/dev/null || true' EXIT
-for _ in $(seq 50); do [ -s "$dir/logs/nginx.pid" ] && break; sleep 0.1; done
-master=$(cat "$dir/logs/nginx.pid")
-sleep 0.3
+start_nginx "$dir"
 
 status() { curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $1" "http://127.0.0.1:$port/api/"; }
 initial="$(status "$tok_a") $(status "$tok_b")"
@@ -167,7 +146,6 @@ sleep $(( start + seconds * 65 / 100 - $(date +%s) > 0 ? start + seconds * 65 / 
 read -r r2_t0 r2_t1 r2_old r2_new < <(reload_to jwks-B.json)
 log "reload 2 ({A,B} -> {B}): signalled at +$(( r2_t0 - start ))s, old worker $r2_old gone by +$(( r2_t1 - start ))s, new worker $r2_new"
 wait "$wrk_pid" || die "wrk failed: $(cat "$dir/wrk.out")"
-end=$(date +%s)
 final="$(status "$tok_a") $(status "$tok_b")"
 
 # -- evaluate --------------------------------------------------------------------------------

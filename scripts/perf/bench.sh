@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Throughput of nginx with the module against the same nginx without auth, in one run.
 #
-#   scripts/bench.sh [ROUNDS] [SECONDS]      # default: 12 rounds, 2 s per measurement
-#                                            # (a case and its baseline: 2 x SECONDS together)
+#   scripts/perf/bench.sh [ROUNDS] [SECONDS]   # default: 12 rounds, 2 s per measurement
+#                                              # (a case and its baseline: 2 x SECONDS together)
+#   scripts/perf/bench.sh 1 1                  # a short run, about a minute
 #
 # One nginx worker pinned to CPU 0, wrk (1 thread, 32 keep-alive connections) pinned to CPU 1,
 # a small static file, default error_log level (error), access_log off.
@@ -10,7 +11,7 @@
 # Each case is measured against its baseline, the same request sent to a location without
 # auth (noauth, noauth-cookie, noauth-rs, noauth-es), so that only the module differs: nginx's
 # own cost of parsing a 600-byte header is not the module's. The two are interleaved within one
-# wrk run (scripts/interleave.lua): wrk sends one of them for 20 ms, then the other, in pairs
+# wrk run (scripts/perf/interleave.lua): wrk sends one of them for 20 ms, then the other, in pairs
 # of slices whose order is drawn at random, and counts the responses of each slice. On this
 # shared VM two runs of a few seconds of the very same request, one after the other, differ by
 # up to 20%; 20 ms apart, the case and its baseline see the same machine. Every round runs each
@@ -24,39 +25,35 @@
 # over all rounds and the interquartile range of the rounds' ratios; the 20 ms pairs counted;
 # how busy the nginx worker was (near 100%: nginx, not wrk, is the bottleneck).
 #
-# Then the cost of a unique RS256 token against the raw RSA-2048 signature check of the core's
-# micro-benchmark (criterion, verify/RS256), which runs on the worker's CPU just before and
-# just after the timed run of every round (below), so that each round's ratio is taken within
-# seconds, against the mean of the two: this VM's speed drifts by up to 20% within a minute,
-# and a reference taken on one side only carried that drift into the ratio:
-# - in the module: a second nginx, on the next port, loads the module built with
-#   `--features timing`, which reads the clock the micro-benchmark reads around its access
-#   handler and around each signature check, and logs the totals when its worker exits. Each
-#   round starts it, sends it the unique tokens for as long as a case runs, and stops it: its
-#   handler's time per signature check is what a unique token costs in the module, set against
-#   the micro-benchmark and against the same RSA call timed in the worker. Six clock reads a
-#   request stand in for perf's sampling, which this used before: its interrupts and 16 KiB
-#   stack copies slowed the micro-benchmark it sampled by 11-15% on this VM.
-# - wall time: 1/rs256-unique - 1/rs256-same, a different pre-minted token per request (a Lua
-#   script) against the same script replaying one token, run back to back, not interleaved
-#   (scripts/interleave.lua sends two fixed requests). It also holds what nginx and the
-#   kernel spend more per request at the lower request rate (fewer requests per event-loop
-#   pass, more wake-ups of wrk), which no module can remove.
+# Then the cost of a unique RS256 token, a different pre-minted token per request (a Lua
+# script), against the same script replaying one token, run back to back, not interleaved
+# (scripts/perf/interleave.lua sends two fixed requests): 1/rs256-unique - 1/rs256-same, set
+# against the raw RSA-2048 signature check of the core's micro-benchmark (criterion,
+# verify/RS256), which runs on the worker's CPU just before and just after the two runs of
+# every round, so that each round's ratio is taken within seconds, against the mean of the two:
+# this VM's speed drifts by up to 20% within a minute. The wall time also holds what nginx and
+# the kernel spend more per request at the lower request rate (fewer requests per event-loop
+# pass, more wake-ups of wrk), which no module can remove. For what a unique token costs in the
+# module itself, run scripts/perf/instructions.sh (callgrind: instructions in the module against
+# those of its RSA verification).
 #
 # On a guest whose idle CPUs halt at once (haltpoll with guest_halt_poll_ns 0, as on this
 # project's VMs), every response that wakes an idle wrk costs the worker a cross-CPU interrupt,
 # some 15 us here: it taxes the slower cases more and swamps what the module does. With
 # BENCH_TUNE=1 the script lets idle CPUs poll 200 us before halting for the run (restored on
-# exit), like pyperf's "system tune"; by default it leaves the machine's settings alone.
+# exit), like pyperf's "system tune".
+#
+# Environment: BENCH_TUNE=1 (above; without it no host setting is changed), BENCH_PORT (default
+# 18999), PYTHON.
 set -euo pipefail
-source "$(dirname "$0")/lib.sh"
+source "$(dirname "$0")/../lib/common.sh"
 cd "$ROOT"
 
 rounds=${1:-12} seconds=${2:-2}
 load_test_setup
 
 port=${BENCH_PORT:-18999}
-bench_setup bench "$port" 'worker_processes 1; worker_cpu_affinity 01;'
+bench_setup bench "$port" 'worker_processes 1;' 'worker_cpu_affinity 01;'
 log "building the micro-benchmark"
 verify_bench=$(cargo bench -p jwt-core --bench verify --no-run --message-format=json 2>/dev/null | "$py" -c '
 import json, sys
@@ -65,59 +62,18 @@ for line in sys.stdin:
     if m.get("reason") == "compiler-artifact" and m["target"]["name"] == "verify" and m.get("executable"):
         print(m["executable"])')
 [ -x "$verify_bench" ] || die "the micro-benchmark did not build"
-# The timing build (see the top of this file), then the plain one again for the main nginx.
-log "building the module with --features timing"
-(cd "$ROOT" && cargo build --release --lib --features timing)
-timed_module=$ROOT/build/bench-timed.so
-cp "$module" "$timed_module"
-(cd "$ROOT" && cargo build --release --lib)
-timed_port=$((port + 1))
-main_dir=$dir
-module=$timed_module bench_setup bench-timed "$timed_port" 'worker_processes 1; worker_cpu_affinity 01;'
-sed -i 's#^error_log logs/error.log;#error_log logs/error.log notice;#' "$dir/conf/nginx.conf"
-timed_dir=$dir dir=$main_dir
 
-mint() { # ALG KEY [UNIQUE]
-    "$py" - "$@" <<'EOF'
-import sys, time, jwt, uuid
-alg, key = sys.argv[1], sys.argv[2]
-if not alg.startswith("HS"):
-    key = open(key).read()
-claims = {"sub": "bench", "iat": int(time.time()), "exp": int(time.time()) + 86400}
-if len(sys.argv) > 3:
-    claims["jti"] = str(uuid.uuid4())
-print(jwt.encode(claims, key, algorithm=alg))
-EOF
-}
-hs=$(mint HS256 "$secret")
-rs=$(mint RS256 "$keys/rsa2048.pk8.pem")
-es=$(mint ES256 "$keys/ec256.pk8.pem")
-bad=${hs%?}A
-[ "$bad" != "$hs" ] || bad=${hs%?}B
-
-# rs256-unique: wrk sends a different pre-minted token with each request.
+# rs256-unique: wrk sends a different pre-minted token with each request. Fifty thousand: more
+# than one run sends (some 16,000 a second for 2 s), and many times what a worker's cache holds,
+# so every request verifies in full.
 log "minting unique RS256 tokens"
-"$py" - "$keys/rsa2048.pk8.pem" > "$dir/tokens.lua" <<'EOF'
-import sys, time, jwt, uuid
-from multiprocessing import Pool
-from cryptography.hazmat.primitives.serialization import load_pem_private_key
-# Parsed once per process: handing PyJWT the PEM text would re-parse it for every token.
-key = load_pem_private_key(open(sys.argv[1], "rb").read(), password=None)
-def mint(_):
-    claims = {"sub": "bench", "jti": str(uuid.uuid4()), "exp": int(time.time()) + 86400}
-    return jwt.encode(claims, key, algorithm="RS256")
-# Fifty thousand: more than one run sends (some 16,000 a second for 2 s), so the timing
-# build's nginx, started afresh each round, never sees a token twice, which the cache
-# would store; and many times what a worker's cache holds, so every request verifies in full.
-with Pool(2) as pool:
-    tokens = pool.map(mint, range(50000), chunksize=500)
-print("tokens = {")
-for t in tokens:
-    print(f'"{t}",')
-print("}")
-print("i = 0")
-print('request = function() i = i % #tokens + 1; return wrk.format("GET", "/rs256/", {["Authorization"] = "Bearer " .. tokens[i]}) end')
-EOF
+{
+    echo "tokens = {"
+    unique_rs256_tokens 50000 | sed 's/.*/"&",/'
+    echo "}"
+    echo "i = 0"
+    echo 'request = function() i = i % #tokens + 1; return wrk.format("GET", "/rs256/", {["Authorization"] = "Bearer " .. tokens[i]}) end'
+} > "$dir/tokens.lua"
 # The same script with its first token only.
 awk 'NR == 1 || !/^"/ || !seen++' "$dir/tokens.lua" > "$dir/same.lua"
 
@@ -126,7 +82,6 @@ poll=/sys/module/haltpoll/parameters/guest_halt_poll_ns
 poll_was=
 cleanup() {
     "$nginx" -p "$dir" -c conf/nginx.conf -s stop 2>/dev/null || true
-    "$nginx" -p "$timed_dir" -c conf/nginx.conf -s stop 2>/dev/null || true
     [ -z "$poll_was" ] || echo "$poll_was" > "$poll" || true
 }
 trap cleanup EXIT
@@ -140,21 +95,10 @@ fi
 "$nginx" -p "$dir" -c conf/nginx.conf
 sleep 0.5
 
-declare -A url hdr expect
-url[noauth]=/noauth/;           hdr[noauth]="Authorization: Bearer $hs";        expect[noauth]=200
-url[control]=/noauth/;          hdr[control]="Authorization: Bearer $hs";       expect[control]=200
-url[noauth-cookie]=/noauth/;    hdr[noauth-cookie]="Cookie: theme=dark; auth=$hs; lang=en"; expect[noauth-cookie]=200
-url[noauth-rs]=/noauth/;        hdr[noauth-rs]="Authorization: Bearer $rs";     expect[noauth-rs]=200
-url[noauth-es]=/noauth/;        hdr[noauth-es]="Authorization: Bearer $es";     expect[noauth-es]=200
-url[hs256-header]=/hs-header/;  hdr[hs256-header]="Authorization: Bearer $hs";  expect[hs256-header]=200
-url[hs256-cookie]=/hs-cookie/;  hdr[hs256-cookie]="Cookie: theme=dark; auth=$hs; lang=en"; expect[hs256-cookie]=200
-url[rs256]=/rs256/;             hdr[rs256]="Authorization: Bearer $rs";         expect[rs256]=200
-url[es256]=/es256/;             hdr[es256]="Authorization: Bearer $es";         expect[es256]=200
-url[invalid]=/invalid/;         hdr[invalid]="Authorization: Bearer $bad";      expect[invalid]=401
-# Each case and the baseline it is interleaved with, in the order printed.
+# Each case, compared with its baseline (bench_cases), in the order printed; control is the
+# baseline against itself.
+bench_case control /noauth/ "${hdr[noauth]}" 200 noauth
 cases=(hs256-header hs256-cookie rs256 es256 invalid control)
-declare -A base=([hs256-header]=noauth [hs256-cookie]=noauth-cookie [rs256]=noauth-rs [es256]=noauth-es
-    [invalid]=noauth [control]=noauth)
 
 # Every request once, checking it answers what it should before timing it.
 for c in "${!url[@]}"; do
@@ -168,10 +112,10 @@ ticks_per_s=$(getconf CLK_TCK)
 cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$worker/stat"; }
 
 # Prints: requests/s, the worker's CPU time per request in microseconds.
-run_case() { # CASE [PORT]
+run_case() { # CASE
     local c=$1 args=(-t1 -c32 -d"${seconds}s")
     case "$c" in
-        rs256-unique) args+=(-s "$dir/tokens.lua" "http://127.0.0.1:${2:-$port}/rs256/") ;;
+        rs256-unique) args+=(-s "$dir/tokens.lua" "http://127.0.0.1:$port/rs256/") ;;
         rs256-same) args+=(-s "$dir/same.lua" "http://127.0.0.1:$port/rs256/") ;;
         *) args+=(-H "${hdr[$c]}" "http://127.0.0.1:$port${url[$c]}") ;;
     esac
@@ -185,13 +129,13 @@ run_case() { # CASE [PORT]
         END { printf "%s %.2f\n", rps, t * 1e6 / hz / n }' <<< "$out"
 }
 
-# A case and its baseline interleaved in one wrk run of 2 x SECONDS (scripts/interleave.lua).
+# A case and its baseline interleaved in one wrk run of 2 x SECONDS (scripts/perf/interleave.lua).
 # Prints: the responses counted for each, the pairs of slices, each one's requests/s, the
 # responses with an unexpected status, and how busy the worker was.
 run_interleaved() { # CASE
     local c=$1 b=${base[$1]} d=$((2 * seconds)) before after out
     before=$(cpu_ticks)
-    out=$(taskset -c 1 wrk -t1 -c32 -d"${d}s" -s "$ROOT/scripts/interleave.lua" "http://127.0.0.1:$port/" -- \
+    out=$(taskset -c 1 wrk -t1 -c32 -d"${d}s" -s "$ROOT/scripts/perf/interleave.lua" "http://127.0.0.1:$port/" -- \
         "${url[$c]}" "${hdr[$c]}" "${expect[$c]}" "${url[$b]}" "${hdr[$b]}" "${expect[$b]}")
     after=$(cpu_ticks)
     awk -v t=$((after - before)) -v hz="$ticks_per_s" -v d="$d" '
@@ -211,25 +155,8 @@ micro_verify() {
                 print t["verify/RS256"], t["verify/RS256-prehashed"] }'
 }
 
-# The timing build's nginx, sent the unique tokens for one case's time, then stopped. Prints
-# its access handler's time per signature check and the signature check's own time, in
-# microseconds (every request carries a new token: one check each).
-timed_unique() {
-    "$nginx" -p "$timed_dir" -c conf/nginx.conf
-    sleep 0.3
-    run_case rs256-unique "$timed_port" >/dev/null
-    "$nginx" -p "$timed_dir" -c conf/nginx.conf -s stop
-    local i
-    for ((i = 0; i < 100; i++)); do
-        [ -e "$timed_dir/logs/nginx.pid" ] || break
-        sleep 0.1
-    done
-    sed -n 's/.*auth_jwt timing: [0-9]* access handler calls in \([0-9]*\) ns, \([0-9]*\) signature checks in \([0-9]*\) ns.*/\1 \2 \3/p' \
-        "$timed_dir/logs/error.log" | tail -n 1 | awk '$2 > 0 { printf "%.2f %.2f\n", $1 / $2 / 1000, $3 / $2 / 1000 }'
-}
-
 declare -A rps cpu busy ratios sum_a sum_b pairs
-micro= prehashed= in_module= in_rsa= wall_ratios= module_ratios= module_rsa_ratios= rsa_ratios=
+micro='' prehashed='' wall_ratios=''
 n=${#cases[@]}
 for ((r = 0; r < rounds; r++)); do
     for ((k = 0; k < n; k++)); do
@@ -244,31 +171,25 @@ for ((r = 0; r < rounds; r++)); do
             "$c" "$rate_a" "${base[$c]}" "$rate_b" "${ratios[$c]##* }" >&2
     done
 
-    # A never-seen RS256 token each request: its wall time against one repeated token, and the
-    # module's time (the timing build) against the micro-benchmark's, taken on either side.
+    # A never-seen RS256 token each request against one repeated token, wall time, between two
+    # runs of the micro-benchmark.
     order=(rs256-same rs256-unique)
     ((r % 2 == 0)) || order=(rs256-unique rs256-same)
     declare -A got=() got_cpu=()
+    read -r before pre_before <<< "$(micro_verify)"
     for m in "${order[@]}"; do
-        read -r got[$m] got_cpu[$m] <<< "$(run_case "$m")"
+        read -r "got[$m]" "got_cpu[$m]" <<< "$(run_case "$m")"
         rps[$m]="${rps[$m]:-} ${got[$m]}"
         cpu[$m]="${cpu[$m]:-} ${got_cpu[$m]}"
     done
-    read -r before pre_before <<< "$(micro_verify)"
-    read -r mod rsa <<< "$(timed_unique)"
-    [ -n "${rsa:-}" ] || die "the timing build logged no totals: $(tail -n 3 "$timed_dir/logs/error.log")"
     read -r after pre_after <<< "$(micro_verify)"
     [ -n "$before" ] && [ -n "$after" ] || die "the micro-benchmark printed no time"
     v=$(awk -v a="$before" -v b="$after" 'BEGIN { print (a + b) / 2 }')
     micro+=" $v"
     prehashed+=" $(awk -v a="$pre_before" -v b="$pre_after" -v v="$v" 'BEGIN { print (a + b) / 2 / v }')"
     wall_ratios+=" $(awk -v u="${got[rs256-unique]}" -v s="${got[rs256-same]}" -v v="$v" 'BEGIN { print (1 / u - 1 / s) * 1e6 / v }')"
-    in_module+=" $mod" in_rsa+=" $rsa"
-    module_ratios+=" $(awk -v m="$mod" -v v="$v" 'BEGIN { print m / v }')"
-    module_rsa_ratios+=" $(awk -v m="$mod" -v v="$rsa" 'BEGIN { print m / v }')"
-    rsa_ratios+=" $(awk -v m="$rsa" -v v="$v" 'BEGIN { print m / v }')"
-    printf '  round %2d  RSA-2048 check %.1f us (%.1f before, %.1f after); a unique token in the module %s us, RSA in it %s us\n' \
-        "$((r + 1))" "$v" "$before" "$after" "$mod" "$rsa" >&2
+    printf '  round %2d  RSA-2048 check %.1f us (%.1f before, %.1f after); a unique token %.0f req/s, a repeated one %.0f req/s\n' \
+        "$((r + 1))" "$v" "$before" "$after" "${got[rs256-unique]}" "${got[rs256-same]}" >&2
 done
 
 # quantile P: of the numbers on stdin.
@@ -295,14 +216,9 @@ printf '\nunique RS256 tokens against the RSA-2048 check of the micro-benchmark 
 printf '  RSA-2048 signature check, micro-benchmark:              %6.1f us\n' "$(median <<< "$micro")"
 printf '    the same check prehashed, as the module makes it:               %.3fx  IQR %s\n' \
     "$(median <<< "$prehashed")" "$(iqr "$prehashed")"
-printf '  a unique token, in the module (timing build):         %6.1f us  %.3fx  IQR %s\n' \
-    "$(median <<< "$in_module")" "$(median <<< "$module_ratios")" "$(iqr "$module_ratios")"
-printf '    its RSA check, timed in the worker:                   %6.1f us  %.3fx  IQR %s\n' \
-    "$(median <<< "$in_rsa")" "$(median <<< "$rsa_ratios")" "$(iqr "$rsa_ratios")"
-printf '    the module against that check:                                  %.3fx  IQR %s\n' \
-    "$(median <<< "$module_rsa_ratios")" "$(iqr "$module_rsa_ratios")"
 printf '  a unique token over a repeated one, wall time:          %6.1f us  %.3fx  IQR %s\n' \
     "$(awk -v u="$(median <<< "${rps[rs256-unique]}")" -v s="$(median <<< "${rps[rs256-same]}")" 'BEGIN { print (1 / u - 1 / s) * 1e6 }')" \
     "$(median <<< "$wall_ratios")" "$(iqr "$wall_ratios")"
 printf '  same, worker CPU time:                                  %6.1f us\n' \
     "$(awk -v u="$(median <<< "${cpu[rs256-unique]}")" -v s="$(median <<< "${cpu[rs256-same]}")" 'BEGIN { print u - s }')"
+printf '(for what a unique token costs in the module itself: scripts/perf/instructions.sh)\n'

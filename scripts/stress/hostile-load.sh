@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Hostile traffic at full load against one nginx worker with the module (release build).
 #
-#   scripts/hostile-load.sh [SECONDS]        # default 60
+#   scripts/stress/hostile-load.sh [SECONDS]        # default 60
 #
 # wrk (HOSTILE_THREADS threads, default 2; HOSTILE_CONNECTIONS connections, default 32) cycles
-# through ~160 pre-minted cases (scripts/hostile-load.py → build/hostile-load/hostile.lua):
+# through ~160 pre-minted cases (scripts/stress/hostile-load.py → build/hostile-load/hostile.lua):
 # valid HS256/RS256 tokens, expired, forged signatures, alg none, algorithm confusion (HS256
 # signed with the RS256 public key on the RS256 location), garbage bytes, oversized (> 16 KiB,
 # large_client_header_buffers raised so nginx hands them to the module), CRLF-laden values,
@@ -20,7 +20,7 @@
 # The error log (level error: one line per refused token) is rotated every few seconds
 # (mv + SIGUSR1), each chunk scanned for bad lines and deleted, so the disk does not fill.
 set -euo pipefail
-source "$(dirname "$0")/lib.sh"
+source "$(dirname "$0")/../lib/common.sh"
 cd "$ROOT"
 
 seconds=${1:-60}
@@ -39,13 +39,7 @@ secret=hostile-secret-hostile-secret-hostile-secret-hostile-0123456789
 hex=$(printf '%s' "$secret" | od -An -tx1 | tr -d ' \n')
 keys=$ROOT/testdata/keys
 
-cat > "$dir/conf/nginx.conf" <<EOF
-load_module $module;
-worker_processes 1;
-pid logs/nginx.pid;
-error_log logs/error.log error;
-events { worker_connections 1024; }
-http {
+write_nginx_conf "$dir/conf/nginx.conf" "$module" 'worker_processes 1;' <<EOF
     access_log off;
     keepalive_requests 1000000;
     large_client_header_buffers 4 64k;
@@ -73,19 +67,13 @@ http {
             auth_jwt_location HEADER=Authorization COOKIE=auth;
         }
     }
-}
 EOF
 
 log "minting the cases"
-ncases=$(${PYTHON:-python3} scripts/hostile-load.py "$secret" "$keys" "$dir/cases.lua")
-cat "$dir/cases.lua" scripts/hostile-load.lua > "$dir/hostile.lua"
+ncases=$(${PYTHON:-python3} scripts/stress/hostile-load.py "$secret" "$keys" "$dir/cases.lua")
+cat "$dir/cases.lua" scripts/stress/hostile-load.lua > "$dir/hostile.lua"
 
-"$nginx" -p "$dir/" -c conf/nginx.conf -t -q || die "nginx -t failed"
-"$nginx" -p "$dir/" -c conf/nginx.conf
-trap '"$nginx" -p "$dir/" -c conf/nginx.conf -s stop 2>/dev/null || true' EXIT
-for _ in $(seq 50); do [ -s "$dir/logs/nginx.pid" ] && break; sleep 0.1; done
-master=$(cat "$dir/logs/nginx.pid")
-sleep 0.3
+start_nginx "$dir"
 worker_pid() { pgrep -P "$master" | head -n 1; }
 worker=$(worker_pid)
 [ -n "$worker" ] || die "no worker process under master $master"

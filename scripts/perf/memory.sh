@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Memory bounds of the module on a real nginx (release build), printed as figures.
 #
-#   scripts/memory.sh [TOKENS]      # default 3000
+#   scripts/perf/memory.sh [TOKENS]      # default 3000
 #
 # 1. The verified-token cache holds what `auth_jwt_cache` allows, claims read or not.
 #    One worker with the default cache (2 MiB) serves TOKENS distinct tokens of 300 claims
@@ -14,7 +14,7 @@
 #    time `nginx -t` takes and its peak RSS, and the running master's VmRSS; fails when
 #    `nginx -t` takes more than 20 s or the master holds more than 256 MiB.
 set -euo pipefail
-source "$(dirname "$0")/lib.sh"
+source "$(dirname "$0")/../lib/common.sh"
 cd "$ROOT"
 
 tokens=${1:-3000}
@@ -26,13 +26,7 @@ load_prefix "$dir"
 port=${MEMORY_PORT:-18997}
 cache_kb=2048
 
-cat > "$dir/conf/nginx.conf" <<EOF
-load_module $module;
-worker_processes 1;
-pid logs/nginx.pid;
-error_log logs/error.log error;
-events { worker_connections 64; }
-http {
+write_nginx_conf "$dir/conf/nginx.conf" "$module" 'worker_processes 1;' <<EOF
     access_log off;
     keepalive_requests 1000000;
     large_client_header_buffers 4 32k;
@@ -52,18 +46,14 @@ http {
             add_header X-C299 \$jwt_claim_c299;
         }
     }
-}
 EOF
 
-"$nginx" -p "$dir/" -c conf/nginx.conf -t -q || die "nginx -t failed"
-"$nginx" -p "$dir/" -c conf/nginx.conf
-trap '"$nginx" -p "$dir/" -c conf/nginx.conf -s stop 2>/dev/null || true' EXIT
-sleep 0.5
+start_nginx "$dir"
 
 log "part 1: $tokens tokens of 300 claims, each sent 3 times, 8 claims read"
-python3 - "$port" "$tokens" "$bench_secret" "$cache_kb" "$dir/logs/nginx.pid" <<'PY'
-import http.client, sys, time, os
-import jwt
+python_minting - "$port" "$tokens" "$bench_secret" "$cache_kb" "$dir/logs/nginx.pid" <<'PY'
+import http.client, importlib, sys, time
+mint = importlib.import_module("mint-token").mint
 
 port, tokens, secret, cache_kb, pidfile = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3], int(sys.argv[4]), sys.argv[5]
 master = int(open(pidfile).read())
@@ -80,7 +70,7 @@ warm = None
 for i in range(tokens):
     claims = {f"c{j}": f"v{i}-{j}" for j in range(300)}
     claims.update(sub=f"user-{i}", exp=exp)
-    token = jwt.encode(claims, secret, algorithm="HS256")
+    token = mint(claims, "HS256", secret)
     for _ in range(3):
         conn.request("GET", "/claims/", headers={"Authorization": f"Bearer {token}"})
         r = conn.getresponse()
@@ -103,23 +93,20 @@ sleep 0.5
 log "part 2: 50 locations naming one JWK set of 10,000 RSA keys"
 dir=$ROOT/build/memory-keys
 load_prefix "$dir"
-python3 - "$dir/conf/jwks.json" "$ROOT/testdata/keys/rsa2048.pub" <<'PY'
-import base64, json, sys
-from cryptography.hazmat.primitives import serialization
-key = serialization.load_pem_public_key(open(sys.argv[2], "rb").read()).public_numbers()
-b64 = lambda n: base64.urlsafe_b64encode(n.to_bytes((n.bit_length() + 7) // 8, "big")).rstrip(b"=").decode()
-keys = [{"kty": "RSA", "kid": f"key-{i:05}", "n": b64(key.n), "e": b64(key.e)} for i in range(10000)]
+python_minting - "$dir/conf/jwks.json" "$ROOT/testdata/keys/rsa2048.pub" <<'PY'
+import importlib, json, sys
+key = importlib.import_module("mint-token").rsa_jwk(sys.argv[2])
+keys = [{**key, "kid": f"key-{i:05}"} for i in range(10000)]
 json.dump({"keys": keys}, open(sys.argv[1], "w"))
 PY
 {
-    printf 'load_module %s;\nworker_processes 1;\npid logs/nginx.pid;\nerror_log logs/error.log error;\n' "$module"
-    printf 'events { worker_connections 64; }\nhttp {\n    access_log off;\n    server {\n'
+    printf '    access_log off;\n    server {\n'
     printf '        listen 127.0.0.1:%s;\n        auth_jwt_algorithm RS256;\n' "$port"
     for i in $(seq 1 50); do
         printf '        location /l%s/ { auth_jwt_use_keyfile on; auth_jwt_keyfile_path conf/jwks.json; }\n' "$i"
     done
-    printf '    }\n}\n'
-} > "$dir/conf/nginx.conf"
+    printf '    }\n'
+} | write_nginx_conf "$dir/conf/nginx.conf" "$module" 'worker_processes 1;'
 size=$(du -k "$dir/conf/jwks.json" | cut -f1)
 python3 - "$nginx" "$dir" "$size" <<'PY'
 import resource, subprocess, sys, time

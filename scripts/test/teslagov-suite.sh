@@ -3,7 +3,7 @@
 # 59 curl cases, and its nginx configuration test/etc/nginx/conf.d/test.conf) against this
 # module, to show where the drop-in replacement answers differently.
 #
-#   scripts/teslagov-suite.sh [C_MODULE_REPO]
+#   scripts/test/teslagov-suite.sh [C_MODULE_REPO]
 #
 # C_MODULE_REPO (or env TESLAGOV_REPO; default the read-only mirror
 # /work/.mirror/TeslaGov+ngx-http-auth-jwt-module/repo) is a checkout of the C module: a normal
@@ -13,7 +13,7 @@
 # (TESLAGOV_KEEP=1 keeps it and prints its path, for the logs).
 #
 # What it does:
-# - builds the release module and its nginx (load_test_setup of scripts/lib.sh);
+# - builds the release module and its nginx (load_test_setup of scripts/lib/common.sh);
 # - makes their test.conf load in a scratch nginx prefix by textual substitution only:
 #   %{PORT} and %{SSL_PORT} become 127.0.0.1:PORT and 127.0.0.1:SSL_PORT, /etc/nginx/ the scratch
 #   copy of their test/etc/nginx/, /usr/share/nginx/html/ a directory holding the index.html
@@ -35,7 +35,7 @@
 # line; blank lines and lines starting with # ignored; EXPECTED_FAILURES=/dev/null expects all
 # to pass).
 set -euo pipefail
-source "$(dirname "$0")/lib.sh"
+source "$(dirname "$0")/../lib/common.sh"
 cd "$ROOT"
 
 # The cases this module fails on purpose, with why.
@@ -162,17 +162,10 @@ printf '%s' "$conf" > "$prefix/conf/test.conf"
 
 # Their image's nginx.conf gives the http block mime types and default_type (application/
 # octet-stream); a two-type table stands in for nginx's mime.types, which nothing here checks.
-cat > "$prefix/conf/nginx.conf" <<EOF
-load_module $module;
-worker_processes 1;
-pid logs/nginx.pid;
-error_log logs/error.log;
-events { worker_connections 1024; }
-http {
+write_nginx_conf "$prefix/conf/nginx.conf" "$module" 'worker_processes 1;' <<EOF
     types { text/html html htm; text/plain txt; }
     default_type application/octet-stream;
     include $prefix/conf/test.conf;
-}
 EOF
 
 # Their curl calls go to http(s)://nginx:PORT: the wrapper resolves that name to 127.0.0.1 for

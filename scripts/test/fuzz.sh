@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Fuzzes the JWT core crate (jwt-core) with libFuzzer through cargo-fuzz.
 #
-#   scripts/fuzz.sh                 # every target, 120 s each
-#   scripts/fuzz.sh 300             # every target, 300 s each
-#   scripts/fuzz.sh 60 verify_hmac  # some targets only
+#   scripts/test/fuzz.sh                 # every target, 120 s each
+#   scripts/test/fuzz.sh 300             # every target, 300 s each
+#   scripts/test/fuzz.sh 60 verify_hmac  # some targets only
 #
 # Targets (jwt-core/fuzz/fuzz_targets/): sources (token extraction from header,
 # cookie and query strings), verify_hmac, verify_asym (RSA, EC P-256/P-384,
@@ -23,7 +23,7 @@
 # Environment: FUZZ_SANITIZER (default "address"; "none" runs about twice as
 # fast: jwt-core forbids unsafe code), FUZZ_ARGS (extra libFuzzer flags).
 set -euo pipefail
-source "$(dirname "$0")/lib.sh"
+source "$(dirname "$0")/../lib/common.sh"
 
 SECONDS_PER_TARGET=${1:-120}
 shift || true

@@ -1,6 +1,6 @@
--- wrk script for scripts/bench.sh: two requests, A and B, interleaved in slices of time.
+-- wrk script for scripts/perf/bench.sh: two requests, A and B, interleaved in slices of time.
 --
---   wrk -t1 ... -s scripts/interleave.lua URL -- PATH_A HEADER_A STATUS_A PATH_B HEADER_B STATUS_B
+--   wrk -t1 ... -s scripts/perf/interleave.lua URL -- PATH_A HEADER_A STATUS_A PATH_B HEADER_B STATUS_B
 --
 -- Time is cut in slices of 20 ms, taken in pairs: one slice of a pair sends only A, the other
 -- only B, and which comes first is drawn at random for each pair. Responses are counted in the
