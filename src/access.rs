@@ -24,11 +24,11 @@ use ngx::http::{HttpModuleLocationConf, NgxHttpCoreModule};
 
 use crate::conf::{is_enabled_value, Enabled, LocConf, Lookup, MainConf, RequestConf, UrlParts};
 use crate::headers::{push_challenge, push_claims, set_request_claims, Direction};
-use crate::ngx::string::bytes;
 use crate::ngx::conf::ComplexValue;
 use crate::ngx::guard::guard;
 use crate::ngx::headers::{headers, push_header};
 use crate::ngx::request::{complex_value, complex_value_fresh, log};
+use crate::ngx::string::bytes;
 use crate::verdict::Verdicts;
 
 /// Where in the request's life the check runs.

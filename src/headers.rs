@@ -24,11 +24,11 @@ use ngx::ffi::{
 };
 
 use crate::conf::{ClaimHeader, Lookup, SrvConf};
-use crate::ngx::string::bytes;
 use crate::ngx::guard::guard;
 use crate::ngx::headers::{for_each_header_mut, headers, push_header, rebuild_list_without};
 use crate::ngx::pool::{pool_mark, pool_marked};
 use crate::ngx::request::log;
+use crate::ngx::string::bytes;
 
 /// The name of the challenge header this module adds; its address tells ours from another
 /// module's.

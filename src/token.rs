@@ -3,8 +3,8 @@
 use jwt_core::{Source, SourceKind};
 use ngx::ffi::ngx_http_request_t;
 
-use crate::ngx::string::bytes;
 use crate::ngx::headers::headers;
+use crate::ngx::string::bytes;
 
 /// What the client sent for a token: in the order of `auth_jwt_location`, the first source
 /// holding one wins, and its first non-empty value is the token (an empty header, cookie or

@@ -22,10 +22,10 @@ use ngx::ffi::{
 use ngx::ngx_string;
 
 use crate::conf::Lookup;
-use crate::ngx::string::bytes_unbound;
 use crate::ngx::guard::guard;
 use crate::ngx::pool::pool_str;
 use crate::ngx::request::{log, set_not_found, set_variable};
+use crate::ngx::string::bytes_unbound;
 use crate::verdict::{Verdict, Verdicts};
 
 const CLAIM_PREFIX: &[u8] = b"jwt_claim_";

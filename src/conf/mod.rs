@@ -18,8 +18,8 @@ use ngx::ffi::ngx_http_request_t;
 use crate::ngx::conf::{ComplexValue, Pos};
 
 pub use keys::{KeyOrigin, KeyRegistry, KeySource};
-pub use settings::{At, MergeError, Warnings};
 use settings::settings;
+pub use settings::{At, MergeError, Warnings};
 pub use verify::{Auth, VerifyConf};
 
 /// `auth_jwt_enabled`: a constant, or a value with variables evaluated per request.

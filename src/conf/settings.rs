@@ -50,4 +50,3 @@ pub struct MergeError {
 /// Warnings to log at merge (skipped JWKS entries, short secrets, a check left off), with
 /// their position.
 pub type Warnings = Vec<(String, Pos)>;
-

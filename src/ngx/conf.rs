@@ -11,9 +11,9 @@ use ngx::ffi::{
     ngx_pcalloc, ngx_str_t, NGX_LOG_EMERG, NGX_OK,
 };
 
-use super::string::bytes;
 use super::guard::guard;
 use super::pool::pool_str;
+use super::string::bytes;
 
 /// Where a directive was written, for errors reported after parsing (at merge).
 #[derive(Clone, Debug)]

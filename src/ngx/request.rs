@@ -5,8 +5,8 @@ use core::ptr;
 use ngx::ffi::{ngx_http_complex_value, ngx_http_request_t, ngx_str_t, ngx_variable_value_t};
 use ngx::http::{HttpModuleMainConf, NgxHttpCoreModule};
 
-use super::string::bytes_unbound;
 use super::conf::ComplexValue;
+use super::string::bytes_unbound;
 
 /// Logs one line on the request's connection log.
 // Out of line: refusals and warnings are the rare path, and their formatting code would
