@@ -6,7 +6,8 @@
 # RSA verification in instructions), and every fuzz target built and run for a few seconds
 # (scripts/test/fuzz.sh), so that the harness cannot fall behind the core's API.
 #
-#   scripts/test.sh            # lint (fmt, clippy -D warnings) and every test: what CI runs
+#   scripts/test.sh            # lint (fmt, clippy -D warnings, no import cycle) and every
+#                              # test: what CI runs
 #   scripts/test.sh --no-lint  # tests only
 #
 # The integration suite can target another nginx: NGX_JWT_NGINX=/path/to/nginx and
@@ -23,6 +24,8 @@ if [ "${1:-}" != "--no-lint" ]; then
     cargo fmt --all -- --check
     log "cargo clippy"
     cargo clippy --workspace --all-targets -- -D warnings
+    log "import cycles"
+    python3 scripts/test/import-cycles.py src jwt-core/src
 fi
 
 # The module is a cdylib that no test target links, so `cargo test` alone would not rebuild it.

@@ -11,7 +11,7 @@
 //!   (split, decode, pinned algorithm, signature, claims);
 //! - `cache/hit`: what it does with one it has.
 //!
-//! `scripts/bench.sh` compares `verify/RS256` with what a unique token costs through nginx.
+//! `scripts/perf/bench.sh` compares `verify/RS256` with what a unique token costs through nginx.
 
 use std::hint::black_box;
 use std::rc::Rc;
