@@ -78,12 +78,14 @@ unsafe fn run<L: Lookup>(r: *mut ngx_http_request_t, stage: Stage) -> ngx_int_t 
     };
     // Every request passes all three stages; those with nothing to do here leave at once.
     let main = ptr::eq(r, r.main);
+    if (stage == Stage::Subrequest) == main
+        || stage == Stage::Last && !L::loc(r).is_some_and(LocConf::redirect)
+    {
+        return NGX_DECLINED as ngx_int_t;
+    }
     let Some(conf) = L::conf(r) else {
         return NGX_DECLINED as ngx_int_t;
     };
-    if (stage == Stage::Subrequest) == main || stage == Stage::Last && !conf.loc.redirect() {
-        return NGX_DECLINED as ngx_int_t;
-    }
     let failed = NGX_HTTP_INTERNAL_SERVER_ERROR as ngx_int_t;
     let Some(verdicts) = Verdicts::of::<L>(r, &conf) else {
         return failed;

@@ -69,12 +69,12 @@ unsafe fn strip_once<L: Lookup>(r: *mut ngx_http_request_t, redirected: bool) ->
         return NGX_DECLINED as ngx_int_t;
     }
     // Subrequests copy the main request's headers, cleaned before any could start.
-    let Some(conf) = L::conf(r) else {
-        return NGX_DECLINED as ngx_int_t;
-    };
-    if !ptr::eq(r, r.main) || !conf.srv.guarded {
+    if !ptr::eq(r, r.main) {
         return NGX_DECLINED as ngx_int_t;
     }
+    let Some(srv) = L::srv(r).filter(|srv| srv.guarded) else {
+        return NGX_DECLINED as ngx_int_t;
+    };
     // Once per request: afterwards the module's own claim headers are in the list.
     if pool_marked(r.pool, stripped) {
         return NGX_DECLINED as ngx_int_t;
@@ -83,7 +83,7 @@ unsafe fn strip_once<L: Lookup>(r: *mut ngx_http_request_t, redirected: bool) ->
     let conn_log = unsafe { (*r.connection).log };
     let failed = NGX_HTTP_INTERNAL_SERVER_ERROR as ngx_int_t;
     guard(conn_log, "removing client JWT-* headers", failed, || {
-        strip_client_headers(r, conf.srv)
+        strip_client_headers(r, srv)
     })
 }
 
@@ -248,11 +248,9 @@ unsafe extern "C" fn header_filter<L: Lookup>(r: *mut ngx_http_request_t) -> ngx
     if let Some(r) = unsafe { r.as_mut() } {
         // SAFETY: a request's connection and its log outlive the request.
         let conn_log = unsafe { (*r.connection).log };
-        if let Some(conf) = L::conf(r) {
-            guard(conn_log, "the header filter", (), || {
-                withdraw_challenge(r, conf.srv)
-            });
-        }
+        guard(conn_log, "the header filter", (), || {
+            withdraw_challenge::<L>(r)
+        });
     }
     // SAFETY: the next filter was set at installation, before any request.
     match unsafe { NEXT_HEADER_FILTER } {
@@ -263,11 +261,11 @@ unsafe extern "C" fn header_filter<L: Lookup>(r: *mut ngx_http_request_t) -> ngx
 }
 
 /// Hides this module's challenge from a main request's response that is not a 401.
-fn withdraw_challenge(r: &mut ngx_http_request_t, srv: &SrvConf) {
+fn withdraw_challenge<L: Lookup>(r: &mut ngx_http_request_t) {
     if !ptr::eq(r, r.main) || r.headers_out.status == NGX_HTTP_UNAUTHORIZED as usize {
         return;
     }
-    if !srv.guarded {
+    if !L::srv(r).is_some_and(|srv| srv.guarded) {
         return;
     }
     let ours = |h: &ngx_table_elt_t| h.hash != 0 && ptr::eq(h.key.data, CHALLENGE.as_ptr());

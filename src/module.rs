@@ -17,9 +17,7 @@ use ngx::http::{
 };
 
 use crate::access::{access_handler, access_last_handler, subrequest_handler};
-use crate::conf::{
-    LocConf, Lookup, MainConf, MergeCtx, MergeError, RequestConf, SrvConf, UrlParts,
-};
+use crate::conf::{LocConf, Lookup, MainConf, MergeCtx, MergeError, SrvConf, UrlParts};
 use crate::directives::COMMANDS;
 use crate::headers::{install_header_filter, strip_handler, strip_handler_redirected};
 use crate::ngx::conf::{log_at, ConfArgs};
@@ -76,12 +74,16 @@ unsafe impl HttpModuleLocationConf for Module {
 }
 
 impl Lookup for Module {
-    fn conf(r: &ngx_http_request_t) -> Option<RequestConf<'static>> {
-        Some(RequestConf {
-            main: Module::main_conf(r)?,
-            srv: Module::server_conf(r)?,
-            loc: Module::location_conf(r)?,
-        })
+    fn main(r: &ngx_http_request_t) -> Option<&'static MainConf> {
+        Module::main_conf(r)
+    }
+
+    fn srv(r: &ngx_http_request_t) -> Option<&'static SrvConf> {
+        Module::server_conf(r)
+    }
+
+    fn loc(r: &ngx_http_request_t) -> Option<&'static LocConf> {
+        Module::location_conf(r)
     }
 
     fn ctx_slot(r: &ngx_http_request_t) -> Option<NonNull<*mut c_void>> {

@@ -114,17 +114,25 @@ impl SrvConf {
 /// Finds this module's state in nginx's per-module arrays. Implemented by `module::Module`,
 /// the one type that knows the module's index; everything else is generic over it.
 pub trait Lookup {
-    /// The configuration `r` runs under.
-    fn conf(r: &ngx_http_request_t) -> Option<RequestConf<'static>>;
+    fn main(r: &ngx_http_request_t) -> Option<&'static MainConf>;
+    fn srv(r: &ngx_http_request_t) -> Option<&'static SrvConf>;
+    fn loc(r: &ngx_http_request_t) -> Option<&'static LocConf>;
     /// This module's context slot of `r`'s main request.
     fn ctx_slot(r: &ngx_http_request_t) -> Option<NonNull<*mut c_void>>;
+
+    /// The configuration `r` runs under: its location's, and the `http{}` one.
+    fn conf(r: &ngx_http_request_t) -> Option<RequestConf<'static>> {
+        Some(RequestConf {
+            main: Self::main(r)?,
+            loc: Self::loc(r)?,
+        })
+    }
 }
 
-/// The configuration a request runs under, at each level.
+/// The configuration a request runs under: its location's, and the `http{}` one.
 #[derive(Clone, Copy)]
 pub struct RequestConf<'c> {
     pub main: &'c MainConf,
-    pub srv: &'c SrvConf,
     pub loc: &'c LocConf,
 }
 
