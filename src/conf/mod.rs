@@ -226,13 +226,14 @@ impl LocConf {
                 });
             }
         }
-        if let (Some(key), false) = (own_key, own_enabled) {
-            self.warn_if_off(key, cx.warnings);
+        let key = self.verify.choose_key()?;
+        if let (Some(written), false) = (own_key, own_enabled) {
+            self.warn_if_off(written, cx.warnings);
         }
         if prev.merged && !own_verify {
             self.auth.clone_from(&prev.auth);
         } else {
-            self.auth = self.verify.compile(&cx.main.keys, cx.warnings)?;
+            self.auth = self.verify.compile(key, &cx.main.keys, cx.warnings)?;
         }
         self.guard_server(cx.srv);
         self.merged = true;

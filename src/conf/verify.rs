@@ -76,14 +76,15 @@ impl VerifyConf {
         })
     }
 
-    /// Compiles the merged settings; `None` when no key applies (the module is inert unless
-    /// enabled explicitly).
+    /// Compiles the merged settings with `key`, the key source `choose_key` chose; `None`
+    /// when there is none (the module is inert unless enabled explicitly).
     pub fn compile(
         &self,
+        key: Option<Rc<KeySource>>,
         keys: &KeyRegistry,
         warnings: &mut Warnings,
     ) -> Result<Option<Arc<Auth>>, MergeError> {
-        let Some(key) = self.choose_key()? else {
+        let Some(key) = key else {
             return Ok(None);
         };
         let loaded = keys
@@ -106,8 +107,9 @@ impl VerifyConf {
     }
 
     /// The key source this level verifies with, marked used; the others it inherits are
-    /// marked passed over, with why.
-    fn choose_key(&self) -> Result<Option<Rc<KeySource>>, MergeError> {
+    /// marked passed over, with why (the last level merged says it, whether it compiles its
+    /// own `Auth` or shares its parent's).
+    pub fn choose_key(&self) -> Result<Option<Rc<KeySource>>, MergeError> {
         let (chosen, other, why) = match &self.use_keyfile {
             Some(At { value: true, pos }) => {
                 let Some(file) = &self.keyfile else {
