@@ -22,7 +22,10 @@ use ngx::ffi::{
 };
 use ngx::http::{HttpModuleLocationConf, NgxHttpCoreModule};
 
-use crate::conf::{is_enabled_value, Enabled, LocConf, Lookup, MainConf, RequestConf, UrlParts};
+use crate::conf::{
+    is_enabled_value, Enabled, LocConf, Lookup, MainConf, Realm, RequestConf, UrlParts,
+    DEFAULT_CHALLENGE,
+};
 use crate::headers::{push_challenge, push_claims, set_request_claims, Direction};
 use crate::ngx::conf::ComplexValue;
 use crate::ngx::guard::guard;
@@ -157,8 +160,9 @@ fn enforced(r: &mut ngx_http_request_t, conf: &LocConf) -> bool {
         return false;
     }
     match conf.enabled() {
-        // Unset: on wherever a key is configured.
-        None => conf.auth.is_some(),
+        // Unset: on wherever a key of the C module's family applies (its default); the NGINX
+        // Plus family needs `auth_jwt`, as in Plus.
+        None => conf.auth.is_some() && !conf.keys_from_plus(),
         Some(Enabled::Static(on)) => *on,
         Some(Enabled::Variable(cv)) => enabled_by(r, *cv),
     }
@@ -234,7 +238,14 @@ fn reject(
 
 /// 401 with an RFC 6750 §3 challenge; `error` only when a token was presented.
 fn challenge(r: &mut ngx_http_request_t, conf: &LocConf, reason: Reason) -> Option<ngx_int_t> {
-    let mut value = String::from(conf.challenge());
+    let mut value = match conf.realm() {
+        None => String::from(DEFAULT_CHALLENGE),
+        Some(Realm::Text(challenge)) => challenge.clone(),
+        Some(Realm::Variable(cv)) => {
+            let realm = String::from_utf8_lossy(complex_value(r, *cv)?).into_owned();
+            format!("Bearer realm=\"{}\"", jwt_core::quote_param(&realm))
+        }
+    };
     if reason != Reason::Missing {
         value.push_str(", error=\"invalid_token\", error_description=\"");
         value.push_str(describe(reason));

@@ -9,13 +9,14 @@ use core::ptr;
 use jwt_core::{loose_name_eq, Algorithm, SecretEncoding, Source};
 use ngx::ffi::{
     ngx_command_t, ngx_conf_t, ngx_uint_t, NGX_CONF_1MORE, NGX_CONF_FLAG, NGX_CONF_TAKE1,
-    NGX_CONF_TAKE12, NGX_HTTP_LIF_CONF, NGX_HTTP_LOC_CONF, NGX_HTTP_LOC_CONF_OFFSET,
-    NGX_HTTP_MAIN_CONF, NGX_HTTP_MAIN_CONF_OFFSET, NGX_HTTP_SRV_CONF,
+    NGX_CONF_TAKE12, NGX_HTTP_LIF_CONF, NGX_HTTP_LMT_CONF, NGX_HTTP_LOC_CONF,
+    NGX_HTTP_LOC_CONF_OFFSET, NGX_HTTP_MAIN_CONF, NGX_HTTP_MAIN_CONF_OFFSET, NGX_HTTP_SRV_CONF,
 };
 use ngx::ngx_string;
 
 use crate::conf::{
-    is_enabled_value, At, ClaimHeader, Enabled, KeyOrigin, KeySource, LocConf, MainConf,
+    is_enabled_value, At, ClaimHeader, Enabled, KeyFamily, KeyOrigin, KeySource, LocConf, MainConf,
+    Realm, Tokens,
 };
 use crate::ngx::conf::{run_setter, ConfArgs};
 
@@ -73,7 +74,7 @@ macro_rules! main_command {
 }
 
 /// The module's directives; nginx only reads this table.
-pub static mut COMMANDS: [ngx_command_t; 19] = [
+pub static mut COMMANDS: [ngx_command_t; 22] = [
     loc_command!(
         "auth_jwt_enabled",
         ANY_LEVEL_IF | NGX_CONF_TAKE1,
@@ -139,6 +140,17 @@ pub static mut COMMANDS: [ngx_command_t; 19] = [
         ANY_LEVEL | NGX_CONF_1MORE,
         cmd_audience
     ),
+    loc_command!(
+        "auth_jwt",
+        ANY_LEVEL | NGX_HTTP_LMT_CONF | NGX_CONF_TAKE12,
+        cmd_auth_jwt
+    ),
+    loc_command!(
+        "auth_jwt_key_file",
+        ANY_LEVEL | NGX_CONF_TAKE1,
+        cmd_key_file
+    ),
+    loc_command!("auth_jwt_type", ANY_LEVEL | NGX_CONF_TAKE1, cmd_type),
     main_command!("auth_jwt_cache", NGX_CONF_TAKE1, cmd_cache),
     ngx_command_t::empty(),
 ];
@@ -155,8 +167,8 @@ fn cmd_enabled(conf: &mut LocConf, args: &mut ConfArgs) -> SetResult {
         None => Enabled::Static(is_enabled_value(&value)),
     };
     let pos = args.pos();
-    set_once(
-        &mut conf.check.enabled,
+    set_enabled(
+        conf,
         At {
             value: enabled,
             pos,
@@ -192,7 +204,12 @@ fn cmd_key(conf: &mut LocConf, args: &mut ConfArgs) -> SetResult {
         jwt_core::decode_secret(text, encoding.unwrap_or(SecretEncoding::Hex))
             .map_err(|e| e.to_string())?
     };
-    let source = KeySource::new(KeyOrigin::Inline { bytes, material }, args.pos());
+    key_family(conf, KeyFamily::TeslaGov, args)?;
+    let source = KeySource::new(
+        KeyOrigin::Inline { bytes, material },
+        "auth_jwt_key",
+        args.pos(),
+    );
     set_once(&mut conf.verify.key, source)
 }
 
@@ -205,13 +222,19 @@ fn has_variable(text: &[u8]) -> bool {
 
 fn cmd_use_keyfile(conf: &mut LocConf, args: &mut ConfArgs) -> SetResult {
     let on = flag(args)?;
+    key_family(conf, KeyFamily::TeslaGov, args)?;
     let pos = args.pos();
     set_once(&mut conf.verify.use_keyfile, At { value: on, pos })
 }
 
 fn cmd_keyfile_path(conf: &mut LocConf, args: &mut ConfArgs) -> SetResult {
     let path = args.full_name(1)?;
-    let source = KeySource::new(KeyOrigin::File { path }, args.pos());
+    key_family(conf, KeyFamily::TeslaGov, args)?;
+    let source = KeySource::new(
+        KeyOrigin::File { path },
+        "auth_jwt_keyfile_path",
+        args.pos(),
+    );
     set_once(&mut conf.verify.keyfile, source)
 }
 
@@ -232,7 +255,7 @@ fn cmd_location(conf: &mut LocConf, args: &mut ConfArgs) -> SetResult {
     for i in 1..args.len() {
         sources.push(Source::parse(utf8_arg(args, i)?)?);
     }
-    set_once(&mut conf.verify.sources, sources)
+    set_tokens(conf, Tokens::Sources(sources))
 }
 
 fn cmd_redirect(conf: &mut LocConf, args: &mut ConfArgs) -> SetResult {
@@ -315,11 +338,143 @@ fn cmd_bypass_options(conf: &mut LocConf, args: &mut ConfArgs) -> SetResult {
 }
 
 fn cmd_realm(conf: &mut LocConf, args: &mut ConfArgs) -> SetResult {
-    let realm = jwt_core::quote_param(utf8_arg(args, 1)?);
-    set_once(
-        &mut conf.check.challenge,
-        format!("Bearer realm=\"{realm}\""),
-    )
+    let realm = Realm::text(utf8_arg(args, 1)?);
+    set_realm(conf, realm)
+}
+
+/// `auth_jwt realm [token=$variable] | off`, as NGINX Plus has it: switches the check on with
+/// that realm (variables allowed), the token read from `Authorization: Bearer` or from the
+/// variable; `off` switches it off.
+fn cmd_auth_jwt(conf: &mut LocConf, args: &mut ConfArgs) -> SetResult {
+    let first = args.get(1).unwrap_or(&[]).to_vec();
+    let pos = args.pos();
+    if first == b"off" {
+        if args.len() > 2 {
+            return Err("takes no parameter after \"off\"".into());
+        }
+        return set_enabled(
+            conf,
+            At {
+                value: Enabled::Static(false),
+                pos,
+            },
+        );
+    }
+    set_enabled(
+        conf,
+        At {
+            value: Enabled::Static(true),
+            pos,
+        },
+    )?;
+    let realm = match args.compile(&first)? {
+        Some(cv) => Realm::Variable(cv),
+        None => Realm::text(utf8_arg(args, 1)?),
+    };
+    set_realm(conf, realm)?;
+    let tokens = match args.get(2) {
+        None => Tokens::authorization(),
+        Some(param) => {
+            let Some(value) = param.strip_prefix(b"token=") else {
+                return Err(format!(
+                    "invalid parameter \"{}\", it must be \"token=$variable\"",
+                    String::from_utf8_lossy(param)
+                ));
+            };
+            let value = value.to_vec();
+            let Some(cv) = args.compile(&value)? else {
+                return Err("needs a variable in \"token=\"".into());
+            };
+            Tokens::Variable(cv, String::from_utf8_lossy(&value).into_owned())
+        }
+    };
+    if args.len() > 3 {
+        return Err("takes at most two parameters".into());
+    }
+    set_tokens(conf, tokens)
+}
+
+/// `auth_jwt_key_file file`: a JWK set (or any key `auth_jwt_keyfile_path` reads); repeated,
+/// the keys of every file are used together.
+fn cmd_key_file(conf: &mut LocConf, args: &mut ConfArgs) -> SetResult {
+    if has_variable(args.get(1).unwrap_or(&[])) {
+        return Err("does not support variables: key files are read once, at load".into());
+    }
+    key_family(conf, KeyFamily::Plus, args)?;
+    let path = args.full_name(1)?;
+    let source = KeySource::new(KeyOrigin::File { path }, "auth_jwt_key_file", args.pos());
+    conf.verify
+        .key_files
+        .get_or_insert_with(Vec::new)
+        .push(source);
+    Ok(())
+}
+
+/// `auth_jwt_type signed`: the only kind of token this module verifies.
+fn cmd_type(_: &mut LocConf, args: &mut ConfArgs) -> SetResult {
+    match args.get(1).unwrap_or(&[]) {
+        b"signed" => Ok(()),
+        kind @ (b"encrypted" | b"nested") => Err(format!(
+            "\"{}\" is not supported: this module verifies signed tokens (JWS) only",
+            String::from_utf8_lossy(kind)
+        )),
+        other => Err(format!(
+            "invalid value \"{}\", it must be \"signed\"",
+            String::from_utf8_lossy(other)
+        )),
+    }
+}
+
+/// `auth_jwt` and `auth_jwt_enabled` both switch the check: one of them per level.
+fn set_enabled(conf: &mut LocConf, enabled: At<Enabled>) -> SetResult {
+    if let Some(At { pos, .. }) = &conf.check.enabled {
+        return Err(format!(
+            "is duplicate: the check is already switched on or off here, in {pos}"
+        ));
+    }
+    conf.check.enabled = Some(enabled);
+    Ok(())
+}
+
+/// `auth_jwt` and `auth_jwt_realm` both name the realm: one of them per level.
+fn set_realm(conf: &mut LocConf, realm: Realm) -> SetResult {
+    if conf.check.realm.is_some() {
+        return Err("is duplicate: the realm is already set at this level".into());
+    }
+    conf.check.realm = Some(realm);
+    Ok(())
+}
+
+/// `auth_jwt` and `auth_jwt_location` both name where the token is read: one of them per
+/// level. `auth_jwt` without `token=` reads the `Authorization` header.
+fn set_tokens(conf: &mut LocConf, tokens: Tokens) -> SetResult {
+    if conf.verify.tokens.is_some() {
+        return Err(
+            "is duplicate: where the token is read is already set at this level \
+             (\"auth_jwt_location\" or \"auth_jwt ... token=\")"
+                .into(),
+        );
+    }
+    conf.verify.tokens = Some(tokens);
+    Ok(())
+}
+
+/// The key directives of the two families are not mixed at one level.
+fn key_family(conf: &mut LocConf, family: KeyFamily, args: &ConfArgs) -> SetResult {
+    match &conf.verify.keys_from {
+        Some(At { value, pos }) if *value != family => Err(format!(
+            "cannot be mixed with the key directives of {pos} at one level: use \
+             \"auth_jwt_key_file\" or \"auth_jwt_key\"/\"auth_jwt_keyfile_path\""
+        )),
+        Some(_) => Ok(()),
+        None => {
+            conf.verify.keys_from = Some(At {
+                value: family,
+                pos: args.pos(),
+            });
+            Ok(())
+        }
+    }
 }
 
 fn cmd_leeway(conf: &mut LocConf, args: &mut ConfArgs) -> SetResult {

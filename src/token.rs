@@ -50,11 +50,6 @@ fn each_candidate<'r>(
     source: &'r Source,
     visit: &mut dyn FnMut(bool, &'r [u8]) -> bool,
 ) {
-    // A token holds no blank: a value with one (`Basic …`) is another scheme's credentials.
-    let usable = |value: &'r [u8]| {
-        let token = jwt_core::strip_bearer(value);
-        (!token.is_empty() && !jwt_core::has_blank(token)).then_some(token)
-    };
     let name = source.name.as_bytes();
     match source.kind {
         SourceKind::Authorization => {
@@ -113,6 +108,13 @@ fn authorization(r: &ngx_http_request_t) -> Option<&[u8]> {
     // SAFETY: NULL or an element of the request's header list, which lives in its pool.
     let h = unsafe { r.headers_in.authorization.as_ref() }?;
     (h.hash != 0).then(|| bytes(&h.value))
+}
+
+/// The token in a value: its `Bearer ` prefix removed; `None` for an empty value, a lone
+/// `Bearer`, or a value with a blank (`Basic …`: another scheme's credentials).
+pub fn usable(value: &[u8]) -> Option<&[u8]> {
+    let token = jwt_core::strip_bearer(value);
+    (!token.is_empty() && !jwt_core::has_blank(token)).then_some(token)
 }
 
 /// A token source as log lines name it: `header "Authorization"`.

@@ -8,7 +8,7 @@
 //! made elsewhere. The main request's module context points at the last one, and the others
 //! are found again among the pool's cleanups: internal redirects clear module contexts.
 
-use core::cell::RefCell;
+use core::cell::{Cell, RefCell};
 use core::ffi::c_void;
 use core::ptr::{self, NonNull};
 use std::rc::Rc;
@@ -18,8 +18,8 @@ use ngx::ffi::ngx_http_request_t;
 
 use crate::conf::{Auth, LocConf, Lookup, RequestConf};
 use crate::ngx::pool::{pool_box_with, pool_find};
-use crate::ngx::request::now;
-use crate::token::{find_token, Found};
+use crate::ngx::request::{complex_value_raw, now};
+use crate::token::{find_token, usable, Found};
 
 pub type Outcome = Result<Claims, Error>;
 
@@ -114,6 +114,11 @@ impl Verdicts {
     /// is not tied to the borrow of `r`.
     pub fn verdict<'p>(&self, r: &ngx_http_request_t, conf: &LocConf) -> Option<&'p Verdict> {
         let auth = conf.auth.as_deref()?;
+        // A token variable that reads a `$jwt_*` variable, directly or through a `map`, would
+        // judge the token while reading it: such a variable reads as not found.
+        if READING_TOKEN.with(Cell::get) {
+            return None;
+        }
         // SAFETY: every request points at its main request, which outlives its subrequests.
         let main: &'p ngx_http_request_t = unsafe { &*r.main };
         // SAFETY: the slot is the main request's, valid for the request; NULL or a `Ctx`
@@ -121,14 +126,15 @@ impl Verdicts {
         let slot = unsafe { &mut *self.slot.as_ptr() };
         // SAFETY: a non-NULL slot was written below and lives in the request's pool.
         if let Some(ctx) = unsafe { slot.cast::<Ctx>().as_ref() } {
-            // Only query arguments can change under a verdict (a rewrite); headers cannot.
-            if ptr::eq(ctx.auth, auth) && !auth.query {
+            // Only query arguments and variables can change under a verdict (a rewrite, a
+            // `set`); headers cannot.
+            if ptr::eq(ctx.auth, auth) && !auth.volatile {
                 return Some(&ctx.verdict);
             }
         }
-        // Headers do not change under a verdict, so without a query source the `Auth` alone
-        // identifies it, and the token need not be looked for again.
-        let query_token = auth.query.then(|| find_token(main, &auth.sources));
+        // Headers do not change under a verdict, so without a query source or a variable the
+        // `Auth` alone identifies it, and the token need not be looked for again.
+        let query_token = auth.volatile.then(|| read_token(main, auth));
         // Another location's verdict, or one an internal redirect cleared from the context:
         // found again rather than judged twice (an `index` file, `try_files`, `error_page`).
         // SAFETY: `drop_ctx` is registered only for `Ctx` values.
@@ -141,7 +147,7 @@ impl Verdicts {
         let ctx = match found {
             Some(ctx) => ctx,
             None => {
-                let found = query_token.unwrap_or_else(|| find_token(main, &auth.sources));
+                let found = query_token.unwrap_or_else(|| read_token(main, auth));
                 let token = found.as_ref().ok().copied().flatten();
                 let verdict = compute(auth, found, self.cache_size);
                 let token = token.map(|t| (t.as_ptr(), t.len()));
@@ -164,6 +170,31 @@ impl Verdicts {
         // SAFETY: it lives until the request pool is destroyed.
         Some(unsafe { &ctx.as_ref().verdict })
     }
+}
+
+thread_local! {
+    /// A token variable is being evaluated on this worker's thread.
+    static READING_TOKEN: Cell<bool> = const { Cell::new(false) };
+}
+
+/// The client's token: from the sources, or the variable of `auth_jwt … token=`, evaluated
+/// for the main request.
+fn read_token<'p>(main: &'p ngx_http_request_t, auth: &'p Auth) -> Found<'p> {
+    let Some(cv) = auth.variable else {
+        return find_token(main, &auth.sources);
+    };
+    /// Clears the flag however the evaluation ends.
+    struct Reading;
+    impl Drop for Reading {
+        fn drop(&mut self) {
+            READING_TOKEN.with(|reading| reading.set(false));
+        }
+    }
+    READING_TOKEN.with(|reading| reading.set(true));
+    let _reading = Reading;
+    // SAFETY: `r.main` is the live main request; nginx evaluates the value in its pool.
+    let value = unsafe { complex_value_raw(main.main, cv) };
+    Ok(value.and_then(usable))
 }
 
 fn compute(auth: &Auth, found: Found, cache_size: usize) -> Verdict {

@@ -21,63 +21,6 @@ use serde_json::Value;
 // Helpers
 // ---------------------------------------------------------------------------------------------
 
-fn pub_file(stem: &str) -> String {
-    keys_dir()
-        .join(format!("{stem}.pub"))
-        .to_str()
-        .unwrap()
-        .to_string()
-}
-
-fn unhex(text: &str) -> Vec<u8> {
-    assert!(text.len() % 2 == 0, "odd hex length: {text}");
-    (0..text.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&text[i..i + 2], 16).expect("hex"))
-        .collect()
-}
-
-/// The DER SubjectPublicKeyInfo of `testdata/keys/<stem>.pub`.
-fn spki_der(stem: &str) -> Vec<u8> {
-    openssl(&["pkey", "-pubin", "-in", &pub_file(stem), "-outform", "DER"])
-}
-
-/// `{"kty":"RSA","kid":kid,"n":…,"e":"AQAB"}` for `testdata/keys/<stem>.pub`.
-fn rsa_jwk(stem: &str, kid: &str) -> Value {
-    let path = pub_file(stem);
-    let text = String::from_utf8(openssl(&[
-        "rsa", "-pubin", "-in", &path, "-modulus", "-noout",
-    ]))
-    .unwrap();
-    let modulus = text
-        .trim()
-        .strip_prefix("Modulus=")
-        .unwrap_or_else(|| panic!("unexpected openssl output: {text}"));
-    let details =
-        String::from_utf8(openssl(&["rsa", "-pubin", "-in", &path, "-text", "-noout"])).unwrap();
-    assert!(
-        details.contains("Exponent: 65537"),
-        "{stem}: exponent is not 65537:\n{details}"
-    );
-    json!({"kty": "RSA", "kid": kid, "n": b64(&unhex(modulus)), "e": "AQAB"})
-}
-
-/// `{"kty":"EC","crv":"P-256","x":…,"y":…}` for `testdata/keys/<stem>.pub` (a P-256 key).
-fn ec256_jwk(stem: &str) -> Value {
-    let der = spki_der(stem);
-    // The SPKI ends with the BIT STRING holding the uncompressed point 04 || x || y.
-    let point = &der[der.len() - 65..];
-    assert_eq!(point[0], 4, "{stem}: not an uncompressed P-256 point");
-    json!({"kty": "EC", "crv": "P-256", "x": b64(&point[1..33]), "y": b64(&point[33..65])})
-}
-
-/// `{"kty":"OKP","crv":"Ed25519","x":…}` for `testdata/keys/<stem>.pub`.
-fn ed25519_jwk(stem: &str) -> Value {
-    let der = spki_der(stem);
-    assert_eq!(der.len(), 44, "{stem}: not an Ed25519 SPKI");
-    json!({"kty": "OKP", "crv": "Ed25519", "x": b64(&der[12..])})
-}
-
 /// Adds fields to a JWK object.
 fn with(mut jwk: Value, fields: Value) -> Value {
     let obj = jwk.as_object_mut().unwrap();
@@ -85,10 +28,6 @@ fn with(mut jwk: Value, fields: Value) -> Value {
         obj.insert(k.clone(), v.clone());
     }
     jwk
-}
-
-fn jwks(keys: &[Value]) -> String {
-    json!({ "keys": keys }).to_string()
 }
 
 /// Claims valid for an hour with an extra set of fields.

@@ -280,6 +280,41 @@ impl KeySet {
         Ok((KeySet::new(vec![Key::public(None, key, alg)?]), Vec::new()))
     }
 
+    /// The keys of several sets as one (`auth_jwt_key_file` given several times). A key in
+    /// two sets is kept once; two different keys under one `kid` are refused, since a token
+    /// naming that `kid` would have two keys.
+    pub fn combine<'a>(sets: impl IntoIterator<Item = &'a KeySet>) -> Result<KeySet, KeyError> {
+        let mut keys: Vec<Key> = Vec::new();
+        let mut by_kid: HashMap<&str, &Key> = HashMap::new();
+        let mut anonymous: Vec<&Key> = Vec::new();
+        for key in sets.into_iter().flat_map(|set| set.keys.iter()) {
+            let same = |k: &Key| k.alg == key.alg && k.digest == key.digest;
+            match &key.kid {
+                Some(kid) => match by_kid.get(kid.as_str()) {
+                    Some(k) if same(k) => continue,
+                    Some(_) => {
+                        return Err(KeyError(format!(
+                            "two different keys have kid {}",
+                            quoted(kid)
+                        )))
+                    }
+                    None => {
+                        by_kid.insert(kid, key);
+                    }
+                },
+                None if anonymous.iter().any(|k| same(k)) => continue,
+                None => anonymous.push(key),
+            }
+            keys.push(key.clone());
+        }
+        if keys.len() > MAX_JWKS_KEYS {
+            return Err(KeyError(format!(
+                "the key sets hold more than {MAX_JWKS_KEYS} keys together"
+            )));
+        }
+        Ok(KeySet::new(keys))
+    }
+
     pub fn len(&self) -> usize {
         self.keys.len()
     }

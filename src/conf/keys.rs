@@ -17,6 +17,8 @@ use super::settings::Warnings;
 /// One `auth_jwt_key` or `auth_jwt_keyfile_path` directive.
 pub struct KeySource {
     origin: KeyOrigin,
+    /// The directive that names it.
+    directive: &'static str,
     pub pos: Pos,
     /// Its rank in the order directives are read, for errors listed in that order.
     read: u64,
@@ -35,10 +37,11 @@ pub enum KeyOrigin {
 }
 
 impl KeySource {
-    pub fn new(origin: KeyOrigin, pos: Pos) -> Rc<KeySource> {
+    pub fn new(origin: KeyOrigin, directive: &'static str, pos: Pos) -> Rc<KeySource> {
         static READ: AtomicU64 = AtomicU64::new(0);
         Rc::new(KeySource {
             origin,
+            directive,
             pos,
             read: READ.fetch_add(1, Ordering::Relaxed),
             used: Cell::new(false),
@@ -56,13 +59,6 @@ impl KeySource {
         self.passed_over.replace(Some(why));
     }
 
-    fn directive(&self) -> &'static str {
-        match self.origin {
-            KeyOrigin::Inline { .. } => "auth_jwt_key",
-            KeyOrigin::File { .. } => "auth_jwt_keyfile_path",
-        }
-    }
-
     pub fn describe(&self) -> String {
         match &self.origin {
             KeyOrigin::Inline { .. } => format!("the key of \"auth_jwt_key\" in {}", self.pos),
@@ -78,8 +74,14 @@ pub struct KeyRegistry {
     sources: RefCell<Vec<Rc<KeySource>>>,
     /// Key sets by origin and algorithm: a file that fifty locations name is read and parsed
     /// once.
-    loaded: RefCell<HashMap<LoadKey, Result<ParsedKeys, String>>>,
+    loaded: RefCell<HashMap<LoadKey, Parsed>>,
+    /// Key sets combined from several (`auth_jwt_key_file` repeated), by their parts'
+    /// fingerprints.
+    combined: RefCell<HashMap<Vec<[u8; 32]>, Parsed>>,
 }
+
+/// A key set parsed, or why it could not be.
+type Parsed = Result<ParsedKeys, String>;
 
 /// A key source's bytes and the algorithm asked of them.
 type LoadKey = (KeyOrigin, Option<Algorithm>);
@@ -118,11 +120,27 @@ impl KeyRegistry {
                     .clone()
                     .unwrap_or_else(|| "no server or location inherits it".to_owned());
                 (
-                    format!("\"{}\" is not used anywhere: {why}", s.directive()),
+                    format!("\"{}\" is not used anywhere: {why}", s.directive),
                     s.pos.clone(),
                 )
             })
             .collect()
+    }
+
+    /// The keys of `sets` as one set, combined once per configuration.
+    pub fn combine(&self, sets: &[ParsedKeys]) -> Result<ParsedKeys, String> {
+        let id: Vec<[u8; 32]> = sets.iter().map(|s| s.fingerprint).collect();
+        if let Some(done) = self.combined.borrow().get(&id) {
+            return done.clone();
+        }
+        let result = KeySet::combine(sets.iter().map(|s| &*s.keys))
+            .map(|keys| ParsedKeys {
+                fingerprint: keys.fingerprint(),
+                keys: Arc::new(keys),
+            })
+            .map_err(|e| format!("invalid \"auth_jwt_key_file\" set: {e}"));
+        self.combined.borrow_mut().insert(id, result.clone());
+        result
     }
 
     /// Reads and parses a key source for `alg` (or each key's own algorithm), once.

@@ -2,7 +2,7 @@
 //!
 //! Setters (in `directives`) record what one directive says. Merge takes each setting a level
 //! does not write from the enclosing level, and compiles once what a request needs: the `Auth`
-//! of `verify`, shared by `Arc` with every location that writes none of its settings.
+//! of `verify`, shared by `Rc` with every location that writes none of its settings.
 
 mod keys;
 mod settings;
@@ -10,7 +10,7 @@ mod verify;
 
 use core::ffi::c_void;
 use core::ptr::NonNull;
-use std::sync::Arc;
+use std::rc::Rc;
 
 use jwt_core::SourceKind;
 use ngx::ffi::ngx_http_request_t;
@@ -20,7 +20,7 @@ use crate::ngx::conf::{ComplexValue, Pos};
 pub use keys::{KeyOrigin, KeyRegistry, KeySource};
 use settings::settings;
 pub use settings::{At, MergeError, Warnings};
-pub use verify::{Auth, VerifyConf};
+pub use verify::{Auth, KeyFamily, Tokens, VerifyConf};
 
 /// `auth_jwt_enabled`: a constant, or a value with variables evaluated per request.
 #[derive(Clone)]
@@ -61,8 +61,8 @@ settings! {
         response_claims: Vec<ClaimHeader>,
         /// `auth_jwt_bypass_options`.
         bypass_options: bool,
-        /// `auth_jwt_realm`: `Bearer realm="…"`, the realm escaped once, at the directive.
-        challenge: String,
+        /// `auth_jwt_realm`, or `auth_jwt`'s realm.
+        realm: Realm,
     }
 }
 
@@ -75,8 +75,23 @@ pub struct LocConf {
     /// A directive of this module is written here or at an enclosing level.
     pub touched: bool,
     /// Compiled at merge. `None`: no key here.
-    pub auth: Option<Arc<Auth>>,
+    pub auth: Option<Rc<Auth>>,
     merged: bool,
+}
+
+/// The realm of the `WWW-Authenticate` challenge.
+#[derive(Clone)]
+pub enum Realm {
+    /// The whole challenge, `Bearer realm="…"`, the realm escaped once, at the directive.
+    Text(String),
+    /// A realm with variables (`auth_jwt $server_name`), escaped per request.
+    Variable(ComplexValue),
+}
+
+impl Realm {
+    pub fn text(realm: &str) -> Realm {
+        Realm::Text(format!("Bearer realm=\"{}\"", jwt_core::quote_param(realm)))
+    }
 }
 
 /// The challenge of `auth_jwt_realm Restricted`, the default.
@@ -178,8 +193,19 @@ impl LocConf {
     pub fn bypass_options(&self) -> bool {
         self.check.bypass_options.unwrap_or(true)
     }
-    pub fn challenge(&self) -> &str {
-        self.check.challenge.as_deref().unwrap_or(DEFAULT_CHALLENGE)
+    /// The keys that apply come from `auth_jwt_key_file`.
+    pub fn keys_from_plus(&self) -> bool {
+        matches!(
+            self.verify.keys_from,
+            Some(At {
+                value: KeyFamily::Plus,
+                ..
+            })
+        )
+    }
+
+    pub fn realm(&self) -> Option<&Realm> {
+        self.check.realm.as_ref()
     }
     pub fn request_claims(&self) -> &[ClaimHeader] {
         self.check.request_claims.as_deref().unwrap_or(&[])
@@ -267,9 +293,8 @@ impl LocConf {
         srv.guarded = true;
         let headers = self
             .verify
-            .sources
+            .sources()
             .iter()
-            .flatten()
             .filter(|s| s.kind == SourceKind::Header)
             .map(|s| s.name.as_bytes().to_ascii_lowercase());
         for name in headers {

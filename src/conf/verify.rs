@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use jwt_core::{Algorithm, KeySet, Policy, Source, SourceKind};
 
-use crate::ngx::conf::Pos;
+use crate::ngx::conf::{ComplexValue, Pos};
 use crate::token::describe_source;
 
 use super::keys::{scope_of, KeyRegistry, KeySource};
@@ -28,8 +28,12 @@ settings! {
         keyfile: Rc<KeySource>,
         /// `auth_jwt_algorithm`.
         algorithm: Algorithm,
-        /// `auth_jwt_location`.
-        sources: Vec<Source>,
+        /// `auth_jwt_location`, or `auth_jwt`'s token source.
+        tokens: Tokens,
+        /// Which family of key directives applies.
+        keys_from: At<KeyFamily>,
+        /// `auth_jwt_key_file`, each in the order written.
+        key_files: Vec<Rc<KeySource>>,
         /// `auth_jwt_leeway`, in seconds.
         leeway: u64,
         /// `auth_jwt_issuer`.
@@ -41,6 +45,32 @@ settings! {
     }
 }
 
+/// Where the token is read from.
+#[derive(Clone)]
+pub enum Tokens {
+    /// The sources of `auth_jwt_location`, in order (`auth_jwt` without `token=`: the
+    /// `Authorization` header).
+    Sources(Vec<Source>),
+    /// `auth_jwt … token=$variable`: the value, and the text written, for log lines.
+    Variable(ComplexValue, String),
+}
+
+impl Tokens {
+    /// TeslaGov's and NGINX Plus's default: the `Authorization` header.
+    pub fn authorization() -> Tokens {
+        Tokens::Sources(default_sources().to_vec())
+    }
+}
+
+/// The two families of key directives, which are not mixed at one level.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum KeyFamily {
+    /// `auth_jwt_key`, `auth_jwt_keyfile_path`, `auth_jwt_use_keyfile`.
+    TeslaGov,
+    /// `auth_jwt_key_file`.
+    Plus,
+}
+
 /// What verifying a token needs, compiled once per distinct configuration.
 pub struct Auth {
     /// The verified-token cache's scope: the same for every location whose keys and policy
@@ -48,9 +78,13 @@ pub struct Auth {
     pub scope: u64,
     pub keys: Arc<KeySet>,
     pub policy: Policy,
+    /// The token sources, when `variable` is `None`.
     pub sources: Vec<Source>,
-    /// A `QUERY=` source is among them: the token may change with the arguments.
-    pub query: bool,
+    /// `auth_jwt … token=$variable`: the token is the variable's value.
+    pub variable: Option<ComplexValue>,
+    /// The token may change during the request (a `QUERY=` source, whose arguments a rewrite
+    /// changes, or a variable): a verdict is reused only for the same token bytes.
+    pub volatile: bool,
     /// What a request without a token is logged with: `no token in header "Authorization"`.
     pub missing: String,
 }
@@ -66,41 +100,60 @@ impl VerifyConf {
         }
     }
 
-    /// The token sources; TeslaGov's default is the `Authorization` header.
-    pub fn sources(&self) -> Vec<Source> {
-        self.sources.clone().unwrap_or_else(|| {
-            vec![Source {
-                kind: SourceKind::Authorization,
-                name: "Authorization".into(),
-            }]
-        })
+    /// The header, cookie and argument sources; none when the token is a variable.
+    pub fn sources(&self) -> &[Source] {
+        match &self.tokens {
+            Some(Tokens::Sources(sources)) => sources,
+            Some(Tokens::Variable(..)) => &[],
+            None => default_sources(),
+        }
     }
 
-    /// Compiles the merged settings with `key`, the key source `choose_key` chose; `None`
+    /// Compiles the merged settings with `chosen`, the key sources `choose_key` chose; `None`
     /// when there is none (the module is inert unless enabled explicitly).
     pub fn compile(
         &self,
-        key: Option<Rc<KeySource>>,
+        chosen: Vec<Rc<KeySource>>,
         keys: &KeyRegistry,
         warnings: &mut Warnings,
-    ) -> Result<Option<Arc<Auth>>, MergeError> {
-        let Some(key) = key else {
-            return Ok(None);
-        };
-        let loaded = keys
-            .load(&key, self.algorithm, warnings)
-            .map_err(|message| MergeError {
+    ) -> Result<Option<Rc<Auth>>, MergeError> {
+        let mut sets = Vec::new();
+        for key in &chosen {
+            let loaded = keys
+                .load(key, self.algorithm, warnings)
+                .map_err(|message| MergeError {
+                    message,
+                    pos: Some(key.pos.clone()),
+                })?;
+            sets.push(loaded);
+        }
+        let loaded = match sets.len() {
+            0 => return Ok(None),
+            1 => sets.swap_remove(0),
+            _ => keys.combine(&sets).map_err(|message| MergeError {
                 message,
-                pos: Some(key.pos.clone()),
-            })?;
+                pos: chosen.last().map(|k| k.pos.clone()),
+            })?,
+        };
         let policy = self.policy();
-        let sources = self.sources();
-        let names: Vec<String> = sources.iter().map(describe_source).collect();
-        Ok(Some(Arc::new(Auth {
+        let sources = self.sources().to_vec();
+        let variable = match &self.tokens {
+            Some(Tokens::Variable(cv, _)) => Some(*cv),
+            _ => None,
+        };
+        let missing = match &self.tokens {
+            Some(Tokens::Variable(_, text)) => format!("no token in \"{text}\""),
+            _ => {
+                let names: Vec<String> = sources.iter().map(describe_source).collect();
+                format!("no token in {}", names.join(", "))
+            }
+        };
+        Ok(Some(Rc::new(Auth {
             scope: scope_of(loaded.fingerprint, &policy),
             keys: loaded.keys,
-            missing: format!("no token in {}", names.join(", ")),
-            query: sources.iter().any(|s| s.kind == SourceKind::Query),
+            missing,
+            volatile: variable.is_some() || sources.iter().any(|s| s.kind == SourceKind::Query),
+            variable,
             policy,
             sources,
         })))
@@ -109,7 +162,26 @@ impl VerifyConf {
     /// The key source this level verifies with, marked used; the others it inherits are
     /// marked passed over, with why (the last level merged says it, whether it compiles its
     /// own `Auth` or shares its parent's).
-    pub fn choose_key(&self) -> Result<Option<Rc<KeySource>>, MergeError> {
+    pub fn choose_key(&self) -> Result<Vec<Rc<KeySource>>, MergeError> {
+        if let Some(At {
+            value: KeyFamily::Plus,
+            pos,
+        }) = &self.keys_from
+        {
+            let why = format!("\"auth_jwt_key_file\" applies instead, from {pos}");
+            for other in self.key.iter().chain(self.keyfile.iter()) {
+                other.mark_passed_over(why.clone());
+            }
+            let files = self.key_files.clone().unwrap_or_default();
+            files.iter().for_each(|f| f.mark_used());
+            return Ok(files);
+        }
+        if let Some(At { pos, .. }) = &self.keys_from {
+            let why = format!("the key directives of {pos} apply instead");
+            for file in self.key_files.iter().flatten() {
+                file.mark_passed_over(why.clone());
+            }
+        }
         let (chosen, other, why) = match &self.use_keyfile {
             Some(At { value: true, pos }) => {
                 let Some(file) = &self.keyfile else {
@@ -145,12 +217,15 @@ impl VerifyConf {
         if let Some(other) = other {
             other.mark_passed_over(why);
         }
-        Ok(chosen.cloned())
+        Ok(chosen.cloned().into_iter().collect())
     }
 
-    /// The key directives written at this level.
+    /// The key directives that apply at this level.
     pub fn key_sources(&self) -> impl Iterator<Item = &Rc<KeySource>> {
-        self.key.iter().chain(self.keyfile.iter())
+        self.key
+            .iter()
+            .chain(self.keyfile.iter())
+            .chain(self.key_files.iter().flatten())
     }
 
     /// Where this level names its key, when it does.
@@ -160,5 +235,17 @@ impl VerifyConf {
             .map(|u| u.pos.clone())
             .or_else(|| self.key.as_ref().map(|k| k.pos.clone()))
             .or_else(|| self.keyfile.as_ref().map(|k| k.pos.clone()))
+            .or_else(|| self.key_files.as_ref()?.first().map(|k| k.pos.clone()))
     }
+}
+
+/// TeslaGov's and NGINX Plus's default: the `Authorization` header.
+fn default_sources() -> &'static [Source] {
+    static DEFAULT: std::sync::OnceLock<Vec<Source>> = std::sync::OnceLock::new();
+    DEFAULT.get_or_init(|| {
+        vec![Source {
+            kind: SourceKind::Authorization,
+            name: "Authorization".into(),
+        }]
+    })
 }

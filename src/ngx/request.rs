@@ -35,6 +35,28 @@ pub fn complex_value(r: &mut ngx_http_request_t, cv: ComplexValue) -> Option<&[u
     Some(unsafe { bytes_unbound(out) })
 }
 
+/// Evaluates a compiled complex value for the request at `r`, with no Rust reference to it
+/// held across the call (the caller may hold one to another request of the same tree).
+///
+/// # Safety
+/// `r` is a live request; the result lives in its pool.
+pub unsafe fn complex_value_raw<'a>(
+    r: *mut ngx_http_request_t,
+    cv: ComplexValue,
+) -> Option<&'a [u8]> {
+    let mut out = ngx_str_t {
+        len: 0,
+        data: ptr::null_mut(),
+    };
+    // SAFETY: as the caller's; `cv` was compiled at configuration time.
+    let rc = unsafe { ngx_http_complex_value(r, cv.0.as_ptr(), &mut out) };
+    if rc != ngx::ffi::NGX_OK as ngx::ffi::ngx_int_t {
+        return None;
+    }
+    // SAFETY: pool memory, valid for the request.
+    Some(unsafe { bytes_unbound(out) })
+}
+
 /// Evaluates `cv` for `r` with none of the variable values nginx cached for the request: a
 /// `map` (and a `map` of a `map`) computed for another location before an internal redirect,
 /// or by the parent of a subrequest, which shares its parent's values, is computed again.

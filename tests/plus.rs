@@ -1,0 +1,279 @@
+//! The NGINX Plus family of directives (docs/DIRECTIVES.md: auth_jwt, auth_jwt_key_file,
+//! auth_jwt_type; docs/PLUS.md): configurations written for NGINX Plus or kjdev/nginx-auth-jwt,
+//! through a real nginx, and where they meet the C module's family in one configuration.
+
+mod common;
+use common::*;
+
+/// An HS256 JWK set of one `oct` key with this kid, the secret being `SECRET`.
+fn oct_jwks(kid: &str) -> String {
+    jwks(&[json!({"kty": "oct", "kid": kid, "alg": "HS256", "k": b64(SECRET)})])
+}
+
+fn bearer(token: &str) -> String {
+    format!("Bearer {token}")
+}
+
+fn get(n: &Nginx, path: &str, token: Option<&str>) -> Response {
+    let auth = token.map(bearer);
+    let headers: Vec<(&str, &str)> = auth.iter().map(|a| ("Authorization", a.as_str())).collect();
+    n.get(path, &headers)
+}
+
+/// Plus's own example: `auth_jwt "closed site"; auth_jwt_key_file conf/keys.json;`.
+#[test]
+fn auth_jwt_with_a_key_file_checks_bearer_tokens() {
+    let n = Nginx::start_full(
+        "",
+        &server(&format!(
+            "auth_jwt \"closed site\";\nauth_jwt_key_file conf/keys.json;\n\
+             location / {{ add_header X-Jwt-Error $jwt_error always; add_header X-Sub $jwt_sub; {PROXY} }}\n\
+             location /public {{ auth_jwt off; {PROXY} }}"
+        )),
+        &[("conf/keys.json", &oct_jwks("k1"))],
+    );
+    let r = get(&n, "/", None);
+    assert_eq!(r.status, 401, "{r:?}");
+    assert_eq!(
+        r.header("www-authenticate"),
+        Some("Bearer realm=\"closed site\"")
+    );
+    let good = hs_kid(Algorithm::HS256, SECRET, Some("k1"), &claims("alice"));
+    let r = get(&n, "/", Some(&good));
+    assert_eq!(r.status, 200, "{r:?}");
+    assert_eq!(r.header("x-sub"), Some("alice"));
+    let unknown = hs_kid(Algorithm::HS256, SECRET, Some("k2"), &claims("alice"));
+    let r = get(&n, "/", Some(&unknown));
+    assert_eq!((r.status, r.header("x-jwt-error")), (401, Some("key")));
+    assert_eq!(get(&n, "/public", None).status, 200);
+}
+
+/// `token=$variable` reads the token from any variable; the Authorization header is then not
+/// a source.
+#[test]
+fn token_from_a_variable() {
+    let n = Nginx::start_full(
+        "",
+        &server(&format!(
+            "auth_jwt_key_file conf/keys.json;\n\
+             location /cookie {{ auth_jwt \"\" token=$cookie_auth_token; add_header X-Sub $jwt_sub; {PROXY} }}\n\
+             location /arg {{ auth_jwt \"\" token=$arg_jwt; add_header X-Sub $jwt_sub; {PROXY} }}"
+        )),
+        &[("conf/keys.json", &oct_jwks("k1"))],
+    );
+    let good = hs_kid(Algorithm::HS256, SECRET, Some("k1"), &claims("bob"));
+    let r = n.get(
+        "/cookie",
+        &[("Cookie", &format!("theme=x; auth_token={good}"))],
+    );
+    assert_eq!((r.status, r.header("x-sub")), (200, Some("bob")), "{r:?}");
+    let r = get(&n, "/cookie", Some(&good));
+    assert_eq!(
+        r.status, 401,
+        "the Authorization header is not the source: {r:?}"
+    );
+    assert_eq!(r.header("www-authenticate"), Some("Bearer realm=\"\""));
+    let r = n.get(&format!("/arg?jwt={good}"), &[]);
+    assert_eq!((r.status, r.header("x-sub")), (200, Some("bob")), "{r:?}");
+    let lines = n.jwt_log_lines();
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("no token in \"$cookie_auth_token\"")),
+        "{lines:?}"
+    );
+}
+
+/// A token variable that reads the module's own variables cannot make the check read itself.
+#[test]
+fn token_variable_reading_jwt_variables_is_not_found() {
+    let n = Nginx::start_full(
+        "",
+        &format!(
+            "map $jwt_sub $loop {{ default $jwt_sub; }}\n{}",
+            server(&format!(
+                "auth_jwt_key_file conf/keys.json;\n\
+                 location / {{ auth_jwt \"x\" token=$loop; {PROXY} }}"
+            ))
+        ),
+        &[("conf/keys.json", &oct_jwks("k1"))],
+    );
+    let good = hs_kid(Algorithm::HS256, SECRET, Some("k1"), &claims("bob"));
+    assert_eq!(get(&n, "/", Some(&good)).status, 401);
+    assert_eq!(get(&n, "/", None).status, 401);
+}
+
+/// The realm may hold variables; it is escaped per request.
+#[test]
+fn realm_with_variables() {
+    let n = Nginx::start_full(
+        "",
+        &server(&format!(
+            "auth_jwt $arg_realm;\nauth_jwt_key_file conf/keys.json;\nlocation / {{ {PROXY} }}"
+        )),
+        &[("conf/keys.json", &oct_jwks("k1"))],
+    );
+    let r = n.get("/?realm=a%22b", &[]);
+    assert_eq!(r.status, 401);
+    assert_eq!(r.header("www-authenticate"), Some("Bearer realm=\"a%22b\""));
+    let r = n.get("/?realm=team", &[]);
+    assert_eq!(r.header("www-authenticate"), Some("Bearer realm=\"team\""));
+}
+
+/// Several `auth_jwt_key_file`: the keys of all of them verify (an RSA set and an EC key).
+#[test]
+fn several_key_files_combine() {
+    let rsa = jwks(&[rsa_jwk("rsa2048", "r1")]);
+    let ec = jwks(&[{
+        let mut k = ec256_jwk("ec256");
+        k["kid"] = json!("e1");
+        k
+    }]);
+    let n = Nginx::start_full(
+        "",
+        &server(&format!(
+            "auth_jwt \"api\";\nauth_jwt_key_file conf/rsa.json;\nauth_jwt_key_file conf/ec.json;\n\
+             location / {{ {PROXY} }}"
+        )),
+        &[("conf/rsa.json", &rsa), ("conf/ec.json", &ec)],
+    );
+    let rs = signed_kid(Algorithm::RS256, "rsa2048", Some("r1"), &claims("a"));
+    let es = signed_kid(Algorithm::ES256, "ec256", Some("e1"), &claims("a"));
+    assert_eq!(get(&n, "/", Some(&rs)).status, 200);
+    assert_eq!(get(&n, "/", Some(&es)).status, 200);
+    // A kid of one set with the other set's key type is not accepted.
+    let swapped = signed_kid(Algorithm::ES256, "ec256", Some("r1"), &claims("a"));
+    assert_eq!(get(&n, "/", Some(&swapped)).status, 401);
+    // An independent issuer (PyJWT) with the RSA key.
+    let py = pyjwt_kid(
+        &key("rsa2048.key"),
+        &claims("py").to_string(),
+        "RS256",
+        "r1",
+    );
+    assert_eq!(get(&n, "/", Some(&py)).status, 200);
+}
+
+/// Two files giving one kid to different keys fail `nginx -t`; the same key twice does not.
+#[test]
+fn one_kid_for_two_keys_fails_nginx_t() {
+    let a = jwks(&[rsa_jwk("rsa2048", "k")]);
+    let b = jwks(&[rsa_jwk("rsa2048-b", "k")]);
+    let body =
+        server("auth_jwt \"x\";\nauth_jwt_key_file conf/a.json;\nauth_jwt_key_file conf/b.json;");
+    let (ok, out) = nginx_t_full("", &body, &[("conf/a.json", &a), ("conf/b.json", &b)]);
+    assert!(!ok, "{out}");
+    assert!(out.contains("two different keys have kid \"k\""), "{out}");
+    let (ok, out) = nginx_t_full("", &body, &[("conf/a.json", &a), ("conf/b.json", &a)]);
+    assert!(ok, "{out}");
+}
+
+#[test]
+fn auth_jwt_type() {
+    expect_valid(&server("auth_jwt_type signed;"));
+    for kind in ["encrypted", "nested"] {
+        let body = server(&format!("auth_jwt_type {kind};"));
+        let out = expect_emerg_at(&body, "auth_jwt_type");
+        assert!(
+            out.contains(&format!("\"{kind}\" is not supported")),
+            "{out}"
+        );
+    }
+    let out = expect_emerg_at(&server("auth_jwt_type jwe;"), "auth_jwt_type");
+    assert!(out.contains("invalid value \"jwe\""), "{out}");
+}
+
+/// Where the families meet at one level, `nginx -t` refuses; across levels the inner one
+/// applies.
+#[test]
+fn families_at_one_level_are_refused() {
+    let hex = secret_hex();
+    let cases = [
+        (
+            format!("auth_jwt_key \"{hex}\";\nauth_jwt_key_file conf/k.json;"),
+            "auth_jwt_key_file",
+            "cannot be mixed",
+        ),
+        (
+            format!("auth_jwt_enabled on;\nauth_jwt \"x\";\nauth_jwt_key \"{hex}\";"),
+            "auth_jwt \"x\"",
+            "is duplicate: the check is already switched on or off here",
+        ),
+        (
+            format!("auth_jwt_realm a;\nauth_jwt \"x\";\nauth_jwt_key \"{hex}\";"),
+            "auth_jwt \"x\"",
+            "the realm is already set",
+        ),
+        (
+            format!("auth_jwt \"x\";\nauth_jwt_location COOKIE=a;\nauth_jwt_key \"{hex}\";"),
+            "auth_jwt_location",
+            "where the token is read is already set",
+        ),
+        (
+            "auth_jwt_key_file conf/$host.json;".to_string(),
+            "auth_jwt_key_file",
+            "does not support variables",
+        ),
+        (
+            "auth_jwt \"x\" token=cookie;".to_string(),
+            "auth_jwt",
+            "needs a variable",
+        ),
+        (
+            "auth_jwt off token=$cookie_a;".to_string(),
+            "auth_jwt",
+            "takes no parameter after \"off\"",
+        ),
+    ];
+    for (directives, needle, message) in cases {
+        let out = expect_emerg_at(&server(&directives), needle);
+        assert!(out.contains(message), "{directives}\n{out}");
+    }
+}
+
+#[test]
+fn inner_level_family_applies() {
+    let hex = secret_hex();
+    let n = Nginx::start_full(
+        "",
+        &server(&format!(
+            "auth_jwt_key \"{hex}\";\nauth_jwt_location COOKIE=auth;\n\
+             location /c {{ add_header X-Sub $jwt_sub; {PROXY} }}\n\
+             location /plus {{ auth_jwt \"p\"; auth_jwt_key_file conf/keys.json; add_header X-Sub $jwt_sub; {PROXY} }}\n\
+             location /off {{ auth_jwt off; {PROXY} }}"
+        )),
+        &[("conf/keys.json", &oct_jwks("k1"))],
+    );
+    let plain = hs256(SECRET, claims("carol"));
+    let kid = hs_kid(Algorithm::HS256, SECRET, Some("k1"), &claims("dave"));
+    // The C family's location reads the cookie.
+    let r = n.get("/c", &[("Cookie", &format!("auth={plain}"))]);
+    assert_eq!((r.status, r.header("x-sub")), (200, Some("carol")), "{r:?}");
+    // The Plus location reads the Authorization header and verifies with its key file.
+    let r = n.get("/plus", &[("Cookie", &format!("auth={kid}"))]);
+    assert_eq!(r.status, 401, "{r:?}");
+    let r = get(&n, "/plus", Some(&kid));
+    assert_eq!((r.status, r.header("x-sub")), (200, Some("dave")), "{r:?}");
+    // `auth_jwt off` switches off the check the server's key switched on.
+    assert_eq!(n.get("/off", &[]).status, 200);
+}
+
+/// `auth_jwt` inside `limit_except`: the methods it lists go unchecked, the others are checked.
+#[test]
+fn limit_except_limits_the_check_to_methods() {
+    let n = Nginx::start_full(
+        "",
+        &server(&format!(
+            "auth_jwt_key_file conf/keys.json;\n\
+             location / {{ limit_except GET {{ auth_jwt \"write\"; }} {PROXY} }}"
+        )),
+        &[("conf/keys.json", &oct_jwks("k1"))],
+    );
+    let good = hs_kid(Algorithm::HS256, SECRET, Some("k1"), &claims("erin"));
+    assert_eq!(n.request("GET", "/", &[]).status, 200);
+    let r = n.request("POST", "/", &[]);
+    assert_eq!(r.status, 401, "{r:?}");
+    let auth = bearer(&good);
+    let r = n.request("POST", "/", &[("Authorization", &auth)]);
+    assert_eq!(r.status, 200, "{r:?}");
+}
