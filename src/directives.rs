@@ -147,7 +147,7 @@ pub static mut COMMANDS: [ngx_command_t; 22] = [
     ),
     loc_command!(
         "auth_jwt_key_file",
-        ANY_LEVEL | NGX_CONF_TAKE1,
+        ANY_LEVEL | NGX_CONF_TAKE12,
         cmd_key_file
     ),
     loc_command!("auth_jwt_type", ANY_LEVEL | NGX_CONF_TAKE1, cmd_type),
@@ -394,11 +394,21 @@ fn cmd_auth_jwt(conf: &mut LocConf, args: &mut ConfArgs) -> SetResult {
     set_tokens(conf, tokens)
 }
 
-/// `auth_jwt_key_file file`: a JWK set (or any key `auth_jwt_keyfile_path` reads); repeated,
-/// the keys of every file are used together.
+/// `auth_jwt_key_file file [jwks]`: a JWK set (or any key `auth_jwt_keyfile_path` reads);
+/// repeated, the keys of every file are used together.
 fn cmd_key_file(conf: &mut LocConf, args: &mut ConfArgs) -> SetResult {
     if has_variable(args.get(1).unwrap_or(&[])) {
         return Err("does not support variables: key files are read once, at load".into());
+    }
+    match args.get(2) {
+        // kjdev/nginx-auth-jwt's format parameter: a JWK set is what every file may be.
+        None | Some(b"jwks") => {}
+        Some(other) => {
+            return Err(format!(
+                "format \"{}\" is not supported, only \"jwks\"",
+                String::from_utf8_lossy(other)
+            ))
+        }
     }
     key_family(conf, KeyFamily::Plus, args)?;
     let path = args.full_name(1)?;

@@ -26,7 +26,7 @@ fn auth_jwt_with_a_key_file_checks_bearer_tokens() {
     let n = Nginx::start_full(
         "",
         &server(&format!(
-            "auth_jwt \"closed site\";\nauth_jwt_key_file conf/keys.json;\n\
+            "auth_jwt \"closed site\";\nauth_jwt_key_file conf/keys.json jwks;\n\
              location / {{ add_header X-Jwt-Error $jwt_error always; add_header X-Sub $jwt_sub; {PROXY} }}\n\
              location /public {{ auth_jwt off; {PROXY} }}"
         )),
@@ -215,6 +215,11 @@ fn families_at_one_level_are_refused() {
             "does not support variables",
         ),
         (
+            "auth_jwt_key_file conf/k.json keyval;".to_string(),
+            "auth_jwt_key_file",
+            "format \"keyval\" is not supported",
+        ),
+        (
             "auth_jwt \"x\" token=cookie;".to_string(),
             "auth_jwt",
             "needs a variable",
@@ -276,4 +281,24 @@ fn limit_except_limits_the_check_to_methods() {
     let auth = bearer(&good);
     let r = n.request("POST", "/", &[("Authorization", &auth)]);
     assert_eq!(r.status, 200, "{r:?}");
+}
+
+/// A documented difference from Plus (docs/PLUS.md): a token without `exp` is refused.
+#[test]
+fn a_token_without_exp_is_refused() {
+    let n = Nginx::start_full(
+        "",
+        &server(&format!(
+            "auth_jwt \"x\";\nauth_jwt_key_file conf/keys.json;\n\
+             location / {{ add_header X-Jwt-Error $jwt_error always; {PROXY} }}"
+        )),
+        &[("conf/keys.json", &oct_jwks("k1"))],
+    );
+    let no_exp = hs_kid(Algorithm::HS256, SECRET, Some("k1"), &json!({"sub": "x"}));
+    let r = get(&n, "/", Some(&no_exp));
+    assert_eq!(
+        (r.status, r.header("x-jwt-error")),
+        (401, Some("claim")),
+        "{r:?}"
+    );
 }
