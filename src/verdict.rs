@@ -115,8 +115,10 @@ impl Verdicts {
     pub fn verdict<'p>(&self, r: &ngx_http_request_t, conf: &LocConf) -> Option<&'p Verdict> {
         let auth = conf.auth.as_deref()?;
         // A token variable that reads a `$jwt_*` variable, directly or through a `map`, would
-        // judge the token while reading it: such a variable reads as not found.
-        if READING_TOKEN.with(Cell::get) {
+        // judge the token while reading it: such a variable reads as not found. Only a
+        // verdict that evaluates a variable can recur, so only those look (a thread-local
+        // read is a call in a shared object).
+        if auth.variable.is_some() && READING_TOKEN.with(Cell::get) {
             return None;
         }
         // SAFETY: every request points at its main request, which outlives its subrequests.
