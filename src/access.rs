@@ -16,14 +16,14 @@ use core::ptr;
 
 use jwt_core::{Claims, Reason};
 use ngx::ffi::{
-    ngx_http_request_t, ngx_int_t, NGX_DECLINED, NGX_ERROR, NGX_HTTP_GET, NGX_HTTP_HEAD,
-    NGX_HTTP_INTERNAL_SERVER_ERROR, NGX_HTTP_MOVED_TEMPORARILY, NGX_HTTP_OPTIONS,
+    ngx_http_request_t, ngx_int_t, NGX_DECLINED, NGX_ERROR, NGX_HTTP_FORBIDDEN, NGX_HTTP_GET,
+    NGX_HTTP_HEAD, NGX_HTTP_INTERNAL_SERVER_ERROR, NGX_HTTP_MOVED_TEMPORARILY, NGX_HTTP_OPTIONS,
     NGX_HTTP_SATISFY_ANY, NGX_HTTP_UNAUTHORIZED, NGX_LOG_ERR, NGX_LOG_INFO, NGX_OK,
 };
 use ngx::http::{HttpModuleLocationConf, NgxHttpCoreModule};
 
 use crate::conf::{
-    is_enabled_value, Enabled, LocConf, Lookup, MainConf, Realm, RequestConf, UrlParts,
+    is_enabled_value, Enabled, LocConf, Lookup, MainConf, Realm, RequestConf, Require, UrlParts,
     DEFAULT_CHALLENGE,
 };
 use crate::headers::{push_challenge, push_claims, set_request_claims, Direction};
@@ -32,7 +32,7 @@ use crate::ngx::guard::guard;
 use crate::ngx::headers::{headers, push_header};
 use crate::ngx::request::{complex_value, complex_value_fresh, log};
 use crate::ngx::string::bytes;
-use crate::verdict::Verdicts;
+use crate::verdict::{mark_unmet, Verdicts};
 
 /// Where in the request's life the check runs.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -129,9 +129,12 @@ fn check(
         return NGX_HTTP_INTERNAL_SERVER_ERROR as ngx_int_t;
     };
     match verdicts.outcome(r, loc) {
-        // Admitted by the first stage already; nothing to add.
-        Some(Ok(_)) if stage == Stage::Last => declined,
-        Some(Ok(claims)) => admit(r, loc, claims, stage),
+        Some(Ok(claims)) => match unmet_requirement(r, loc) {
+            // Admitted by the first stage already; nothing to add.
+            None if stage == Stage::Last => declined,
+            None => admit(r, loc, claims, stage),
+            Some((require, text)) => refuse_unmet(r, conf, require, &text, stage, deferred),
+        },
         Some(Err(e)) => {
             // A refused request may still reach an upstream (`satisfy any` letting another
             // access module decide, `error_page 401 = @named`): never with the client's copy.
@@ -197,6 +200,55 @@ fn is_preflight(r: &ngx_http_request_t) -> bool {
 
 fn satisfy_any(r: &ngx_http_request_t) -> bool {
     NgxHttpCoreModule::location_conf(r).is_some_and(|c| c.satisfy == NGX_HTTP_SATISFY_ANY as usize)
+}
+
+/// The first `auth_jwt_require` of the location that does not hold, with the value that is
+/// empty or `0`.
+fn unmet_requirement(
+    r: &mut ngx_http_request_t,
+    conf: &'static LocConf,
+) -> Option<(&'static Require, String)> {
+    for require in conf.requires() {
+        for (cv, text) in &require.values {
+            let holds = complex_value(r, *cv).is_some_and(|v| !v.is_empty() && v != b"0");
+            if !holds {
+                return Some((require, text.clone()));
+            }
+        }
+    }
+    None
+}
+
+/// A valid token that does not meet a requirement: 403, or refused as an invalid token
+/// (401 or the redirect), with `$jwt_error` = `require`.
+#[cold]
+#[inline(never)]
+fn refuse_unmet(
+    r: &mut ngx_http_request_t,
+    conf: &RequestConf<'static>,
+    require: &Require,
+    text: &str,
+    stage: Stage,
+    deferred: bool,
+) -> ngx_int_t {
+    if set_request_claims(r, conf.loc.request_claims(), None).is_none() {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR as ngx_int_t;
+    }
+    if stage == Stage::First && deferred && require.error == 401 {
+        return NGX_DECLINED as ngx_int_t;
+    }
+    if mark_unmet(r).is_none() {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR as ngx_int_t;
+    }
+    log(
+        r,
+        NGX_LOG_ERR,
+        format_args!("auth_jwt: require: \"{text}\" is empty or 0"),
+    );
+    if require.error == 403 {
+        return NGX_HTTP_FORBIDDEN as ngx_int_t;
+    }
+    reject(r, conf, Reason::Require, stage)
 }
 
 fn admit(
@@ -269,6 +321,7 @@ fn describe(reason: Reason) -> &'static str {
         Reason::Audience => "the token audience is not accepted",
         Reason::Subject => "the token has no subject",
         Reason::Claim => "a required claim is missing or invalid",
+        Reason::Require => "the token does not meet a requirement of this location",
     }
 }
 

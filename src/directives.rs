@@ -16,7 +16,7 @@ use ngx::ngx_string;
 
 use crate::conf::{
     is_enabled_value, At, ClaimHeader, Enabled, KeyFamily, KeyOrigin, KeySource, LocConf, MainConf,
-    Realm, Tokens,
+    Realm, Require, Tokens,
 };
 use crate::ngx::conf::{run_setter, ConfArgs};
 
@@ -74,7 +74,7 @@ macro_rules! main_command {
 }
 
 /// The module's directives; nginx only reads this table.
-pub static mut COMMANDS: [ngx_command_t; 22] = [
+pub static mut COMMANDS: [ngx_command_t; 23] = [
     loc_command!(
         "auth_jwt_enabled",
         ANY_LEVEL_IF | NGX_CONF_TAKE1,
@@ -151,6 +151,11 @@ pub static mut COMMANDS: [ngx_command_t; 22] = [
         cmd_key_file
     ),
     loc_command!("auth_jwt_type", ANY_LEVEL | NGX_CONF_TAKE1, cmd_type),
+    loc_command!(
+        "auth_jwt_require",
+        ANY_LEVEL | NGX_HTTP_LMT_CONF | NGX_CONF_1MORE,
+        cmd_require
+    ),
     main_command!("auth_jwt_cache", NGX_CONF_TAKE1, cmd_cache),
     ngx_command_t::empty(),
 ];
@@ -417,6 +422,44 @@ fn cmd_key_file(conf: &mut LocConf, args: &mut ConfArgs) -> SetResult {
         .key_files
         .get_or_insert_with(Vec::new)
         .push(source);
+    Ok(())
+}
+
+/// `auth_jwt_require $value ... [error=401|403]`: once the token is valid, every value must be
+/// non-empty and not `0`, or the request is refused with that status. Repeatable: every
+/// directive of the level must hold.
+fn cmd_require(conf: &mut LocConf, args: &mut ConfArgs) -> SetResult {
+    let mut values = Vec::new();
+    let mut error = 401;
+    for i in 1..args.len() {
+        let arg = args.get(i).unwrap_or(&[]).to_vec();
+        if let Some(code) = arg.strip_prefix(b"error=") {
+            if i + 1 != args.len() {
+                return Err("takes \"error=\" last".into());
+            }
+            error = match code {
+                b"401" => 401,
+                b"403" => 403,
+                _ => {
+                    return Err(format!(
+                        "invalid \"error={}\", it must be 401 or 403",
+                        String::from_utf8_lossy(code)
+                    ))
+                }
+            };
+            continue;
+        }
+        let cv = args.compile_always(&arg)?;
+        values.push((cv, String::from_utf8_lossy(&arg).into_owned()));
+    }
+    if values.is_empty() {
+        return Err("needs at least one value".into());
+    }
+    let require = Require { values, error };
+    conf.check
+        .requires
+        .get_or_insert_with(Vec::new)
+        .push(require);
     Ok(())
 }
 

@@ -12,7 +12,7 @@
 
 use std::borrow::Cow;
 
-use jwt_core::Claims;
+use jwt_core::{Claims, Reason};
 
 use ngx::ffi::{
     ngx_conf_t, ngx_http_add_variable, ngx_http_get_variable_pt, ngx_http_request_t, ngx_int_t,
@@ -26,7 +26,7 @@ use crate::ngx::guard::guard;
 use crate::ngx::pool::pool_str;
 use crate::ngx::request::{log, set_not_found, set_variable};
 use crate::ngx::string::bytes_unbound;
-use crate::verdict::{Verdict, Verdicts};
+use crate::verdict::{refused_unmet, Verdict, Verdicts};
 
 const CLAIM_PREFIX: &[u8] = b"jwt_claim_";
 const HEADER_PREFIX: &[u8] = b"jwt_header_";
@@ -173,7 +173,8 @@ unsafe extern "C" fn get_error<L: Lookup>(
     v: *mut ngx_variable_value_t,
     _: usize,
 ) -> ngx_int_t {
-    eval::<L>(r, v, |_, verdict| match verdict.map(|v| &v.outcome) {
+    eval::<L>(r, v, |r, verdict| match verdict.map(|v| &v.outcome) {
+        Some(Ok(_)) if refused_unmet(r) => Value::Text(Cow::Borrowed(Reason::Require.word())),
         Some(Ok(_)) => Value::Text(Cow::Borrowed("")),
         Some(Err(e)) => Value::Text(Cow::Borrowed(e.reason.word())),
         None => Value::NotFound,

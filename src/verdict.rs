@@ -17,7 +17,7 @@ use jwt_core::{Claims, Error, Reason, TokenCache};
 use ngx::ffi::ngx_http_request_t;
 
 use crate::conf::{Auth, LocConf, Lookup, RequestConf};
-use crate::ngx::pool::{pool_box_with, pool_find};
+use crate::ngx::pool::{pool_box_with, pool_find, pool_mark, pool_marked};
 use crate::ngx::request::{complex_value_raw, now};
 use crate::token::{find_token, usable, Found};
 
@@ -172,6 +172,24 @@ impl Verdicts {
         // SAFETY: it lives until the request pool is destroyed.
         Some(unsafe { &ctx.as_ref().verdict })
     }
+}
+
+/// The mark of a request refused by `auth_jwt_require`; as a cleanup it does nothing.
+#[inline(never)]
+unsafe extern "C" fn unmet(data: *mut c_void) {
+    core::hint::black_box(data);
+}
+
+/// Records that a requirement refused `r`'s request, for `$jwt_error`.
+pub fn mark_unmet(r: &ngx_http_request_t) -> Option<()> {
+    // SAFETY: every request points at its main request; `unmet` ignores its argument.
+    unsafe { pool_mark((*r.main).pool, unmet) }
+}
+
+/// Whether a requirement refused `r`'s request.
+pub fn refused_unmet(r: &ngx_http_request_t) -> bool {
+    // SAFETY: every request points at its main request, which outlives its subrequests.
+    pool_marked(unsafe { (*r.main).pool }, unmet)
 }
 
 thread_local! {

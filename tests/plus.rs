@@ -302,3 +302,87 @@ fn a_token_without_exp_is_refused() {
         "{r:?}"
     );
 }
+
+/// `auth_jwt_require`: the rooms service's rule (only `sub = root`, through a `map`) and the
+/// admin page's (`type = 1`, else 403), in both families; every directive must hold.
+#[test]
+fn auth_jwt_require_rules() {
+    let hex = secret_hex();
+    let n = Nginx::start_full(
+        "",
+        &format!(
+            "map $jwt_claim_sub $is_root {{ root 1; default 0; }}\n\
+             map $jwt_claim_type $is_admin {{ 1 1; default \"\"; }}\n{}",
+            server(&format!(
+                "auth_jwt_key \"{hex}\";\n\
+                 location /rooms {{ auth_jwt_require $is_root; add_header X-Jwt-Error $jwt_error always; {PROXY} }}\n\
+                 location /admin {{ auth_jwt_require $is_admin error=403; add_header X-Jwt-Error $jwt_error always; {PROXY} }}\n\
+                 location /both {{ auth_jwt_require $is_root; auth_jwt_require $is_admin error=403; {PROXY} }}\n\
+                 location /plus {{ auth_jwt \"p\"; auth_jwt_key_file conf/keys.json; auth_jwt_require $is_root error=403; {PROXY} }}"
+            ))
+        ),
+        &[("conf/keys.json", &oct_jwks("k1"))],
+    );
+    let root = hs256(SECRET, claims("root"));
+    let alice = hs256(SECRET, claims("alice"));
+    let admin = hs256(
+        SECRET,
+        json!({"sub": "alice", "type": 1, "exp": now() + 3600}),
+    );
+    let root_admin = hs256(
+        SECRET,
+        json!({"sub": "root", "type": 1, "exp": now() + 3600}),
+    );
+
+    assert_eq!(get(&n, "/rooms", Some(&root)).status, 200);
+    let r = get(&n, "/rooms", Some(&alice));
+    assert_eq!(
+        (r.status, r.header("x-jwt-error")),
+        (401, Some("require")),
+        "{r:?}"
+    );
+    assert!(
+        r.header("www-authenticate")
+            .is_some_and(|c| c.contains("error=\"invalid_token\"")),
+        "{r:?}"
+    );
+    // No token: the usual refusal, not the requirement's.
+    let r = get(&n, "/rooms", None);
+    assert_eq!((r.status, r.header("x-jwt-error")), (401, Some("missing")));
+
+    assert_eq!(get(&n, "/admin", Some(&admin)).status, 200);
+    let r = get(&n, "/admin", Some(&alice));
+    assert_eq!(
+        (r.status, r.header("x-jwt-error")),
+        (403, Some("require")),
+        "{r:?}"
+    );
+
+    assert_eq!(get(&n, "/both", Some(&root_admin)).status, 200);
+    assert_eq!(get(&n, "/both", Some(&root)).status, 403);
+    assert_eq!(get(&n, "/both", Some(&admin)).status, 401);
+
+    let kid_root = hs_kid(Algorithm::HS256, SECRET, Some("k1"), &claims("root"));
+    let kid_alice = hs_kid(Algorithm::HS256, SECRET, Some("k1"), &claims("alice"));
+    assert_eq!(get(&n, "/plus", Some(&kid_root)).status, 200);
+    assert_eq!(get(&n, "/plus", Some(&kid_alice)).status, 403);
+    let lines = n.jwt_log_lines();
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("auth_jwt: require: \"$is_root\" is empty or 0")),
+        "{lines:?}"
+    );
+}
+
+#[test]
+fn auth_jwt_require_bad_values_fail_nginx_t() {
+    for (directive, message) in [
+        ("auth_jwt_require $a error=500;", "invalid \"error=500\""),
+        ("auth_jwt_require error=403 $a;", "takes \"error=\" last"),
+        ("auth_jwt_require error=403;", "needs at least one value"),
+    ] {
+        let out = expect_emerg_at(&server(directive), "auth_jwt_require");
+        assert!(out.contains(message), "{directive}\n{out}");
+    }
+}

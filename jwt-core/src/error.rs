@@ -17,6 +17,9 @@ pub enum Reason {
     Audience,
     Subject,
     Claim,
+    /// A valid token that does not meet a requirement of the location (`auth_jwt_require`);
+    /// never produced by verification itself.
+    Require,
 }
 
 impl Reason {
@@ -34,6 +37,7 @@ impl Reason {
             Reason::Audience => "audience",
             Reason::Subject => "subject",
             Reason::Claim => "claim",
+            Reason::Require => "require",
         }
     }
 }

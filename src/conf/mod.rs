@@ -63,6 +63,8 @@ settings! {
         bypass_options: bool,
         /// `auth_jwt_realm`, or `auth_jwt`'s realm.
         realm: Realm,
+        /// `auth_jwt_require`, each directive in the order written.
+        requires: Vec<Require>,
     }
 }
 
@@ -77,6 +79,16 @@ pub struct LocConf {
     /// Compiled at merge. `None`: no key here.
     pub auth: Option<Rc<Auth>>,
     merged: bool,
+}
+
+/// One `auth_jwt_require`: values that must all be non-empty and not `0` once the token is
+/// valid, and the status that refuses the request otherwise.
+#[derive(Clone)]
+pub struct Require {
+    /// Each value, and its text as written (for the log line).
+    pub values: Vec<(ComplexValue, String)>,
+    /// 401 or 403.
+    pub error: u16,
 }
 
 /// The realm of the `WWW-Authenticate` challenge.
@@ -202,6 +214,10 @@ impl LocConf {
                 ..
             })
         )
+    }
+
+    pub fn requires(&self) -> &[Require] {
+        self.check.requires.as_deref().unwrap_or(&[])
     }
 
     pub fn realm(&self) -> Option<&Realm> {
