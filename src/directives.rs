@@ -8,15 +8,15 @@ use core::ptr;
 
 use jwt_core::{loose_name_eq, Algorithm, SecretEncoding, Source};
 use ngx::ffi::{
-    ngx_command_t, ngx_conf_t, ngx_uint_t, NGX_CONF_1MORE, NGX_CONF_FLAG, NGX_CONF_TAKE1,
-    NGX_CONF_TAKE12, NGX_HTTP_LIF_CONF, NGX_HTTP_LMT_CONF, NGX_HTTP_LOC_CONF,
+    ngx_command_t, ngx_conf_t, ngx_uint_t, NGX_CONF_1MORE, NGX_CONF_2MORE, NGX_CONF_FLAG,
+    NGX_CONF_TAKE1, NGX_CONF_TAKE12, NGX_HTTP_LIF_CONF, NGX_HTTP_LMT_CONF, NGX_HTTP_LOC_CONF,
     NGX_HTTP_LOC_CONF_OFFSET, NGX_HTTP_MAIN_CONF, NGX_HTTP_MAIN_CONF_OFFSET, NGX_HTTP_SRV_CONF,
 };
 use ngx::ngx_string;
 
 use crate::conf::{
-    is_enabled_value, At, ClaimHeader, Enabled, KeyFamily, KeyOrigin, KeySource, LocConf, MainConf,
-    Realm, Require, Tokens,
+    is_enabled_value, At, ClaimHeader, Enabled, FieldSet, KeyFamily, KeyOrigin, KeySource, LocConf,
+    MainConf, Realm, Require, Tokens,
 };
 use crate::ngx::conf::{run_setter, ConfArgs};
 
@@ -74,7 +74,7 @@ macro_rules! main_command {
 }
 
 /// The module's directives; nginx only reads this table.
-pub static mut COMMANDS: [ngx_command_t; 23] = [
+pub static mut COMMANDS: [ngx_command_t; 25] = [
     loc_command!(
         "auth_jwt_enabled",
         ANY_LEVEL_IF | NGX_CONF_TAKE1,
@@ -157,6 +157,8 @@ pub static mut COMMANDS: [ngx_command_t; 23] = [
         cmd_require
     ),
     main_command!("auth_jwt_cache", NGX_CONF_TAKE1, cmd_cache),
+    main_command!("auth_jwt_claim_set", NGX_CONF_2MORE, cmd_claim_set),
+    main_command!("auth_jwt_header_set", NGX_CONF_2MORE, cmd_header_set),
     ngx_command_t::empty(),
 ];
 
@@ -460,6 +462,37 @@ fn cmd_require(conf: &mut LocConf, args: &mut ConfArgs) -> SetResult {
         .requires
         .get_or_insert_with(Vec::new)
         .push(require);
+    Ok(())
+}
+
+/// `auth_jwt_claim_set $variable name ...`: the variable holds the claim at that path.
+fn cmd_claim_set(conf: &mut MainConf, args: &mut ConfArgs) -> SetResult {
+    field_set(conf, args, false)
+}
+
+/// `auth_jwt_header_set $variable name ...`: the variable holds the JOSE header field at that
+/// path.
+fn cmd_header_set(conf: &mut MainConf, args: &mut ConfArgs) -> SetResult {
+    field_set(conf, args, true)
+}
+
+fn field_set(conf: &mut MainConf, args: &mut ConfArgs, header: bool) -> SetResult {
+    let first = utf8_arg(args, 1)?;
+    let variable = first
+        .strip_prefix('$')
+        .filter(|name| {
+            !name.is_empty() && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+        })
+        .ok_or_else(|| format!("invalid variable name \"{first}\""))?
+        .to_owned();
+    let path = (2..args.len())
+        .map(|i| utf8_arg(args, i).map(str::to_owned))
+        .collect::<Result<Vec<_>, _>>()?;
+    conf.field_sets.push(FieldSet {
+        variable,
+        path,
+        header,
+    });
     Ok(())
 }
 

@@ -196,6 +196,7 @@ fn install(cf: NonNull<ngx_conf_t>) -> Option<()> {
     if !unused.is_empty() {
         return None;
     }
+    crate::variables::register_field_sets::<Module>(cf.as_ptr(), &main.field_sets)?;
     // SAFETY: as above.
     let mut args = unsafe { ConfArgs::new(cf) };
     let mut compile = |text: &[u8]| args.compile_always(text).ok();

@@ -21,7 +21,7 @@ use ngx::ffi::{
 };
 use ngx::ngx_string;
 
-use crate::conf::Lookup;
+use crate::conf::{FieldSet, Lookup};
 use crate::ngx::guard::guard;
 use crate::ngx::pool::pool_str;
 use crate::ngx::request::{log, set_not_found, set_variable};
@@ -52,19 +52,63 @@ pub fn register<L: Lookup>(cf: *mut ngx_conf_t) -> Result<(), ()> {
             get_header::<L>,
         ),
     ];
-    for (mut name, flags, get) in vars {
-        // SAFETY: `cf` is the configuration being parsed; nginx copies nothing from `name`
-        // beyond the call but keeps its data pointer, which is static here.
-        let v = unsafe {
-            ngx_http_add_variable(cf, &mut name, (flags | NGX_HTTP_VAR_NOCACHEABLE) as usize)
-        };
-        // SAFETY: NULL or the variable nginx just added.
-        let v = unsafe { v.as_mut() }.ok_or(())?;
-        let handler: ngx_http_get_variable_pt = Some(get);
-        v.get_handler = handler;
-        v.data = 0;
+    for (name, flags, get) in vars {
+        add(cf, name, flags, get, 0)?;
     }
     Ok(())
+}
+
+/// Adds the variables of `auth_jwt_claim_set` and `auth_jwt_header_set`; called from
+/// postconfiguration, before nginx resolves the variables the configuration uses.
+pub fn register_field_sets<L: Lookup>(cf: *mut ngx_conf_t, sets: &[FieldSet]) -> Option<()> {
+    for (i, set) in sets.iter().enumerate() {
+        // SAFETY: `cf` is the configuration being read; its pool outlives the cycle's use.
+        let name = pool_str(unsafe { (*cf).pool }, set.variable.as_bytes())?;
+        add(cf, name, 0, get_field_set::<L>, i).ok()?;
+    }
+    Some(())
+}
+
+fn add(
+    cf: *mut ngx_conf_t,
+    mut name: ngx_str_t,
+    flags: u32,
+    get: Getter,
+    data: usize,
+) -> Result<(), ()> {
+    // SAFETY: `cf` is the configuration being read; nginx copies the name.
+    let v = unsafe {
+        ngx_http_add_variable(cf, &mut name, (flags | NGX_HTTP_VAR_NOCACHEABLE) as usize)
+    };
+    // SAFETY: NULL (a duplicate name, logged by nginx) or the variable nginx just added.
+    let v = unsafe { v.as_mut() }.ok_or(())?;
+    let handler: ngx_http_get_variable_pt = Some(get);
+    v.get_handler = handler;
+    v.data = data;
+    Ok(())
+}
+
+unsafe extern "C" fn get_field_set<L: Lookup>(
+    r: *mut ngx_http_request_t,
+    v: *mut ngx_variable_value_t,
+    data: usize,
+) -> ngx_int_t {
+    eval::<L>(r, v, |r, verdict| {
+        let set = L::main(r).and_then(|main| main.field_sets.get(data));
+        match (verdict.map(|v| &v.outcome), set) {
+            (Some(Ok(claims)), Some(set)) => {
+                let value = if set.header {
+                    claims.header_path(&set.path)
+                } else {
+                    claims.claim_path(&set.path)
+                };
+                let what = if set.header { "header field" } else { "claim" };
+                let name = set.path.join(".");
+                rendered(r, claims, what, &name, value.map(jwt_core::render))
+            }
+            _ => Value::NotFound,
+        }
+    })
 }
 
 /// What a variable evaluates to, before it is handed to nginx.

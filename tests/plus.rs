@@ -386,3 +386,64 @@ fn auth_jwt_require_bad_values_fail_nginx_t() {
         assert!(out.contains(message), "{directive}\n{out}");
     }
 }
+
+/// `auth_jwt_claim_set` and `auth_jwt_header_set`: nested lookups from the top of the JSON
+/// tree, as a Keycloak token needs (`realm_access.roles`).
+#[test]
+fn claim_set_and_header_set() {
+    let n = Nginx::start_full(
+        "",
+        &format!(
+            "auth_jwt_claim_set $roles realm_access roles;\n\
+             auth_jwt_claim_set $access realm_access;\n\
+             auth_jwt_claim_set $email email;\n\
+             auth_jwt_claim_set $nothing realm_access nothing here;\n\
+             auth_jwt_header_set $kid kid;\n\
+             map $roles $is_admin {{ ~(^|,)admin(,|$) 1; default 0; }}\n{}",
+            server(&format!(
+                "auth_jwt \"kc\";\nauth_jwt_key_file conf/keys.json;\n\
+                 location / {{ add_header X-Roles $roles; add_header X-Access $access; \
+                 add_header X-Email $email; add_header X-Nothing \"[$nothing]\"; add_header X-Kid $kid; {PROXY} }}\n\
+                 location /admin {{ auth_jwt_require $is_admin error=403; {PROXY} }}"
+            ))
+        ),
+        &[("conf/keys.json", &oct_jwks("k1"))],
+    );
+    let payload = json!({
+        "sub": "kc-user", "exp": now() + 3600, "email": "u@example.com",
+        "realm_access": {"roles": ["offline_access", "admin"]},
+    });
+    let token = hs_kid(Algorithm::HS256, SECRET, Some("k1"), &payload);
+    let r = get(&n, "/", Some(&token));
+    assert_eq!(r.status, 200, "{r:?}");
+    assert_eq!(r.header("x-roles"), Some("offline_access,admin"));
+    assert_eq!(
+        r.header("x-access"),
+        Some("{\"roles\":[\"offline_access\",\"admin\"]}")
+    );
+    assert_eq!(r.header("x-email"), Some("u@example.com"));
+    assert_eq!(r.header("x-nothing"), Some("[]"));
+    assert_eq!(r.header("x-kid"), Some("k1"));
+    assert_eq!(get(&n, "/admin", Some(&token)).status, 200);
+    let user = hs_kid(
+        Algorithm::HS256,
+        SECRET,
+        Some("k1"),
+        &json!({"sub": "u", "exp": now() + 3600, "realm_access": {"roles": ["user"]}}),
+    );
+    assert_eq!(get(&n, "/admin", Some(&user)).status, 403);
+    // Without a valid token the variables are empty.
+    let r = get(&n, "/", None);
+    assert_eq!(r.status, 401);
+}
+
+#[test]
+fn claim_set_errors_fail_nginx_t() {
+    let out = expect_emerg_at(
+        "auth_jwt_claim_set roles realm_access;",
+        "auth_jwt_claim_set",
+    );
+    assert!(out.contains("invalid variable name \"roles\""), "{out}");
+    let (ok, out) = nginx_t("auth_jwt_claim_set $a x;\nauth_jwt_claim_set $a y;");
+    assert!(!ok && out.contains("duplicate"), "{out}");
+}

@@ -117,6 +117,20 @@ impl Claims {
         self.payload().get(name)
     }
 
+    /// The value at `path` from the top of the claims, each name exact, through nested
+    /// objects (`["realm_access", "roles"]`).
+    pub fn claim_path(&self, path: &[String]) -> Option<&Value> {
+        walk(self.payload(), path)
+    }
+
+    /// `claim_path` on the JOSE header.
+    pub fn header_path(&self, path: &[String]) -> Option<&Value> {
+        walk(
+            self.header.get_or_init(|| object(self.jwt.header_json())),
+            path,
+        )
+    }
+
     /// Same lookup rule as `claim`, on the JOSE header.
     pub fn header(&self, name: &str) -> Option<&Value> {
         lookup(
@@ -171,6 +185,12 @@ pub fn json_for_header(json: &str) -> Cow<'_, str> {
 /// The members of JSON text that `verify` checked already, so it cannot fail.
 fn object(text: &str) -> Map<String, Value> {
     json::parse_object(text.as_bytes()).unwrap_or_default()
+}
+
+fn walk<'a>(map: &'a Map<String, Value>, path: &[String]) -> Option<&'a Value> {
+    let (first, rest) = path.split_first()?;
+    rest.iter()
+        .try_fold(map.get(first)?, |value, name| value.as_object()?.get(name))
 }
 
 fn lookup<'a>(map: &'a Map<String, Value>, name: &str) -> Option<&'a Value> {

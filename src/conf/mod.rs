@@ -172,6 +172,19 @@ pub struct MainConf {
     /// knows, compiled at postconfiguration.
     pub url_parts: Option<UrlParts>,
     pub keys: KeyRegistry,
+    /// `auth_jwt_claim_set` and `auth_jwt_header_set`, in the order written; a variable's
+    /// data is its index here.
+    pub field_sets: Vec<FieldSet>,
+}
+
+/// One `auth_jwt_claim_set` or `auth_jwt_header_set`: a variable holding the value at a path
+/// of the token's claims or JOSE header.
+pub struct FieldSet {
+    /// The variable's name, without `$`.
+    pub variable: String,
+    pub path: Vec<String>,
+    /// The JOSE header's path rather than the claims'.
+    pub header: bool,
 }
 
 /// The variables `return_url` is built from.
