@@ -283,19 +283,41 @@ fn limit_except_limits_the_check_to_methods() {
     assert_eq!(r.status, 200, "{r:?}");
 }
 
-/// A documented difference from Plus (docs/PLUS.md): a token without `exp` is refused.
+/// As in Plus, where the keys come from `auth_jwt_key_file`, `exp` and `nbf` are checked
+/// when present; `auth_jwt_require $jwt_claim_exp` requires `exp`. The C module's family
+/// keeps requiring it.
 #[test]
-fn a_token_without_exp_is_refused() {
+fn exp_is_checked_when_present_in_the_plus_family() {
+    let hex = secret_hex();
     let n = Nginx::start_full(
         "",
         &server(&format!(
-            "auth_jwt \"x\";\nauth_jwt_key_file conf/keys.json;\n\
-             location / {{ add_header X-Jwt-Error $jwt_error always; {PROXY} }}"
+            "location /plus {{ auth_jwt \"x\"; auth_jwt_key_file conf/keys.json; \
+             add_header X-Jwt-Error $jwt_error always; add_header X-Sub $jwt_sub; {PROXY} }}\n\
+             location /plus-exp {{ auth_jwt \"x\"; auth_jwt_key_file conf/keys.json; \
+             auth_jwt_require $jwt_claim_exp; add_header X-Jwt-Error $jwt_error always; {PROXY} }}\n\
+             location /c {{ auth_jwt_key \"{hex}\"; add_header X-Jwt-Error $jwt_error always; {PROXY} }}"
         )),
         &[("conf/keys.json", &oct_jwks("k1"))],
     );
     let no_exp = hs_kid(Algorithm::HS256, SECRET, Some("k1"), &json!({"sub": "x"}));
-    let r = get(&n, "/", Some(&no_exp));
+    let r = get(&n, "/plus", Some(&no_exp));
+    assert_eq!((r.status, r.header("x-sub")), (200, Some("x")), "{r:?}");
+    let expired = hs_kid(
+        Algorithm::HS256,
+        SECRET,
+        Some("k1"),
+        &json!({"sub": "x", "exp": now() - 60}),
+    );
+    let r = get(&n, "/plus", Some(&expired));
+    assert_eq!((r.status, r.header("x-jwt-error")), (401, Some("expired")));
+    let r = get(&n, "/plus-exp", Some(&no_exp));
+    assert_eq!(
+        (r.status, r.header("x-jwt-error")),
+        (401, Some("require")),
+        "{r:?}"
+    );
+    let r = get(&n, "/c", Some(&hs256(SECRET, json!({"sub": "x"}))));
     assert_eq!(
         (r.status, r.header("x-jwt-error")),
         (401, Some("claim")),

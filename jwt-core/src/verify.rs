@@ -27,6 +27,8 @@ pub struct Policy {
     /// Accepted `aud` values; empty accepts any (or none).
     pub audiences: Vec<String>,
     pub require_sub: bool,
+    /// A token without `exp` is accepted (NGINX Plus's rule); otherwise `exp` is required.
+    pub exp_optional: bool,
 }
 
 /// A verified token whose claims passed the policy.
@@ -43,7 +45,7 @@ pub struct Jwt {
     /// hit then reads it without a map.
     sub: Option<Range<usize>>,
     /// `exp` and `nbf` as verified, for the re-check of a cache hit.
-    exp: Number,
+    exp: Option<Number>,
     nbf: Option<Number>,
     /// `nbf` (or the dawn of time) and `exp` when both are integers: a cache hit then
     /// re-checks the clock with two comparisons.
@@ -61,9 +63,9 @@ impl Jwt {
             }
         }
         // Fractional times, and every failure (it needs its message).
-        let exp = Field::Num(self.exp.clone());
+        let exp = self.exp.clone().map(Field::Num);
         let nbf = self.nbf.clone().map(Field::Num);
-        check_time(Some(&exp), nbf.as_ref(), policy, now)
+        check_time(exp.as_ref(), nbf.as_ref(), policy, now)
     }
 
     /// The decoded payload as received (valid JSON).
@@ -283,16 +285,17 @@ pub fn verify(token: &[u8], keys: &KeySet, policy: &Policy, now: i64) -> Result<
         .map_err(|err| Error::new(Reason::Malformed, format!("payload: {err}")))?;
     check_time(exp.as_ref(), nbf.as_ref(), policy, now)?;
     check_claims(iss.as_ref(), aud.as_ref(), sub.as_ref(), policy)?;
-    // check_time let through a numeric exp only, and nbf numeric or absent.
+    // check_time let through exp and nbf numeric or absent (exp absent only when the policy
+    // allows it).
     let number = |field| match field {
         Some(Field::Num(n)) => Some(n),
         _ => None,
     };
     let (exp, nbf) = (number(exp), number(nbf));
-    let Some(exp) = exp else {
+    if exp.is_none() && !policy.exp_optional {
         return Err(Error::new(Reason::Claim, "exp is missing"));
-    };
-    let window = time_window(&exp, nbf.as_ref());
+    }
+    let window = time_window(exp.as_ref(), nbf.as_ref());
     let sub = match &sub {
         Some(Field::Str(Cow::Borrowed(sub))) => offset_in(payload, sub.as_bytes())
             .map(|at| header_len + at..header_len + at + sub.len()),
@@ -318,8 +321,8 @@ fn offset_in(whole: &[u8], part: &[u8]) -> Option<usize> {
     (at.checked_add(part.len())? <= whole.len()).then_some(at)
 }
 
-/// (`nbf` or `i128::MIN`, `exp`) when each present one is an integer.
-fn time_window(exp: &Number, nbf: Option<&Number>) -> Option<(i128, i128)> {
+/// (`nbf` or `i128::MIN`, `exp` or `i128::MAX`) when each present one is an integer.
+fn time_window(exp: Option<&Number>, nbf: Option<&Number>) -> Option<(i128, i128)> {
     let int = |n| match Time::of(n) {
         Time::Int(t) => Some(t),
         Time::Float(_) => None,
@@ -328,7 +331,11 @@ fn time_window(exp: &Number, nbf: Option<&Number>) -> Option<(i128, i128)> {
         Some(nbf) => int(nbf)?,
         None => i128::MIN,
     };
-    Some((nbf, int(exp)?))
+    let exp = match exp {
+        Some(exp) => int(exp)?,
+        None => i128::MAX,
+    };
+    Some((nbf, exp))
 }
 
 fn not_base64(what: &str) -> Error {
@@ -499,7 +506,8 @@ fn check_claims(
     Ok(())
 }
 
-/// `exp` (required) and `nbf` against the clock, with the policy's leeway.
+/// `exp` (required unless the policy makes it optional) and `nbf` against the clock, with the
+/// policy's leeway.
 fn check_time(
     exp: Option<&Field>,
     nbf: Option<&Field>,
@@ -509,19 +517,23 @@ fn check_time(
     let now = i128::from(now);
     let leeway = i128::from(policy.leeway);
 
-    let (exp, exp_text) =
-        numeric_claim(exp, "exp")?.ok_or_else(|| Error::new(Reason::Claim, "exp is missing"))?;
-    // Expired when now >= exp + leeway, i.e. exp + leeway - now <= 0.
-    let expired = match exp {
-        Time::Int(exp) => exp.saturating_add(leeway) <= now,
-        Time::Float(exp) => exp + leeway as f64 <= now as f64,
-    };
-    if expired {
-        let ago = exp.seconds_before(now).max(0);
-        return Err(Error::new(
-            Reason::Expired,
-            format!("exp {exp_text} is {ago}s in the past"),
-        ));
+    match numeric_claim(exp, "exp")? {
+        None if policy.exp_optional => {}
+        None => return Err(Error::new(Reason::Claim, "exp is missing")),
+        Some((exp, exp_text)) => {
+            // Expired when now >= exp + leeway, i.e. exp + leeway - now <= 0.
+            let expired = match exp {
+                Time::Int(exp) => exp.saturating_add(leeway) <= now,
+                Time::Float(exp) => exp + leeway as f64 <= now as f64,
+            };
+            if expired {
+                let ago = exp.seconds_before(now).max(0);
+                return Err(Error::new(
+                    Reason::Expired,
+                    format!("exp {exp_text} is {ago}s in the past"),
+                ));
+            }
+        }
     }
 
     if let Some((nbf, nbf_text)) = numeric_claim(nbf, "nbf")? {

@@ -193,6 +193,7 @@ fn strict_policy() -> Policy {
         issuers: vec!["https://issuer.example".into()],
         audiences: vec!["api".into()],
         require_sub: true,
+        exp_optional: false,
     }
 }
 

@@ -20,6 +20,7 @@ fn policy() -> Policy {
         issuers: vec!["i".into()],
         audiences: vec!["a".into()],
         require_sub: true,
+        exp_optional: false,
     }
 }
 

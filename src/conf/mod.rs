@@ -220,13 +220,7 @@ impl LocConf {
     }
     /// The keys that apply come from `auth_jwt_key_file`.
     pub fn keys_from_plus(&self) -> bool {
-        matches!(
-            self.verify.keys_from,
-            Some(At {
-                value: KeyFamily::Plus,
-                ..
-            })
-        )
+        self.verify.keys_from_plus()
     }
 
     pub fn requires(&self) -> &[Require] {

@@ -97,7 +97,20 @@ impl VerifyConf {
             issuers: self.issuers.clone().unwrap_or_default(),
             audiences: self.audiences.clone().unwrap_or_default(),
             require_sub: self.require_sub.unwrap_or(false),
+            // NGINX Plus checks `exp` when present; the C module's family requires it.
+            exp_optional: self.keys_from_plus(),
         }
+    }
+
+    /// The keys come from `auth_jwt_key_file`.
+    pub fn keys_from_plus(&self) -> bool {
+        matches!(
+            self.keys_from,
+            Some(At {
+                value: KeyFamily::Plus,
+                ..
+            })
+        )
     }
 
     /// The header, cookie and argument sources; none when the token is a variable.

@@ -109,6 +109,7 @@ pub fn policy_and_now(bits: u8) -> (Policy, i64) {
             Vec::new()
         },
         require_sub: bits & 4 != 0,
+        exp_optional: false,
     };
     let now = [NOW, 0, i64::MIN, i64::MAX][usize::from(bits >> 5 & 3)];
     (policy, now)

@@ -896,3 +896,27 @@ fn json_for_header_keeps_the_value() {
     let compact = r#"{"sub":"a"}"#;
     assert!(matches!(json_for_header(compact), Cow::Borrowed(_)));
 }
+
+#[test]
+fn exp_optional_accepts_a_token_without_exp_and_still_checks_one_present() {
+    let optional = Policy {
+        exp_optional: true,
+        ..Policy::default()
+    };
+    let jwt = check(&token(&json!({"sub": "bob"})), &optional).unwrap();
+    assert!(jwt.jwt().check_time(&optional, 4_000_000_000).is_ok());
+    assert_eq!(
+        check(&token(&json!({"sub": "bob"})), &Policy::default())
+            .unwrap_err()
+            .reason,
+        Reason::Claim
+    );
+    let expired = check(&token(&json!({"sub": "bob", "exp": 1})), &optional).unwrap_err();
+    assert_eq!(expired.reason, Reason::Expired);
+    let early = check(
+        &token(&json!({"sub": "bob", "nbf": 4_000_000_000_i64})),
+        &optional,
+    )
+    .unwrap_err();
+    assert_eq!(early.reason, Reason::NotYetValid);
+}
