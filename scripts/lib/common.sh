@@ -111,6 +111,11 @@ bench_setup() { # NAME PORT [DIRECTIVE...]
     shift 2
     load_prefix "$dir"
     keys=$ROOT/testdata/keys py=${PYTHON:-python3}
+    # The NGINX Plus-style location's key file: the HS256 secret as a JWK set, kid "bench".
+    "$py" -c 'import base64, json, sys
+k = base64.urlsafe_b64encode(sys.argv[1].encode()).rstrip(b"=").decode()
+print(json.dumps({"keys": [{"kty": "oct", "kid": "bench", "alg": "HS256", "k": k}]}))' \
+        "$bench_secret" > "$dir/conf/plus-keys.json"
     write_nginx_conf "$dir/conf/nginx.conf" "$module" "$@" <<EOF
     access_log off;
     keepalive_requests 1000000;
@@ -126,7 +131,8 @@ EOF
 
 # The locations scripts/perf/bench.sh and scripts/perf/instructions.sh measure, for a server
 # block: no auth, HS256 by header and by cookie (secret HEX), one whose test token is invalid,
-# RS256 and ES256 with the test keys; each serves html/a/.
+# RS256 and ES256 with the test keys, and HS256 configured as NGINX Plus has it (auth_jwt and a
+# key file); each serves html/a/.
 bench_locations() {
     local hex=$1 keys=$ROOT/testdata/keys
     cat <<EOF
@@ -142,14 +148,16 @@ bench_locations() {
             alias html/a/;
             auth_jwt_algorithm ES256; auth_jwt_use_keyfile on; auth_jwt_keyfile_path $keys/ec256.pub;
         }
+        location /plus/ { alias html/a/; auth_jwt "bench"; auth_jwt_key_file conf/plus-keys.json; }
 EOF
 }
 
-# The tokens of bench_locations: $hs (HS256), $rs (RS256), $es (ES256), each valid for a day,
-# and $bad, $hs with its signature changed.
+# The tokens of bench_locations: $hs (HS256), $hsk (HS256 with kid "bench"), $rs (RS256), $es
+# (ES256), each valid for a day, and $bad, $hs with its signature changed.
 bench_tokens() {
     local mint=(mint_token bench --ttl 86400)
     hs=$("${mint[@]}" --secret "$bench_secret")
+    hsk=$("${mint[@]}" --secret "$bench_secret" --header kid=bench)
     rs=$("${mint[@]}" --alg RS256 --key "$ROOT/testdata/keys/rsa2048.pk8.pem")
     es=$("${mint[@]}" --alg ES256 --key "$ROOT/testdata/keys/ec256.pk8.pem")
     bad=${hs%?}A
@@ -176,6 +184,7 @@ bench_cases() {
     bench_case rs256 /rs256/ "$bearer $rs" 200 noauth-rs
     bench_case es256 /es256/ "$bearer $es" 200 noauth-es
     bench_case invalid /invalid/ "$bearer $bad" 401 noauth
+    bench_case plus /plus/ "$bearer $hsk" 200 noauth
 }
 # shellcheck disable=SC2034  # the arrays of bench_cases, read by the scripts
 bench_case() { # CASE URL HEADER STATUS [BASELINE]
