@@ -451,8 +451,12 @@ fn cmd_require(conf: &mut LocConf, args: &mut ConfArgs) -> SetResult {
             };
             continue;
         }
-        let cv = args.compile_always(&arg)?;
-        values.push((cv, String::from_utf8_lossy(&arg).into_owned()));
+        let text = String::from_utf8_lossy(&arg).into_owned();
+        // A constant would hold, or fail, for every request: a mistake, as in NGINX Plus.
+        let Some(cv) = args.compile(&arg)? else {
+            return Err(format!("value \"{text}\" has no variable"));
+        };
+        values.push((cv, text));
     }
     if values.is_empty() {
         return Err("needs at least one value".into());

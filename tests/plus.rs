@@ -403,6 +403,7 @@ fn auth_jwt_require_bad_values_fail_nginx_t() {
         ("auth_jwt_require $a error=500;", "invalid \"error=500\""),
         ("auth_jwt_require error=403 $a;", "takes \"error=\" last"),
         ("auth_jwt_require error=403;", "needs at least one value"),
+        ("auth_jwt_require iss;", "value \"iss\" has no variable"),
     ] {
         let out = expect_emerg_at(&server(directive), "auth_jwt_require");
         assert!(out.contains(message), "{directive}\n{out}");
