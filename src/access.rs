@@ -203,14 +203,19 @@ fn satisfy_any(r: &ngx_http_request_t) -> bool {
 }
 
 /// The first `auth_jwt_require` of the location that does not hold, with the value that is
-/// empty or `0`.
+/// empty or `0`. As for `auth_jwt_enabled`, a value must hold twice: with the values nginx
+/// cached for the request and with the variables computed afresh, so that a `map` cached for
+/// another location before an internal redirect, or for a subrequest's parent, cannot grant.
 fn unmet_requirement(
     r: &mut ngx_http_request_t,
     conf: &'static LocConf,
 ) -> Option<(&'static Require, String)> {
+    let met = |v: &[u8]| !v.is_empty() && v != b"0";
+    let main = ptr::eq(r, r.main);
     for require in conf.requires() {
         for (cv, text) in &require.values {
-            let holds = complex_value(r, *cv).is_some_and(|v| !v.is_empty() && v != b"0");
+            let holds = complex_value(r, *cv).is_some_and(met)
+                && complex_value_fresh(r, *cv, main).is_some_and(met);
             if !holds {
                 return Some((require, text.clone()));
             }

@@ -470,3 +470,32 @@ fn claim_set_errors_fail_nginx_t() {
     let (ok, out) = nginx_t("auth_jwt_claim_set $a x;\nauth_jwt_claim_set $a y;");
     assert!(!ok && out.contains("duplicate"), "{out}");
 }
+
+/// A requirement holds only if it also holds with the variables computed afresh: a `map`
+/// cached before a rewrite (here for `/start`) cannot grant `/target`
+/// (docs/DIRECTIVES.md: auth_jwt_require).
+#[test]
+fn auth_jwt_require_is_not_granted_by_a_cached_map() {
+    let hex = secret_hex();
+    let n = Nginx::start_full(
+        "",
+        &format!(
+            "map $uri $uri_ok {{ /start 1; /target-ok 1; default 0; }}\n{}",
+            server(&format!(
+                "auth_jwt_key \"{hex}\";\n\
+                 location /start {{ set $seen $uri_ok; rewrite ^ /target last; }}\n\
+                 location /target {{ auth_jwt_require $uri_ok; add_header X-Jwt-Error $jwt_error always; {PROXY} }}\n\
+                 location /target-ok {{ auth_jwt_require $uri_ok; {PROXY} }}"
+            ))
+        ),
+        &[],
+    );
+    let token = hs256(SECRET, claims("alice"));
+    let r = get(&n, "/start", Some(&token));
+    assert_eq!(
+        (r.status, r.header("x-jwt-error")),
+        (401, Some("require")),
+        "{r:?}"
+    );
+    assert_eq!(get(&n, "/target-ok", Some(&token)).status, 200);
+}
