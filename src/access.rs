@@ -251,6 +251,11 @@ fn refuse_unmet(
         format_args!("auth_jwt: require: \"{text}\" is empty or 0"),
     );
     if require.error == 403 {
+        if stage == Stage::Subrequest {
+            // As for every refusal of a subrequest: `auth_request` must see the 403, which
+            // an `error_page 403 =` of the location would turn into a grant.
+            r.set_error_page(1);
+        }
         return NGX_HTTP_FORBIDDEN as ngx_int_t;
     }
     reject(r, conf, Reason::Require, stage)

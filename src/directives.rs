@@ -392,13 +392,36 @@ fn cmd_auth_jwt(conf: &mut LocConf, args: &mut ConfArgs) -> SetResult {
             let Some(cv) = args.compile(&value)? else {
                 return Err("needs a variable in \"token=\"".into());
             };
-            Tokens::Variable(cv, String::from_utf8_lossy(&value).into_owned())
+            match variable_source(&value) {
+                Some(source) => Tokens::Sources(vec![source]),
+                None => Tokens::Variable(cv, String::from_utf8_lossy(&value).into_owned()),
+            }
         }
     };
     if args.len() > 3 {
         return Err("takes at most two parameters".into());
     }
     set_tokens(conf, tokens)
+}
+
+/// `$cookie_NAME`, `$arg_NAME` or `$http_NAME` alone, as the token source it reads: the rules
+/// of sources then apply (a second, different token under the name refused; a `QUERY=` token
+/// left out of `return_url`; a `JWT-*` source header kept on arrival).
+fn variable_source(value: &[u8]) -> Option<Source> {
+    let name = std::str::from_utf8(value.strip_prefix(b"$")?).ok()?;
+    let simple =
+        |n: &str| !n.is_empty() && n.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
+    let spec = if let Some(n) = name.strip_prefix("cookie_").filter(|n| simple(n)) {
+        format!("COOKIE={n}")
+    } else if let Some(n) = name.strip_prefix("arg_").filter(|n| simple(n)) {
+        format!("QUERY={n}")
+    } else if let Some(n) = name.strip_prefix("http_").filter(|n| simple(n)) {
+        // nginx's `$http_x_token` is the header `X-Token`.
+        format!("HEADER={}", n.replace('_', "-"))
+    } else {
+        return None;
+    };
+    Source::parse(&spec).ok()
 }
 
 /// `auth_jwt_key_file file [jwks]`: a JWK set (or any key `auth_jwt_keyfile_path` reads);

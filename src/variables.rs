@@ -17,7 +17,7 @@ use jwt_core::{Claims, Reason};
 use ngx::ffi::{
     ngx_conf_t, ngx_http_add_variable, ngx_http_get_variable_pt, ngx_http_request_t, ngx_int_t,
     ngx_str_t, ngx_variable_value_t, NGX_ERROR, NGX_HTTP_VAR_NOCACHEABLE, NGX_HTTP_VAR_PREFIX,
-    NGX_LOG_WARN, NGX_OK,
+    NGX_LOG_EMERG, NGX_LOG_WARN, NGX_OK,
 };
 use ngx::ngx_string;
 
@@ -53,7 +53,7 @@ pub fn register<L: Lookup>(cf: *mut ngx_conf_t) -> Result<(), ()> {
         ),
     ];
     for (name, flags, get) in vars {
-        add(cf, name, flags, get, 0)?;
+        add(cf, name, flags, get, 0).map_err(drop)?;
     }
     Ok(())
 }
@@ -64,9 +64,32 @@ pub fn register_field_sets<L: Lookup>(cf: *mut ngx_conf_t, sets: &[FieldSet]) ->
     for (i, set) in sets.iter().enumerate() {
         // SAFETY: `cf` is the configuration being read; its pool outlives the cycle's use.
         let name = pool_str(unsafe { (*cf).pool }, set.variable.as_bytes())?;
-        add(cf, name, 0, get_field_set::<L>, i).ok()?;
+        match add(cf, name, 0, get_field_set::<L>, i) {
+            Ok(()) => {}
+            Err(Added::Refused) => return None,
+            Err(Added::Taken) => {
+                ngx::ngx_conf_log_error!(
+                    NGX_LOG_EMERG,
+                    cf,
+                    "\"${}\" of \"auth_jwt_{}_set\" is already defined (by \"set\", \"map\" or a \
+                 module); give the variable a name of its own",
+                    set.variable,
+                    if set.header { "header" } else { "claim" }
+                );
+                return None;
+            }
+        }
     }
     Some(())
+}
+
+/// Why a variable could not be added.
+#[derive(PartialEq, Eq)]
+enum Added {
+    /// nginx refused it (and said why).
+    Refused,
+    /// Another definition has it (`set`, `map`): nginx hands back that variable.
+    Taken,
 }
 
 fn add(
@@ -75,13 +98,16 @@ fn add(
     flags: u32,
     get: Getter,
     data: usize,
-) -> Result<(), ()> {
+) -> Result<(), Added> {
     // SAFETY: `cf` is the configuration being read; nginx copies the name.
     let v = unsafe {
         ngx_http_add_variable(cf, &mut name, (flags | NGX_HTTP_VAR_NOCACHEABLE) as usize)
     };
     // SAFETY: NULL (a duplicate name, logged by nginx) or the variable nginx just added.
-    let v = unsafe { v.as_mut() }.ok_or(())?;
+    let v = unsafe { v.as_mut() }.ok_or(Added::Refused)?;
+    if v.get_handler.is_some() {
+        return Err(Added::Taken);
+    }
     let handler: ngx_http_get_variable_pt = Some(get);
     v.get_handler = handler;
     v.data = data;

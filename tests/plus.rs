@@ -79,7 +79,7 @@ fn token_from_a_variable() {
     assert!(
         lines
             .iter()
-            .any(|l| l.contains("no token in \"$cookie_auth_token\"")),
+            .any(|l| l.contains("no token in cookie \"auth_token\"")),
         "{lines:?}"
     );
 }
@@ -498,4 +498,125 @@ fn auth_jwt_require_is_not_granted_by_a_cached_map() {
         "{r:?}"
     );
     assert_eq!(get(&n, "/target-ok", Some(&token)).status, 200);
+}
+
+/// `token=$cookie_NAME`, `$arg_NAME`, `$http_NAME` are the sources they read, with their rules:
+/// two different tokens under the name are refused, a query token stays out of `return_url`,
+/// and a `JWT-*` header named as the source is kept on arrival. Any other variable is read as
+/// it is.
+#[test]
+fn token_variables_are_sources_with_their_rules() {
+    let n = Nginx::start_full(
+        "",
+        &format!(
+            "map $http_x_custom $custom {{ default $http_x_custom; }}\n{}",
+            server(&format!(
+                "auth_jwt_key_file conf/keys.json;\n\
+                 location /c {{ auth_jwt \"x\" token=$cookie_t; add_header X-Jwt-Error $jwt_error always; {PROXY} }}\n\
+                 location /a {{ auth_jwt \"x\" token=$arg_t; {PROXY} }}\n\
+                 location /r {{ auth_jwt \"x\" token=$arg_t; auth_jwt_redirect on; auth_jwt_loginurl https://login.example/; {PROXY} }}\n\
+                 location /h {{ auth_jwt \"x\" token=$http_jwt_token; add_header X-Sub $jwt_sub; {PROXY} }}\n\
+                 location /m {{ auth_jwt \"x\" token=$custom; add_header X-Sub $jwt_sub; {PROXY} }}"
+            ))
+        ),
+        &[("conf/keys.json", &oct_jwks("k1"))],
+    );
+    let good = hs_kid(Algorithm::HS256, SECRET, Some("k1"), &claims("ann"));
+    let forged = raw_token(r#"{"alg":"none"}"#, r#"{"sub":"root"}"#, |_| Vec::new());
+    let r = n.get("/c", &[("Cookie", &format!("t={good}; t={forged}"))]);
+    assert_eq!(
+        (r.status, r.header("x-jwt-error")),
+        (401, Some("malformed")),
+        "{r:?}"
+    );
+    assert_eq!(n.get(&format!("/a?t={good}&t={forged}"), &[]).status, 401);
+    assert_eq!(n.get(&format!("/a?t={good}"), &[]).status, 200);
+    let expired = hs_kid(
+        Algorithm::HS256,
+        SECRET,
+        Some("k1"),
+        &json!({"sub": "a", "exp": 1}),
+    );
+    let r = n.get(&format!("/r?x=1&t={expired}"), &[]);
+    assert_eq!(r.status, 302, "{r:?}");
+    let location = r.header("location").unwrap_or("");
+    assert!(
+        !location.contains("eyJ"),
+        "the token reached return_url: {location}"
+    );
+    let r = n.get("/h", &[("JWT-Token", &good)]);
+    assert_eq!((r.status, r.header("x-sub")), (200, Some("ann")), "{r:?}");
+    let r = n.get("/m", &[("X-Custom", &good)]);
+    assert_eq!((r.status, r.header("x-sub")), (200, Some("ann")), "{r:?}");
+}
+
+/// A refusal of `auth_jwt_require ... error=403` in an `auth_request` target skips the
+/// location's `error_page`, which could turn it into the 2xx that grants access.
+#[test]
+fn require_403_in_a_subrequest_skips_error_page() {
+    let n = Nginx::start_full(
+        "",
+        &format!(
+            "map $jwt_claim_role $is_admin {{ admin 1; default 0; }}\n{}",
+            server(&format!(
+                "auth_jwt_key_file conf/keys.json;\n\
+                 location /app {{ auth_request /_auth; {PROXY} }}\n\
+                 location = /_auth {{ internal; auth_jwt \"x\"; auth_jwt_require $is_admin error=403; \
+                 error_page 403 = /denied; return 204; }}\n\
+                 location = /denied {{ internal; return 200 \"denied\"; }}"
+            ))
+        ),
+        &[("conf/keys.json", &oct_jwks("k1"))],
+    );
+    let role = |role: &str| {
+        hs_kid(
+            Algorithm::HS256,
+            SECRET,
+            Some("k1"),
+            &json!({"sub": "u", "role": role, "exp": now() + 60}),
+        )
+    };
+    assert_eq!(get(&n, "/app", Some(&role("user"))).status, 403);
+    assert_eq!(get(&n, "/app", Some(&role("admin"))).status, 200);
+}
+
+/// A location that switches to `auth_jwt_key_file` under a level checked by the C module's
+/// default is no longer checked without `auth_jwt`, as in NGINX Plus: `nginx -t` says so.
+#[test]
+fn switching_to_key_files_without_auth_jwt_warns() {
+    let hex = secret_hex();
+    let files = [("conf/k.json", oct_jwks("k1"))];
+    let files: Vec<(&str, &str)> = files.iter().map(|(p, c)| (*p, c.as_str())).collect();
+    let body = server(&format!(
+        "auth_jwt_key \"{hex}\";\nlocation / {{ }}\nlocation /v2 {{ auth_jwt_key_file conf/k.json; }}"
+    ));
+    let (ok, out) = nginx_t_full("", &body, &files);
+    assert!(ok, "{out}");
+    assert!(
+        out.contains("[warn]")
+            && out.contains("tokens are not checked here: keys of \"auth_jwt_key_file\""),
+        "{out}"
+    );
+    let body = server(&format!(
+        "auth_jwt_key \"{hex}\";\nlocation /v2 {{ auth_jwt \"v2\"; auth_jwt_key_file conf/k.json; }}"
+    ));
+    let (ok, out) = nginx_t_full("", &body, &files);
+    assert!(ok && !out.contains("[warn]"), "{out}");
+}
+
+/// A claim-set variable whose name `set` or `map` also defines fails `nginx -t`: its value
+/// would be cached and could outlive the keys that judged it.
+#[test]
+fn claim_set_variable_defined_elsewhere_fails_nginx_t() {
+    for other in [
+        "map $uri $role { default x; }",
+        "server { listen 127.0.0.1:1; set $role guest; }",
+    ] {
+        let (ok, out) = nginx_t(&format!("auth_jwt_claim_set $role role;\n{other}"));
+        assert!(!ok, "{other}\n{out}");
+        assert!(
+            out.contains("\"$role\" of \"auth_jwt_claim_set\" is already defined"),
+            "{out}"
+        );
+    }
 }

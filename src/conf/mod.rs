@@ -262,6 +262,12 @@ impl LocConf {
         let own_verify = self.verify.written();
         let own_key = self.verify.key_written_at();
         let own_enabled = self.check.enabled.is_some();
+        let own_key_files = self
+            .verify
+            .key_files
+            .as_ref()
+            .and_then(|f| f.first())
+            .map(|f| f.pos.clone());
         self.verify.inherit(&prev.verify);
         self.check.inherit(&prev.check);
         self.touched |= prev.touched;
@@ -284,9 +290,29 @@ impl LocConf {
         } else {
             self.auth = self.verify.compile(key, &cx.main.keys, cx.warnings)?;
         }
+        if let (Some(pos), false) = (own_key_files, own_enabled) {
+            self.warn_if_unchecked(prev, pos, cx.warnings);
+        }
         self.guard_server(cx.srv);
         self.merged = true;
         Ok(())
+    }
+
+    /// A level that switches to `auth_jwt_key_file` under one checked by the C module's
+    /// default (a key, no `auth_jwt_enabled`) is no longer checked, as in NGINX Plus, where
+    /// only `auth_jwt` switches the check on; said, since the enclosing level was checked.
+    fn warn_if_unchecked(&self, prev: &LocConf, pos: Pos, warnings: &mut Warnings) {
+        let prev_checked =
+            prev.auth.is_some() && !prev.keys_from_plus() && prev.enabled().is_none();
+        if prev_checked && self.enabled().is_none() {
+            warnings.push((
+                "tokens are not checked here: keys of \"auth_jwt_key_file\" are used where \
+                 \"auth_jwt\" applies, and the enclosing level's check came from its key; add \
+                 \"auth_jwt\" here (or \"auth_jwt off\")"
+                    .to_owned(),
+                pos,
+            ));
+        }
     }
 
     /// A level that names its own key but inherits `auth_jwt_enabled off` does not check
