@@ -179,12 +179,13 @@ bench_cases() {
     bench_case noauth-cookie /noauth/ "$cookie" 200
     bench_case noauth-rs /noauth/ "$bearer $rs" 200
     bench_case noauth-es /noauth/ "$bearer $es" 200
+    bench_case noauth-kid /noauth/ "$bearer $hsk" 200
     bench_case hs256-header /hs-header/ "$bearer $hs" 200 noauth
     bench_case hs256-cookie /hs-cookie/ "$cookie" 200 noauth-cookie
     bench_case rs256 /rs256/ "$bearer $rs" 200 noauth-rs
     bench_case es256 /es256/ "$bearer $es" 200 noauth-es
     bench_case invalid /invalid/ "$bearer $bad" 401 noauth
-    bench_case plus /plus/ "$bearer $hsk" 200 noauth
+    bench_case plus /plus/ "$bearer $hsk" 200 noauth-kid
 }
 # shellcheck disable=SC2034  # the arrays of bench_cases, read by the scripts
 bench_case() { # CASE URL HEADER STATUS [BASELINE]

@@ -9,8 +9,8 @@
 # a small static file, default error_log level (error), access_log off.
 #
 # Each case is measured against its baseline, the same request sent to a location without
-# auth (noauth, noauth-cookie, noauth-rs, noauth-es), so that only the module differs: nginx's
-# own cost of parsing a 600-byte header is not the module's. The two are interleaved within one
+# auth (noauth, noauth-cookie, noauth-rs, noauth-es, noauth-kid), so that only the module
+# differs: nginx's own cost of parsing a 600-byte header is not the module's. The two are interleaved within one
 # wrk run (scripts/perf/interleave.lua): wrk sends one of them for 20 ms, then the other, in pairs
 # of slices whose order is drawn at random, and counts the responses of each slice. On this
 # shared VM two runs of a few seconds of the very same request, one after the other, differ by

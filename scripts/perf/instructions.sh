@@ -140,7 +140,7 @@ measure() {
 }
 
 declare -A figures
-for c in "${cases[@]}" noauth noauth-cookie noauth-rs noauth-es; do
+for c in "${cases[@]}" noauth noauth-cookie noauth-rs noauth-es noauth-kid; do
     [ -n "${figures[$c]:-}" ] && continue
     log "measuring $c"
     figures[$c]=$(measure "$c")

@@ -21,18 +21,9 @@ pub fn log(r: &ngx_http_request_t, level: u32, args: core::fmt::Arguments) {
 
 /// Evaluates a compiled complex value for `r`.
 pub fn complex_value(r: &mut ngx_http_request_t, cv: ComplexValue) -> Option<&[u8]> {
-    let mut out = ngx_str_t {
-        len: 0,
-        data: ptr::null_mut(),
-    };
-    // SAFETY: `cv` was compiled at configuration time and lives as long as the cycle; the
-    // result is allocated in the request pool, which outlives `'r`.
-    let rc = unsafe { ngx_http_complex_value(r, cv.0.as_ptr(), &mut out) };
-    if rc != ngx::ffi::NGX_OK as ngx::ffi::ngx_int_t {
-        return None;
-    }
-    // SAFETY: see above: pool memory valid for the request.
-    Some(unsafe { bytes_unbound(out) })
+    // SAFETY: `r` is a live request; the result is allocated in its pool, which outlives the
+    // borrow.
+    unsafe { complex_value_raw(r, cv) }
 }
 
 /// Evaluates a compiled complex value for the request at `r`, with no Rust reference to it
