@@ -12,7 +12,6 @@
 //! - A `WWW-Authenticate` challenge this module added is withdrawn from a response that ends
 //!   up other than a 401 (`satisfy any` granted by another module, `error_page 401 =`).
 
-use core::ffi::c_void;
 use core::ptr;
 
 use jwt_core::Claims;
@@ -26,7 +25,7 @@ use ngx::ffi::{
 use crate::conf::{ClaimHeader, Lookup, SrvConf};
 use crate::ngx::guard::guard;
 use crate::ngx::headers::{for_each_header_mut, headers, push_header, rebuild_list_without};
-use crate::ngx::pool::{pool_mark, pool_marked};
+use crate::ngx::pool::{pool_mark, pool_marked, Mark};
 use crate::ngx::request::log;
 use crate::ngx::string::bytes;
 
@@ -76,7 +75,7 @@ unsafe fn strip_once<L: Lookup>(r: *mut ngx_http_request_t, redirected: bool) ->
         return NGX_DECLINED as ngx_int_t;
     };
     // Once per request: afterwards the module's own claim headers are in the list.
-    if pool_marked(r.pool, stripped) {
+    if pool_marked(r.pool, &STRIPPED) {
         return NGX_DECLINED as ngx_int_t;
     }
     // SAFETY: a request's connection and its log outlive the request.
@@ -87,15 +86,11 @@ unsafe fn strip_once<L: Lookup>(r: *mut ngx_http_request_t, redirected: bool) ->
     })
 }
 
-/// The mark of a request whose client headers were cleaned; as a cleanup it does nothing.
-#[inline(never)]
-unsafe extern "C" fn stripped(data: *mut c_void) {
-    core::hint::black_box(data);
-}
+/// The mark of a request whose client headers were cleaned.
+static STRIPPED: Mark = Mark(1);
 
 fn strip_client_headers(r: &mut ngx_http_request_t, srv: &SrvConf) -> ngx_int_t {
-    // SAFETY: `stripped` ignores its argument.
-    if unsafe { pool_mark(r.pool, stripped) }.is_none() {
+    if pool_mark(r.pool, &STRIPPED).is_none() {
         return NGX_HTTP_INTERNAL_SERVER_ERROR as ngx_int_t;
     }
     let removed = headers(&r.headers_in.headers).find(|h| srv.removes(bytes(&h.key)));

@@ -17,7 +17,7 @@ use jwt_core::{Claims, Error, Reason, TokenCache};
 use ngx::ffi::ngx_http_request_t;
 
 use crate::conf::{Auth, LocConf, Lookup, RequestConf};
-use crate::ngx::pool::{pool_box_with, pool_find, pool_mark, pool_marked};
+use crate::ngx::pool::{pool_box_with, pool_find, pool_mark, pool_marked, Mark};
 use crate::ngx::request::{complex_value_raw, now};
 use crate::token::{find_token, usable, Found};
 
@@ -174,22 +174,19 @@ impl Verdicts {
     }
 }
 
-/// The mark of a request refused by `auth_jwt_require`; as a cleanup it does nothing.
-#[inline(never)]
-unsafe extern "C" fn unmet(data: *mut c_void) {
-    core::hint::black_box(data);
-}
+/// The mark of a request refused by `auth_jwt_require`.
+static UNMET: Mark = Mark(2);
 
 /// Records that a requirement refused `r`'s request, for `$jwt_error`.
 pub fn mark_unmet(r: &ngx_http_request_t) -> Option<()> {
-    // SAFETY: every request points at its main request; `unmet` ignores its argument.
-    unsafe { pool_mark((*r.main).pool, unmet) }
+    // SAFETY: every request points at its main request, which outlives its subrequests.
+    pool_mark(unsafe { (*r.main).pool }, &UNMET)
 }
 
 /// Whether a requirement refused `r`'s request.
 pub fn refused_unmet(r: &ngx_http_request_t) -> bool {
     // SAFETY: every request points at its main request, which outlives its subrequests.
-    pool_marked(unsafe { (*r.main).pool }, unmet)
+    pool_marked(unsafe { (*r.main).pool }, &UNMET)
 }
 
 thread_local! {

@@ -99,19 +99,30 @@ pub unsafe fn pool_find<T>(
     })
 }
 
-/// Marks `pool` with a cleanup record of handler `mark` and no data: a flag that survives
-/// internal redirects, which clear module contexts.
-///
-/// # Safety
-/// `mark` must accept a NULL argument.
-pub unsafe fn pool_mark(pool: *mut ngx_pool_t, mark: Dropper) -> Option<()> {
-    // SAFETY: `pool` is a live nginx pool; a cleanup of size 0 has a NULL `data`.
+/// A kind of mark on a pool; its address tells one kind from another, so each is a `static`
+/// with an id of its own (distinct contents: two statics are never folded into one).
+// The id is never read: it only gives each mark contents, and so an address, of its own.
+#[allow(dead_code)]
+pub struct Mark(pub u8);
+
+/// The handler of every mark's cleanup record: it does nothing. Marks are told apart by their
+/// data, never by this address, which the linker may share with any other empty function.
+unsafe extern "C" fn marked(data: *mut c_void) {
+    core::hint::black_box(data);
+}
+
+/// Marks `pool` with `mark`: a flag that survives internal redirects, which clear module
+/// contexts.
+pub fn pool_mark(pool: *mut ngx_pool_t, mark: &'static Mark) -> Option<()> {
+    // SAFETY: `pool` is a live nginx pool; a cleanup of size 0 has a NULL `data`, replaced by
+    // the mark's address, which `marked` never reads through.
     let cln = unsafe { ngx_pool_cleanup_add(pool, 0).as_mut()? };
-    cln.handler = Some(mark);
+    cln.handler = Some(marked);
+    cln.data = ptr::from_ref(mark).cast_mut().cast();
     Some(())
 }
 
-/// Whether `pool` holds a cleanup record of handler `mark`.
-pub fn pool_marked(pool: *mut ngx_pool_t, mark: Dropper) -> bool {
-    cleanups(pool, mark).next().is_some()
+/// Whether `pool` holds `mark`.
+pub fn pool_marked(pool: *mut ngx_pool_t, mark: &'static Mark) -> bool {
+    cleanups(pool, marked).any(|data| ptr::eq(data.cast_const().cast::<Mark>(), mark))
 }
