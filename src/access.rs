@@ -171,18 +171,27 @@ fn enforced(r: &mut ngx_http_request_t, conf: &LocConf) -> bool {
     }
 }
 
-/// Whether a value with variables enables the check. A value that cannot be evaluated does:
-/// fail closed. `off` must hold twice: with the values nginx cached for the request, and with
-/// the variables computed afresh, so that a `map` of `$uri` computed for another location
-/// before an internal redirect, or for the parent of a subrequest, cannot switch the check
-/// off. A main request keeps the values its `set` assigned; a subrequest does not take them
-/// from its parent.
+/// Whether a value with variables enables the check: only `off` that holds afresh disables
+/// it, and a value that cannot be evaluated enables it (fail closed).
 fn enabled_by(r: &mut ngx_http_request_t, cv: ComplexValue) -> bool {
-    if complex_value(r, cv).map_or(true, is_enabled_value) {
-        return true;
+    !holds_afresh(r, cv, |v| !is_enabled_value(v))
+}
+
+/// Whether `cv`'s value passes `test` twice: with the values nginx cached for the request, and
+/// with the variables computed afresh, so that a `map` of `$uri` computed for another location
+/// before an internal redirect, or for the parent of a subrequest, cannot relax a check. A
+/// main request keeps the values its `set` assigned; a subrequest does not take them from its
+/// parent. A value that cannot be evaluated does not pass.
+fn holds_afresh(
+    r: &mut ngx_http_request_t,
+    cv: ComplexValue,
+    test: impl Fn(&[u8]) -> bool,
+) -> bool {
+    if !complex_value(r, cv).is_some_and(&test) {
+        return false;
     }
     let main = ptr::eq(r, r.main);
-    complex_value_fresh(r, cv, main).map_or(true, is_enabled_value)
+    complex_value_fresh(r, cv, main).is_some_and(test)
 }
 
 /// A CORS preflight: `OPTIONS` with `Origin` and `Access-Control-Request-Method`. Browsers
@@ -203,20 +212,15 @@ fn satisfy_any(r: &ngx_http_request_t) -> bool {
 }
 
 /// The first `auth_jwt_require` of the location that does not hold, with the value that is
-/// empty or `0`. As for `auth_jwt_enabled`, a value must hold twice: with the values nginx
-/// cached for the request and with the variables computed afresh, so that a `map` cached for
-/// another location before an internal redirect, or for a subrequest's parent, cannot grant.
+/// empty or `0`; a value must hold afresh too, so that a cached `map` cannot grant.
 fn unmet_requirement(
     r: &mut ngx_http_request_t,
     conf: &'static LocConf,
 ) -> Option<(&'static Require, String)> {
     let met = |v: &[u8]| !v.is_empty() && v != b"0";
-    let main = ptr::eq(r, r.main);
     for require in conf.requires() {
         for (cv, text) in &require.values {
-            let holds = complex_value(r, *cv).is_some_and(met)
-                && complex_value_fresh(r, *cv, main).is_some_and(met);
-            if !holds {
+            if !holds_afresh(r, *cv, met) {
                 return Some((require, text.clone()));
             }
         }

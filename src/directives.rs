@@ -398,9 +398,6 @@ fn cmd_auth_jwt(conf: &mut LocConf, args: &mut ConfArgs) -> SetResult {
             }
         }
     };
-    if args.len() > 3 {
-        return Err("takes at most two parameters".into());
-    }
     set_tokens(conf, tokens)
 }
 
