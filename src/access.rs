@@ -8,9 +8,9 @@
 //!   `auth_request`) has granted access;
 //! - a subrequest's location, at the start of its rewrite phase (before its `if`, `set` and
 //!   `return`) and again in pre-access (after them) (`Subrequest`): a location reached by
-//!   `auth_request`, SSI or `mirror` enforces its own settings, and refuses with 401 (the
-//!   answer `auth_request` understands, kept from the location's `error_page`), never with a
-//!   redirect.
+//!   `auth_request`, SSI or `mirror` enforces its own settings, and refuses with 401 (or the
+//!   403 of `auth_jwt_require ... error=403`: the answers `auth_request` understands, kept from
+//!   the location's `error_page`), never with a redirect.
 
 use core::ptr;
 

@@ -1,4 +1,5 @@
-//! Finding the client's token in the request: the sources of `auth_jwt_location`, in order.
+//! Finding the client's token in the request: the sources of `auth_jwt_location` (or of
+//! `auth_jwt ... token=$cookie_X | $arg_X | $http_X`), in order.
 
 use jwt_core::{Source, SourceKind};
 use ngx::ffi::ngx_http_request_t;
