@@ -620,3 +620,55 @@ fn claim_set_variable_defined_elsewhere_fails_nginx_t() {
         );
     }
 }
+
+/// The realm's quotes and backslashes are escaped per request (RFC 7230 quoted-string).
+#[test]
+fn realm_variable_is_escaped() {
+    let n = Nginx::start_full(
+        "",
+        &server(&format!(
+            "auth_jwt $arg_realm;\nauth_jwt_key_file conf/keys.json;\nlocation / {{ {PROXY} }}"
+        )),
+        &[("conf/keys.json", &oct_jwks("k1"))],
+    );
+    let r = n.get("/?realm=a\"b\\c", &[]);
+    assert_eq!(r.status, 401, "{r:?}");
+    assert_eq!(
+        r.header("www-authenticate"),
+        Some("Bearer realm=\"a\\\"b\\\\c\"")
+    );
+}
+
+/// A token without `exp` accepted where the keys come from `auth_jwt_key_file` is never
+/// served from the cache to a location of the C module's family with the same keys, which
+/// requires `exp`: the two policies are two cache scopes.
+#[test]
+fn exp_optional_and_required_do_not_share_cache_entries() {
+    let n = Nginx::start_full(
+        "",
+        &server(&format!(
+            "add_header X-Cache $jwt_cache_status always;\nadd_header X-Jwt-Error $jwt_error always;\n\
+             location /plus {{ auth_jwt \"x\"; auth_jwt_key_file conf/keys.json; {PROXY} }}\n\
+             location /c {{ auth_jwt_use_keyfile on; auth_jwt_keyfile_path conf/keys.json; {PROXY} }}"
+        )),
+        &[("conf/keys.json", &oct_jwks("k1"))],
+    );
+    let no_exp = hs_kid(Algorithm::HS256, SECRET, Some("k1"), &json!({"sub": "x"}));
+    let statuses: Vec<_> = (0..3)
+        .map(|_| {
+            let r = get(&n, "/plus", Some(&no_exp));
+            (r.status, r.header("x-cache").unwrap_or("").to_owned())
+        })
+        .collect();
+    assert_eq!(
+        statuses.last(),
+        Some(&(200, "HIT".to_owned())),
+        "{statuses:?}"
+    );
+    let r = get(&n, "/c", Some(&no_exp));
+    assert_eq!(
+        (r.status, r.header("x-jwt-error"), r.header("x-cache")),
+        (401, Some("claim"), Some("MISS")),
+        "{r:?}"
+    );
+}
