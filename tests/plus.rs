@@ -10,6 +10,11 @@ fn oct_jwks(kid: &str) -> String {
     jwks(&[json!({"kty": "oct", "kid": kid, "alg": "HS256", "k": b64(SECRET)})])
 }
 
+/// nginx with this http body and `conf/keys.json`, the JWK set of `oct_jwks("k1")`.
+fn start_with_keys(http: &str) -> Nginx {
+    Nginx::start_full("", http, &[("conf/keys.json", &oct_jwks("k1"))])
+}
+
 fn bearer(token: &str) -> String {
     format!("Bearer {token}")
 }
@@ -23,15 +28,11 @@ fn get(n: &Nginx, path: &str, token: Option<&str>) -> Response {
 /// Plus's own example: `auth_jwt "closed site"; auth_jwt_key_file conf/keys.json;`.
 #[test]
 fn auth_jwt_with_a_key_file_checks_bearer_tokens() {
-    let n = Nginx::start_full(
-        "",
-        &server(&format!(
+    let n = start_with_keys(&server(&format!(
             "auth_jwt \"closed site\";\nauth_jwt_key_file conf/keys.json jwks;\n\
              location / {{ add_header X-Jwt-Error $jwt_error always; add_header X-Sub $jwt_sub; {PROXY} }}\n\
              location /public {{ auth_jwt off; {PROXY} }}"
-        )),
-        &[("conf/keys.json", &oct_jwks("k1"))],
-    );
+        )));
     let r = get(&n, "/", None);
     assert_eq!(r.status, 401, "{r:?}");
     assert_eq!(
@@ -52,15 +53,11 @@ fn auth_jwt_with_a_key_file_checks_bearer_tokens() {
 /// a source.
 #[test]
 fn token_from_a_variable() {
-    let n = Nginx::start_full(
-        "",
-        &server(&format!(
+    let n = start_with_keys(&server(&format!(
             "auth_jwt_key_file conf/keys.json;\n\
              location /cookie {{ auth_jwt \"\" token=$cookie_auth_token; add_header X-Sub $jwt_sub; {PROXY} }}\n\
              location /arg {{ auth_jwt \"\" token=$arg_jwt; add_header X-Sub $jwt_sub; {PROXY} }}"
-        )),
-        &[("conf/keys.json", &oct_jwks("k1"))],
-    );
+        )));
     let good = hs_kid(Algorithm::HS256, SECRET, Some("k1"), &claims("bob"));
     let r = n.get(
         "/cookie",
@@ -87,17 +84,13 @@ fn token_from_a_variable() {
 /// A token variable that reads the module's own variables cannot make the check read itself.
 #[test]
 fn token_variable_reading_jwt_variables_is_not_found() {
-    let n = Nginx::start_full(
-        "",
-        &format!(
-            "map $jwt_sub $loop {{ default $jwt_sub; }}\n{}",
-            server(&format!(
-                "auth_jwt_key_file conf/keys.json;\n\
+    let n = start_with_keys(&format!(
+        "map $jwt_sub $loop {{ default $jwt_sub; }}\n{}",
+        server(&format!(
+            "auth_jwt_key_file conf/keys.json;\n\
                  location / {{ auth_jwt \"x\" token=$loop; {PROXY} }}"
-            ))
-        ),
-        &[("conf/keys.json", &oct_jwks("k1"))],
-    );
+        ))
+    ));
     let good = hs_kid(Algorithm::HS256, SECRET, Some("k1"), &claims("bob"));
     assert_eq!(get(&n, "/", Some(&good)).status, 401);
     assert_eq!(get(&n, "/", None).status, 401);
@@ -106,13 +99,9 @@ fn token_variable_reading_jwt_variables_is_not_found() {
 /// The realm may hold variables; it is escaped per request.
 #[test]
 fn realm_with_variables() {
-    let n = Nginx::start_full(
-        "",
-        &server(&format!(
-            "auth_jwt $arg_realm;\nauth_jwt_key_file conf/keys.json;\nlocation / {{ {PROXY} }}"
-        )),
-        &[("conf/keys.json", &oct_jwks("k1"))],
-    );
+    let n = start_with_keys(&server(&format!(
+        "auth_jwt $arg_realm;\nauth_jwt_key_file conf/keys.json;\nlocation / {{ {PROXY} }}"
+    )));
     let r = n.get("/?realm=a%22b", &[]);
     assert_eq!(r.status, 401);
     assert_eq!(r.header("www-authenticate"), Some("Bearer realm=\"a%22b\""));
@@ -239,16 +228,12 @@ fn families_at_one_level_are_refused() {
 #[test]
 fn inner_level_family_applies() {
     let hex = secret_hex();
-    let n = Nginx::start_full(
-        "",
-        &server(&format!(
+    let n = start_with_keys(&server(&format!(
             "auth_jwt_key \"{hex}\";\nauth_jwt_location COOKIE=auth;\n\
              location /c {{ add_header X-Sub $jwt_sub; {PROXY} }}\n\
              location /plus {{ auth_jwt \"p\"; auth_jwt_key_file conf/keys.json; add_header X-Sub $jwt_sub; {PROXY} }}\n\
              location /off {{ auth_jwt off; {PROXY} }}"
-        )),
-        &[("conf/keys.json", &oct_jwks("k1"))],
-    );
+        )));
     let plain = hs256(SECRET, claims("carol"));
     let kid = hs_kid(Algorithm::HS256, SECRET, Some("k1"), &claims("dave"));
     // The C family's location reads the cookie.
@@ -266,14 +251,10 @@ fn inner_level_family_applies() {
 /// `auth_jwt` inside `limit_except`: the methods it lists go unchecked, the others are checked.
 #[test]
 fn limit_except_limits_the_check_to_methods() {
-    let n = Nginx::start_full(
-        "",
-        &server(&format!(
-            "auth_jwt_key_file conf/keys.json;\n\
+    let n = start_with_keys(&server(&format!(
+        "auth_jwt_key_file conf/keys.json;\n\
              location / {{ limit_except GET {{ auth_jwt \"write\"; }} {PROXY} }}"
-        )),
-        &[("conf/keys.json", &oct_jwks("k1"))],
-    );
+    )));
     let good = hs_kid(Algorithm::HS256, SECRET, Some("k1"), &claims("erin"));
     assert_eq!(n.request("GET", "/", &[]).status, 200);
     let r = n.request("POST", "/", &[]);
@@ -289,17 +270,13 @@ fn limit_except_limits_the_check_to_methods() {
 #[test]
 fn exp_is_checked_when_present_in_the_plus_family() {
     let hex = secret_hex();
-    let n = Nginx::start_full(
-        "",
-        &server(&format!(
+    let n = start_with_keys(&server(&format!(
             "location /plus {{ auth_jwt \"x\"; auth_jwt_key_file conf/keys.json; \
              add_header X-Jwt-Error $jwt_error always; add_header X-Sub $jwt_sub; {PROXY} }}\n\
              location /plus-exp {{ auth_jwt \"x\"; auth_jwt_key_file conf/keys.json; \
              auth_jwt_require $jwt_claim_exp; add_header X-Jwt-Error $jwt_error always; {PROXY} }}\n\
              location /c {{ auth_jwt_key \"{hex}\"; add_header X-Jwt-Error $jwt_error always; {PROXY} }}"
-        )),
-        &[("conf/keys.json", &oct_jwks("k1"))],
-    );
+        )));
     let no_exp = hs_kid(Algorithm::HS256, SECRET, Some("k1"), &json!({"sub": "x"}));
     let r = get(&n, "/plus", Some(&no_exp));
     assert_eq!((r.status, r.header("x-sub")), (200, Some("x")), "{r:?}");
@@ -330,9 +307,7 @@ fn exp_is_checked_when_present_in_the_plus_family() {
 #[test]
 fn auth_jwt_require_rules() {
     let hex = secret_hex();
-    let n = Nginx::start_full(
-        "",
-        &format!(
+    let n = start_with_keys(&format!(
             "map $jwt_claim_sub $is_root {{ root 1; default 0; }}\n\
              map $jwt_claim_type $is_admin {{ 1 1; default \"\"; }}\n{}",
             server(&format!(
@@ -342,9 +317,7 @@ fn auth_jwt_require_rules() {
                  location /both {{ auth_jwt_require $is_root; auth_jwt_require $is_admin error=403; {PROXY} }}\n\
                  location /plus {{ auth_jwt \"p\"; auth_jwt_key_file conf/keys.json; auth_jwt_require $is_root error=403; {PROXY} }}"
             ))
-        ),
-        &[("conf/keys.json", &oct_jwks("k1"))],
-    );
+        ));
     let root = hs256(SECRET, claims("root"));
     let alice = hs256(SECRET, claims("alice"));
     let admin = hs256(
@@ -414,9 +387,7 @@ fn auth_jwt_require_bad_values_fail_nginx_t() {
 /// tree, as a Keycloak token needs (`realm_access.roles`).
 #[test]
 fn claim_set_and_header_set() {
-    let n = Nginx::start_full(
-        "",
-        &format!(
+    let n = start_with_keys(&format!(
             "auth_jwt_claim_set $roles realm_access roles;\n\
              auth_jwt_claim_set $access realm_access;\n\
              auth_jwt_claim_set $email email;\n\
@@ -429,9 +400,7 @@ fn claim_set_and_header_set() {
                  add_header X-Email $email; add_header X-Nothing \"[$nothing]\"; add_header X-Kid $kid; {PROXY} }}\n\
                  location /admin {{ auth_jwt_require $is_admin error=403; {PROXY} }}"
             ))
-        ),
-        &[("conf/keys.json", &oct_jwks("k1"))],
-    );
+        ));
     let payload = json!({
         "sub": "kc-user", "exp": now() + 3600, "email": "u@example.com",
         "realm_access": {"roles": ["offline_access", "admin"]},
@@ -506,9 +475,7 @@ fn auth_jwt_require_is_not_granted_by_a_cached_map() {
 /// it is.
 #[test]
 fn token_variables_are_sources_with_their_rules() {
-    let n = Nginx::start_full(
-        "",
-        &format!(
+    let n = start_with_keys(&format!(
             "map $http_x_custom $custom {{ default $http_x_custom; }}\n{}",
             server(&format!(
                 "auth_jwt_key_file conf/keys.json;\n\
@@ -518,9 +485,7 @@ fn token_variables_are_sources_with_their_rules() {
                  location /h {{ auth_jwt \"x\" token=$http_jwt_token; add_header X-Sub $jwt_sub; {PROXY} }}\n\
                  location /m {{ auth_jwt \"x\" token=$custom; add_header X-Sub $jwt_sub; {PROXY} }}"
             ))
-        ),
-        &[("conf/keys.json", &oct_jwks("k1"))],
-    );
+        ));
     let good = hs_kid(Algorithm::HS256, SECRET, Some("k1"), &claims("ann"));
     let forged = raw_token(r#"{"alg":"none"}"#, r#"{"sub":"root"}"#, |_| Vec::new());
     let r = n.get("/c", &[("Cookie", &format!("t={good}; t={forged}"))]);
@@ -554,9 +519,7 @@ fn token_variables_are_sources_with_their_rules() {
 /// location's `error_page`, which could turn it into the 2xx that grants access.
 #[test]
 fn require_403_in_a_subrequest_skips_error_page() {
-    let n = Nginx::start_full(
-        "",
-        &format!(
+    let n = start_with_keys(&format!(
             "map $jwt_claim_role $is_admin {{ admin 1; default 0; }}\n{}",
             server(&format!(
                 "auth_jwt_key_file conf/keys.json;\n\
@@ -565,9 +528,7 @@ fn require_403_in_a_subrequest_skips_error_page() {
                  error_page 403 = /denied; return 204; }}\n\
                  location = /denied {{ internal; return 200 \"denied\"; }}"
             ))
-        ),
-        &[("conf/keys.json", &oct_jwks("k1"))],
-    );
+        ));
     let role = |role: &str| {
         hs_kid(
             Algorithm::HS256,
@@ -624,13 +585,9 @@ fn claim_set_variable_defined_elsewhere_fails_nginx_t() {
 /// The realm's quotes and backslashes are escaped per request (RFC 7230 quoted-string).
 #[test]
 fn realm_variable_is_escaped() {
-    let n = Nginx::start_full(
-        "",
-        &server(&format!(
-            "auth_jwt $arg_realm;\nauth_jwt_key_file conf/keys.json;\nlocation / {{ {PROXY} }}"
-        )),
-        &[("conf/keys.json", &oct_jwks("k1"))],
-    );
+    let n = start_with_keys(&server(&format!(
+        "auth_jwt $arg_realm;\nauth_jwt_key_file conf/keys.json;\nlocation / {{ {PROXY} }}"
+    )));
     let r = n.get("/?realm=a\"b\\c", &[]);
     assert_eq!(r.status, 401, "{r:?}");
     assert_eq!(
@@ -644,15 +601,11 @@ fn realm_variable_is_escaped() {
 /// requires `exp`: the two policies are two cache scopes.
 #[test]
 fn exp_optional_and_required_do_not_share_cache_entries() {
-    let n = Nginx::start_full(
-        "",
-        &server(&format!(
+    let n = start_with_keys(&server(&format!(
             "add_header X-Cache $jwt_cache_status always;\nadd_header X-Jwt-Error $jwt_error always;\n\
              location /plus {{ auth_jwt \"x\"; auth_jwt_key_file conf/keys.json; {PROXY} }}\n\
              location /c {{ auth_jwt_use_keyfile on; auth_jwt_keyfile_path conf/keys.json; {PROXY} }}"
-        )),
-        &[("conf/keys.json", &oct_jwks("k1"))],
-    );
+        )));
     let no_exp = hs_kid(Algorithm::HS256, SECRET, Some("k1"), &json!({"sub": "x"}));
     let statuses: Vec<_> = (0..3)
         .map(|_| {
