@@ -27,6 +27,7 @@ use crate::conf::{
     DEFAULT_CHALLENGE,
 };
 use crate::headers::{push_challenge, push_claims, set_request_claims, Direction};
+use crate::key_request::{is_fetch, prepare, refetch};
 use crate::ngx::conf::ComplexValue;
 use crate::ngx::guard::guard;
 use crate::ngx::headers::{headers, push_header};
@@ -81,8 +82,10 @@ unsafe fn run<L: Lookup>(r: *mut ngx_http_request_t, stage: Stage) -> ngx_int_t 
     };
     // Every request passes all three stages; those with nothing to do here leave at once.
     let main = ptr::eq(r, r.main);
+    // A fetch of keys is the server's own request, made before any token can be judged.
     if (stage == Stage::Subrequest) == main
         || stage == Stage::Last && !L::loc(r).is_some_and(LocConf::redirect)
+        || !main && is_fetch(r)
     {
         return NGX_DECLINED as ngx_int_t;
     }
@@ -128,7 +131,17 @@ fn check(
         log(r, NGX_LOG_ERR, format_args!("auth_jwt: key: {why}"));
         return NGX_HTTP_INTERNAL_SERVER_ERROR as ngx_int_t;
     };
-    match verdicts.outcome(r, loc) {
+    // Keys fetched over HTTP: the request may have to wait for them.
+    if let Some(wait) = prepare(r, conf.main, auth) {
+        return wait;
+    }
+    let verdict = verdicts.verdict(r, loc);
+    if verdict.is_some_and(|v| v.unknown_kid) {
+        if let Some(wait) = refetch(r, conf.main, auth) {
+            return wait;
+        }
+    }
+    match verdict.map(|v| &v.outcome) {
         Some(Ok(claims)) => match unmet_requirement(r, loc) {
             // Admitted by the first stage already; nothing to add.
             None if stage == Stage::Last => declined,
@@ -143,6 +156,16 @@ fn check(
             }
             if stage == Stage::First && deferred {
                 return declined;
+            }
+            if e.reason == Reason::KeysUnavailable {
+                // The server's failure, not the client's: neither a login page nor a 401.
+                let detail = &e.detail;
+                log(
+                    r,
+                    NGX_LOG_ERR,
+                    format_args!("auth_jwt: keys_unavailable: {detail}"),
+                );
+                return NGX_HTTP_INTERNAL_SERVER_ERROR as ngx_int_t;
             }
             // A request without a token is routine (a first visit), not an error.
             let (level, detail) = match e.reason {
@@ -336,6 +359,7 @@ fn describe(reason: Reason) -> &'static str {
         Reason::Subject => "the token has no subject",
         Reason::Claim => "a required claim is missing or invalid",
         Reason::Require => "the token does not meet a requirement of this location",
+        Reason::KeysUnavailable => "the keys are unavailable",
     }
 }
 

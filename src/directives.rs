@@ -6,6 +6,7 @@
 use core::ffi::{c_char, c_void};
 use core::ptr;
 
+use jwt_core::refresh::Timing;
 use jwt_core::{loose_name_eq, Algorithm, SecretEncoding, Source};
 use ngx::ffi::{
     ngx_command_t, ngx_conf_t, ngx_uint_t, NGX_CONF_1MORE, NGX_CONF_2MORE, NGX_CONF_FLAG,
@@ -16,7 +17,7 @@ use ngx::ngx_string;
 
 use crate::conf::{
     is_enabled_value, At, ClaimHeader, Enabled, FieldSet, KeyFamily, KeyOrigin, KeySource, LocConf,
-    MainConf, Realm, Require, Tokens,
+    MainConf, Realm, Require, Tokens, DEFAULT_KEY_CACHE,
 };
 use crate::ngx::conf::{run_setter, ConfArgs};
 
@@ -74,7 +75,7 @@ macro_rules! main_command {
 }
 
 /// The module's directives; nginx only reads this table.
-pub static mut COMMANDS: [ngx_command_t; 25] = [
+pub static mut COMMANDS: [ngx_command_t; 27] = [
     loc_command!(
         "auth_jwt_enabled",
         ANY_LEVEL_IF | NGX_CONF_TAKE1,
@@ -149,6 +150,16 @@ pub static mut COMMANDS: [ngx_command_t; 25] = [
         "auth_jwt_key_file",
         ANY_LEVEL | NGX_CONF_TAKE12,
         cmd_key_file
+    ),
+    loc_command!(
+        "auth_jwt_key_request",
+        ANY_LEVEL | NGX_CONF_TAKE1,
+        cmd_key_request
+    ),
+    loc_command!(
+        "auth_jwt_key_cache",
+        ANY_LEVEL | NGX_CONF_TAKE12,
+        cmd_key_cache
     ),
     loc_command!("auth_jwt_type", ANY_LEVEL | NGX_CONF_TAKE1, cmd_type),
     loc_command!(
@@ -445,6 +456,52 @@ fn cmd_key_file(conf: &mut LocConf, args: &mut ConfArgs) -> SetResult {
         .get_or_insert_with(Vec::new)
         .push(source);
     Ok(())
+}
+
+/// `auth_jwt_key_request uri`: keys from the JWK set a subrequest to `uri` answers (a
+/// location of the same server, usually `internal` and proxying to the identity provider).
+/// Repeatable; combined with the level's key files.
+fn cmd_key_request(conf: &mut LocConf, args: &mut ConfArgs) -> SetResult {
+    let uri = utf8_arg(args, 1)?;
+    if has_variable(uri.as_bytes()) {
+        return Err("does not support variables: keys come only from the configured source".into());
+    }
+    if !uri.starts_with('/') || uri.bytes().any(|b| b.is_ascii_control() || b == b' ') {
+        return Err(format!(
+            "invalid URI \"{}\": it must be a local URI starting with \"/\"",
+            uri.escape_debug()
+        ));
+    }
+    key_family(conf, KeyFamily::Plus, args)?;
+    let origin = KeyOrigin::Request {
+        uri: uri.to_owned(),
+    };
+    let source = KeySource::new(origin, "auth_jwt_key_request", args.pos());
+    conf.verify
+        .key_requests
+        .get_or_insert_with(Vec::new)
+        .push(source);
+    Ok(())
+}
+
+/// `auth_jwt_key_cache time [stale=time]`: fetched keys serve `time` after their fetch, and
+/// while fetching fails, `stale` past it.
+fn cmd_key_cache(conf: &mut LocConf, args: &mut ConfArgs) -> SetResult {
+    let cache = args.parse_time(1)?;
+    let mut timing = Timing {
+        cache_ms: cache.saturating_mul(1000),
+        ..DEFAULT_KEY_CACHE
+    };
+    if let Some(stale) = args.get(2) {
+        if !stale.starts_with(b"stale=") {
+            return Err(format!(
+                "invalid parameter \"{}\"",
+                String::from_utf8_lossy(stale).escape_debug()
+            ));
+        }
+        timing.stale_ms = args.parse_time_in(2, b"stale=".len())?.saturating_mul(1000);
+    }
+    set_once(&mut conf.verify.key_cache, timing)
 }
 
 /// `auth_jwt_require $value ... [error=401|403]`: once the token is valid, every value must be

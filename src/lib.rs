@@ -7,6 +7,8 @@
 //!   merge, and what verification is compiled from;
 //! - `access`: the access check; `verdict`: the one verification per request shared by the
 //!   check and the variables; `token`: where the token is found;
+//! - `key_request`: keys fetched over HTTP at request time, kept in `key_zone`, the shared
+//!   memory every worker reads;
 //! - `headers`: the identity headers across the request's lifecycle; `variables`: `$jwt_*`;
 //! - `ngx`: safe wrappers over the nginx operations the rest uses.
 
@@ -21,6 +23,8 @@ mod access;
 mod conf;
 mod directives;
 mod headers;
+mod key_request;
+mod key_zone;
 mod module;
 mod ngx;
 mod token;

@@ -20,10 +20,12 @@ use crate::access::{access_handler, access_last_handler, subrequest_handler};
 use crate::conf::{LocConf, Lookup, MainConf, MergeCtx, MergeError, SrvConf, UrlParts};
 use crate::directives::COMMANDS;
 use crate::headers::{install_header_filter, strip_handler, strip_handler_redirected};
+use crate::key_zone::{Zone, SLOTS, ZONE_SIZE};
 use crate::ngx::conf::{log_at, ConfArgs};
 use crate::ngx::guard::guard;
 use crate::ngx::phases::{add_handler, add_handler_last};
 use crate::ngx::pool::pool_box;
+use crate::ngx::shm::add_zone;
 
 static MODULE_CTX: ngx_http_module_t = ngx_http_module_t {
     preconfiguration: Some(preconfiguration),
@@ -100,9 +102,17 @@ unsafe extern "C" fn create_main_conf(cf: *mut ngx_conf_t) -> *mut c_void {
 }
 
 unsafe extern "C" fn create_srv_conf(cf: *mut ngx_conf_t) -> *mut c_void {
-    // SAFETY: nginx passes a valid `cf` to configuration callbacks.
-    let pool = unsafe { (*cf).pool };
-    pool_box(pool, SrvConf::default()).map_or(ptr::null_mut(), |p| p.as_ptr().cast())
+    let Some(cf) = NonNull::new(cf) else {
+        return ptr::null_mut();
+    };
+    // SAFETY: nginx passes a valid `cf` to configuration callbacks; a server's configuration
+    // is created as its `server {` line is read.
+    let (pool, position) = unsafe { (cf.as_ref().pool, ConfArgs::new(cf).pos().to_string()) };
+    let srv = SrvConf {
+        position,
+        ..SrvConf::default()
+    };
+    pool_box(pool, srv).map_or(ptr::null_mut(), |p| p.as_ptr().cast())
 }
 
 unsafe extern "C" fn create_loc_conf(cf: *mut ngx_conf_t) -> *mut c_void {
@@ -196,6 +206,7 @@ fn install(cf: NonNull<ngx_conf_t>) -> Option<()> {
     if !unused.is_empty() {
         return None;
     }
+    main.key_zone = key_zone(cf, main.keys.requests())?;
     crate::variables::register_field_sets::<Module>(cf.as_ptr(), &main.field_sets)?;
     // SAFETY: as above.
     let mut args = unsafe { ConfArgs::new(cf) };
@@ -241,6 +252,27 @@ fn install(cf: NonNull<ngx_conf_t>) -> Option<()> {
     // SAFETY: once per configuration, from postconfiguration.
     unsafe { install_header_filter::<Module>() };
     Some(())
+}
+
+/// The shared zone of the configuration's `sources` key requests: none without any; `None`
+/// (an error, logged) when there are too many or nginx cannot declare it.
+fn key_zone(
+    cf: NonNull<ngx_conf_t>,
+    sources: usize,
+) -> Option<Option<NonNull<ngx::ffi::ngx_shm_zone_t>>> {
+    if sources == 0 {
+        return Some(None);
+    }
+    if sources > SLOTS {
+        let message = format!(
+            "too many \"auth_jwt_key_request\" sources: {sources}, the most is {SLOTS} (a URI \
+             counts once per server block that uses it)"
+        );
+        log_at(cf.as_ptr(), NGX_LOG_EMERG, &message, None);
+        return None;
+    }
+    let tag = ptr::addr_of!(ngx_http_auth_jwt_module).cast();
+    add_zone(cf, "auth_jwt_keys", ZONE_SIZE, tag, Zone::init).map(Some)
 }
 
 /// Makes the variables whose cached value would mislead the module non-cacheable (see

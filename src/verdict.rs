@@ -16,7 +16,8 @@ use std::rc::Rc;
 use jwt_core::{Claims, Error, Reason, TokenCache};
 use ngx::ffi::ngx_http_request_t;
 
-use crate::conf::{Auth, LocConf, Lookup, RequestConf};
+use crate::conf::{Auth, LocConf, Lookup, MainConf, RequestConf};
+use crate::key_request::{keys_now, KeysNow};
 use crate::ngx::pool::{pool_box_with, pool_find, pool_mark, pool_marked, Mark};
 use crate::ngx::request::{complex_value_raw, now};
 use crate::token::{find_token, usable, Found};
@@ -48,10 +49,15 @@ pub struct Verdict {
     pub outcome: Outcome,
     /// `None` when there was no token to verify.
     pub cache: Option<CacheStatus>,
+    /// The token names a `kid` that none of the keys has (refused with `Reason::Key`).
+    pub unknown_kid: bool,
 }
 
 struct Ctx {
     auth: *const Auth,
+    /// The scope of the keys it was judged with: fetched keys change under a request that
+    /// waits for them.
+    scope: u64,
     /// The token judged (request memory, valid for the request): a verdict is reused only
     /// for the same bytes, which a rewrite of `QUERY=` arguments could change.
     token: Option<(*const u8, usize)>,
@@ -89,15 +95,15 @@ thread_local! {
 pub struct Verdicts {
     /// This module's context slot of the main request (`Lookup::ctx_slot`), NULL or a `Ctx`.
     slot: NonNull<*mut c_void>,
-    cache_size: usize,
+    main: &'static MainConf,
 }
 
 impl Verdicts {
     /// The store of `r`'s main request; `conf` is `r`'s configuration.
-    pub fn of<L: Lookup>(r: &ngx_http_request_t, conf: &RequestConf) -> Option<Verdicts> {
+    pub fn of<L: Lookup>(r: &ngx_http_request_t, conf: &RequestConf<'static>) -> Option<Verdicts> {
         Some(Verdicts {
             slot: L::ctx_slot(r)?,
-            cache_size: conf.main.cache_size(),
+            main: conf.main,
         })
     }
 
@@ -123,14 +129,16 @@ impl Verdicts {
         }
         // SAFETY: every request points at its main request, which outlives its subrequests.
         let main: &'p ngx_http_request_t = unsafe { &*r.main };
+        let keys = keys_now(r, self.main, auth);
+        let scope = keys.scope();
         // SAFETY: the slot is the main request's, valid for the request; NULL or a `Ctx`
         // stored below.
         let slot = unsafe { &mut *self.slot.as_ptr() };
         // SAFETY: a non-NULL slot was written below and lives in the request's pool.
         if let Some(ctx) = unsafe { slot.cast::<Ctx>().as_ref() } {
             // Only query arguments and variables can change under a verdict (a rewrite, a
-            // `set`); headers cannot.
-            if ptr::eq(ctx.auth, auth) && !auth.volatile {
+            // `set`), and fetched keys; headers cannot.
+            if ptr::eq(ctx.auth, auth) && ctx.scope == scope && !auth.volatile {
                 return Some(&ctx.verdict);
             }
         }
@@ -141,9 +149,12 @@ impl Verdicts {
         // found again rather than judged twice (an `index` file, `try_files`, `error_page`).
         // SAFETY: `drop_ctx` is registered only for `Ctx` values.
         let found = unsafe {
-            pool_find::<Ctx>(main.pool, drop_ctx, |c| match &query_token {
-                Some(found) => c.judged(auth, found.as_ref().ok().copied().flatten()),
-                None => ptr::eq(c.auth, auth),
+            pool_find::<Ctx>(main.pool, drop_ctx, |c| {
+                c.scope == scope
+                    && match &query_token {
+                        Some(found) => c.judged(auth, found.as_ref().ok().copied().flatten()),
+                        None => ptr::eq(c.auth, auth),
+                    }
             })
         };
         let ctx = match found {
@@ -151,7 +162,7 @@ impl Verdicts {
             None => {
                 let found = query_token.unwrap_or_else(|| read_token(main, auth));
                 let token = found.as_ref().ok().copied().flatten();
-                let verdict = compute(auth, found, self.cache_size);
+                let verdict = compute(auth, &keys, found, self.main.cache_size());
                 let token = token.map(|t| (t.as_ptr(), t.len()));
                 // SAFETY: `drop_ctx` drops exactly one `Ctx`. If the pool is exhausted,
                 // nothing can be kept; callers fail closed.
@@ -160,6 +171,7 @@ impl Verdicts {
                         main.pool,
                         Ctx {
                             auth,
+                            scope,
                             token,
                             verdict,
                         },
@@ -214,10 +226,11 @@ fn read_token<'p>(main: &'p ngx_http_request_t, auth: &'p Auth) -> Found<'p> {
     Ok(value.and_then(usable))
 }
 
-fn compute(auth: &Auth, found: Found, cache_size: usize) -> Verdict {
+fn compute(auth: &Auth, keys: &KeysNow, found: Found, cache_size: usize) -> Verdict {
     let verdict = |outcome: Result<Rc<jwt_core::Jwt>, Error>, cache| Verdict {
         outcome: outcome.map(Claims::new),
         cache,
+        unknown_kid: false,
     };
     let token = match found {
         Ok(token) => token,
@@ -238,7 +251,31 @@ fn compute(auth: &Auth, found: Found, cache_size: usize) -> Verdict {
         return verdict(Err(missing), None);
     };
     let now = now();
-    let verify = || jwt_core::verify(token, &auth.keys, &auth.policy, now).map(Rc::new);
+    let mut judged = judge(auth, keys, token, now, cache_size);
+    if let Err(e) = &mut judged.outcome {
+        if e.reason == Reason::Key {
+            judged.unknown_kid = jwt_core::names_unknown_kid(token, keys.keys());
+            // A source that gives no keys may have had the one the token needs.
+            if let Some(missing) = keys.missing() {
+                *e = Error {
+                    reason: Reason::KeysUnavailable,
+                    detail: missing.to_owned(),
+                };
+            }
+        }
+    }
+    judged
+}
+
+/// Verifies `token`, or finds it verified in the worker's cache.
+fn judge(auth: &Auth, keys: &KeysNow, token: &[u8], now: i64, cache_size: usize) -> Verdict {
+    let verdict = |outcome: Result<Rc<jwt_core::Jwt>, Error>, cache| Verdict {
+        outcome: outcome.map(Claims::new),
+        cache,
+        unknown_kid: false,
+    };
+    let (set, scope) = (keys.keys(), keys.scope());
+    let verify = || jwt_core::verify(token, set, &auth.policy, now).map(Rc::new);
     if cache_size == 0 {
         return verdict(verify(), Some(CacheStatus::Bypass));
     }
@@ -248,12 +285,12 @@ fn compute(auth: &Auth, found: Found, cache_size: usize) -> Verdict {
             return verdict(verify(), Some(CacheStatus::Bypass));
         };
         cache.set_limit(cache_size);
-        if let Some(outcome) = cache.get(auth.scope, token, &auth.policy, now) {
+        if let Some(outcome) = cache.get(scope, token, &auth.policy, now) {
             return verdict(outcome, Some(CacheStatus::Hit));
         }
         let outcome = verify();
         if let Ok(jwt) = &outcome {
-            cache.insert(auth.scope, token, Rc::clone(jwt));
+            cache.insert(scope, token, Rc::clone(jwt));
         }
         verdict(outcome, Some(CacheStatus::Miss))
     })

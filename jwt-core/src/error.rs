@@ -20,6 +20,10 @@ pub enum Reason {
     /// A valid token that does not meet a requirement of the location (`auth_jwt_require`);
     /// never produced by verification itself.
     Require,
+    /// The keys of an `auth_jwt_key_request` could not be had (the provider failed, and no
+    /// keys fetched earlier may still serve): a server problem, not the token's; never
+    /// produced by verification itself.
+    KeysUnavailable,
 }
 
 impl Reason {
@@ -38,6 +42,7 @@ impl Reason {
             Reason::Subject => "subject",
             Reason::Claim => "claim",
             Reason::Require => "require",
+            Reason::KeysUnavailable => "keys_unavailable",
         }
     }
 }

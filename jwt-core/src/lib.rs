@@ -29,6 +29,7 @@ mod error;
 mod header;
 mod json;
 mod keys;
+pub mod refresh;
 mod source;
 mod text;
 mod verify;
@@ -43,5 +44,6 @@ pub use source::{
 };
 pub use text::{percent_encode_component, quote_param, safe_url};
 pub use verify::{
-    header_safe, json_for_header, render, verify, Claims, Jwt, Policy, MAX_TOKEN_LEN,
+    header_safe, json_for_header, names_unknown_kid, render, verify, Claims, Jwt, Policy,
+    MAX_TOKEN_LEN,
 };

@@ -221,6 +221,25 @@ pub fn render(value: &Value) -> Cow<'_, str> {
     }
 }
 
+/// Whether `token`'s header names a `kid` that `keys` has no key for: a key its issuer added
+/// after `keys` were fetched, or a made-up one. Such a token is refused with `Reason::Key`.
+pub fn names_unknown_kid(token: &[u8], keys: &KeySet) -> bool {
+    let Ok([_, header_b64, _, _]) = split(token) else {
+        return false;
+    };
+    let mut buf = [0u8; 512];
+    let Ok(bytes) = b64_in(header_b64, &mut buf, "header") else {
+        return false;
+    };
+    let Ok(header) = header::parse(&bytes) else {
+        return false;
+    };
+    header
+        .kid
+        .as_deref()
+        .is_some_and(|kid| keys.select(Some(kid)).is_err())
+}
+
 /// Verifies and validates one token. `now` is Unix seconds.
 ///
 /// Checks run in a fixed order and stop at the first failure; the payload is

@@ -32,8 +32,10 @@ pub struct KeySource {
 pub enum KeyOrigin {
     /// `auth_jwt_key`: a decoded secret, or key material (PEM, JWK) given as text.
     Inline { bytes: Vec<u8>, material: bool },
-    /// `auth_jwt_keyfile_path`, resolved against the prefix.
+    /// `auth_jwt_keyfile_path` and `auth_jwt_key_file`, resolved against the prefix.
     File { path: String },
+    /// `auth_jwt_key_request`: the JWK set a subrequest to `uri` answers, fetched at run time.
+    Request { uri: String },
 }
 
 impl KeySource {
@@ -63,6 +65,15 @@ impl KeySource {
         match &self.origin {
             KeyOrigin::Inline { .. } => format!("the key of \"auth_jwt_key\" in {}", self.pos),
             KeyOrigin::File { path } => format!("the key file \"{path}\""),
+            KeyOrigin::Request { uri } => format!("the key request \"{uri}\""),
+        }
+    }
+
+    /// The URI of an `auth_jwt_key_request`.
+    pub fn request_uri(&self) -> Option<&str> {
+        match &self.origin {
+            KeyOrigin::Request { uri } => Some(uri),
+            _ => None,
         }
     }
 }
@@ -78,6 +89,8 @@ pub struct KeyRegistry {
     /// Key sets combined from several (`auth_jwt_key_file` repeated), by their parts'
     /// fingerprints.
     combined: RefCell<HashMap<Vec<[u8; 32]>, Parsed>>,
+    /// The id of each distinct `auth_jwt_key_request` source (a server block and a URI).
+    requests: RefCell<Vec<u64>>,
 }
 
 /// A key set parsed, or why it could not be.
@@ -103,6 +116,19 @@ impl KeyRegistry {
         if !sources.iter().any(|s| Rc::ptr_eq(s, source)) {
             sources.push(Rc::clone(source));
         }
+    }
+
+    /// Records a key request source by its id; the number of distinct ones.
+    pub fn register_request(&self, id: u64) {
+        let mut ids = self.requests.borrow_mut();
+        if !ids.contains(&id) {
+            ids.push(id);
+        }
+    }
+
+    /// How many distinct key request sources the configuration has.
+    pub fn requests(&self) -> usize {
+        self.requests.borrow().len()
     }
 
     /// The error for each key directive that no level uses, with its position, in the order
@@ -181,6 +207,8 @@ fn load_keys(source: &KeySource, alg: Option<Algorithm>) -> Result<(KeySet, Vec<
             };
             loaded.map_err(|e| format!("invalid \"auth_jwt_key\": {e}"))
         }
+        // Fetched at run time; `compile` never loads one.
+        KeyOrigin::Request { uri } => Err(format!("the key request \"{uri}\" is fetched later")),
     }
 }
 

@@ -17,10 +17,10 @@ use ngx::ffi::ngx_http_request_t;
 
 use crate::ngx::conf::{ComplexValue, Pos};
 
-pub use keys::{KeyOrigin, KeyRegistry, KeySource};
+pub use keys::{scope_of, KeyOrigin, KeyRegistry, KeySource};
 use settings::settings;
 pub use settings::{At, MergeError, Warnings};
-pub use verify::{Auth, KeyFamily, Tokens, VerifyConf};
+pub use verify::{Auth, FetchSource, Fetched, KeyFamily, Tokens, VerifyConf, DEFAULT_KEY_CACHE};
 
 /// `auth_jwt_enabled`: a constant, or a value with variables evaluated per request.
 #[derive(Clone)]
@@ -118,6 +118,9 @@ pub struct SrvConf {
     /// Names of the `JWT-*` headers that are token sources somewhere in the server, which are
     /// kept: exactly these names, in any case.
     pub source_headers: Vec<Vec<u8>>,
+    /// Where the `server{}` block starts (`file:line`): with a URI, it identifies an
+    /// `auth_jwt_key_request` source, whose subrequest this server's locations answer.
+    pub position: String,
 }
 
 impl SrvConf {
@@ -175,6 +178,9 @@ pub struct MainConf {
     /// `auth_jwt_claim_set` and `auth_jwt_header_set`, in the order written; a variable's
     /// data is its index here.
     pub field_sets: Vec<FieldSet>,
+    /// The shared zone of `auth_jwt_key_request`'s keys, added at postconfiguration when a
+    /// key request is used.
+    pub key_zone: Option<NonNull<ngx::ffi::ngx_shm_zone_t>>,
 }
 
 /// One `auth_jwt_claim_set` or `auth_jwt_header_set`: a variable holding the value at a path
@@ -288,7 +294,9 @@ impl LocConf {
         if prev.merged && !own_verify {
             self.auth.clone_from(&prev.auth);
         } else {
-            self.auth = self.verify.compile(key, &cx.main.keys, cx.warnings)?;
+            self.auth = self
+                .verify
+                .compile(key, &cx.main.keys, &cx.srv.position, cx.warnings)?;
         }
         if let (Some(pos), false) = (own_key_files, own_enabled) {
             self.warn_if_unchecked(prev, pos, cx.warnings);

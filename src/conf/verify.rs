@@ -9,6 +9,7 @@
 use std::rc::Rc;
 use std::sync::Arc;
 
+use jwt_core::refresh::Timing;
 use jwt_core::{Algorithm, KeySet, Policy, Source, SourceKind};
 
 use crate::ngx::conf::{ComplexValue, Pos};
@@ -34,6 +35,10 @@ settings! {
         keys_from: At<KeyFamily>,
         /// `auth_jwt_key_file`, each in the order written.
         key_files: Vec<Rc<KeySource>>,
+        /// `auth_jwt_key_request`, each in the order written.
+        key_requests: Vec<Rc<KeySource>>,
+        /// `auth_jwt_key_cache`.
+        key_cache: Timing,
         /// `auth_jwt_leeway`, in seconds.
         leeway: u64,
         /// `auth_jwt_issuer`.
@@ -87,7 +92,37 @@ pub struct Auth {
     pub volatile: bool,
     /// What a request without a token is logged with: `no token in header "Authorization"`.
     pub missing: String,
+    /// Keys fetched over HTTP (`auth_jwt_key_request`), used with `keys`.
+    pub fetched: Option<Fetched>,
 }
+
+/// The key requests of an `Auth`: `keys` and `scope` then hold only the keys of files, and
+/// each request combines them with the sets fetched (see `key_request`).
+pub struct Fetched {
+    /// Identifies this `Auth` among the worker's combined key sets.
+    pub id: u64,
+    pub sources: Vec<FetchSource>,
+    pub timing: Timing,
+    /// `auth_jwt_algorithm`: fetched sets are read for it, as key files are.
+    pub algorithm: Option<Algorithm>,
+}
+
+/// One `auth_jwt_key_request` as a server uses it.
+pub struct FetchSource {
+    /// The subrequest's URI and arguments.
+    pub uri: String,
+    pub args: String,
+    /// The server block and URI, hashed: the source's slot in the shared zone.
+    pub id: u64,
+}
+
+/// `auth_jwt_key_cache`'s default: no reuse beyond the fetch a request shares (NGINX Plus's
+/// default, which fetches for every request), and keys used up to an hour past it while the
+/// provider fails.
+pub const DEFAULT_KEY_CACHE: Timing = Timing {
+    cache_ms: 0,
+    stale_ms: 3_600_000,
+};
 
 impl VerifyConf {
     /// The claim checks; an unset setting checks nothing.
@@ -128,8 +163,11 @@ impl VerifyConf {
         &self,
         chosen: Vec<Rc<KeySource>>,
         keys: &KeyRegistry,
+        server: &str,
         warnings: &mut Warnings,
     ) -> Result<Option<Rc<Auth>>, MergeError> {
+        let (requests, chosen): (Vec<_>, Vec<_>) =
+            chosen.into_iter().partition(|k| k.request_uri().is_some());
         let mut sets = Vec::new();
         for key in &chosen {
             let loaded = keys
@@ -141,7 +179,10 @@ impl VerifyConf {
             sets.push(loaded);
         }
         let loaded = match sets.len() {
-            0 => return Ok(None),
+            0 if requests.is_empty() => return Ok(None),
+            0 => keys
+                .combine(&[])
+                .map_err(|message| MergeError { message, pos: None })?,
             1 => sets.swap_remove(0),
             _ => keys.combine(&sets).map_err(|message| MergeError {
                 message,
@@ -161,7 +202,18 @@ impl VerifyConf {
                 format!("no token in {}", names.join(", "))
             }
         };
+        let fetched = (!requests.is_empty()).then(|| Fetched {
+            id: next_auth_id(),
+            sources: requests
+                .iter()
+                .filter_map(|k| k.request_uri())
+                .map(|uri| fetch_source(server, uri, keys))
+                .collect(),
+            timing: self.key_cache.unwrap_or(DEFAULT_KEY_CACHE),
+            algorithm: self.algorithm,
+        });
         Ok(Some(Rc::new(Auth {
+            fetched,
             scope: scope_of(loaded.fingerprint, &policy),
             keys: loaded.keys,
             missing,
@@ -185,13 +237,14 @@ impl VerifyConf {
             for other in self.key.iter().chain(self.keyfile.iter()) {
                 other.mark_passed_over(why.clone());
             }
-            let files = self.key_files.clone().unwrap_or_default();
+            let mut files = self.key_files.clone().unwrap_or_default();
+            files.extend(self.key_requests.iter().flatten().cloned());
             files.iter().for_each(|f| f.mark_used());
             return Ok(files);
         }
         if let Some(At { pos, .. }) = &self.keys_from {
             let why = format!("the key directives of {pos} apply instead");
-            for file in self.key_files.iter().flatten() {
+            for file in self.key_files.iter().chain(&self.key_requests).flatten() {
                 file.mark_passed_over(why.clone());
             }
         }
@@ -239,6 +292,7 @@ impl VerifyConf {
             .iter()
             .chain(self.keyfile.iter())
             .chain(self.key_files.iter().flatten())
+            .chain(self.key_requests.iter().flatten())
     }
 
     /// Where this level names its key, when it does.
@@ -249,6 +303,7 @@ impl VerifyConf {
             .or_else(|| self.key.as_ref().map(|k| k.pos.clone()))
             .or_else(|| self.keyfile.as_ref().map(|k| k.pos.clone()))
             .or_else(|| self.key_files.as_ref()?.first().map(|k| k.pos.clone()))
+            .or_else(|| self.key_requests.as_ref()?.first().map(|k| k.pos.clone()))
     }
 }
 
@@ -261,4 +316,27 @@ fn default_sources() -> &'static [Source] {
             name: "Authorization".into(),
         }]
     })
+}
+
+/// A key request as a server uses it: the URI splits at `?` into the subrequest's URI and
+/// arguments, and the server block (its file and line) and the URI identify the source.
+fn fetch_source(server: &str, uri: &str, keys: &KeyRegistry) -> FetchSource {
+    use std::hash::{Hash as _, Hasher as _};
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    (server, uri).hash(&mut hasher);
+    // 0 marks a free slot.
+    let id = hasher.finish().max(1);
+    keys.register_request(id);
+    let (path, args) = uri.split_once('?').unwrap_or((uri, ""));
+    FetchSource {
+        uri: path.to_owned(),
+        args: args.to_owned(),
+        id,
+    }
+}
+
+fn next_auth_id() -> u64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    NEXT.fetch_add(1, Ordering::Relaxed)
 }

@@ -99,7 +99,12 @@ impl ConfArgs {
 
     /// Argument `i` as an nginx time (`30s`, `5m`), in seconds.
     pub fn parse_time(&mut self, i: usize) -> Result<u64, String> {
-        let arg = self.get(i).unwrap_or(&[]);
+        self.parse_time_in(i, 0)
+    }
+
+    /// Argument `i` from byte `skip` (past a `name=`) as an nginx time, in seconds.
+    pub fn parse_time_in(&mut self, i: usize, skip: usize) -> Result<u64, String> {
+        let arg = self.get(i).unwrap_or(&[]).get(skip..).unwrap_or(&[]);
         let mut s = pool_str(self.pool(), arg).ok_or("out of memory")?;
         // SAFETY: `s` is a pool copy; ngx_parse_time only reads it.
         let secs = unsafe { ngx_parse_time(&mut s, 1) };

@@ -8,4 +8,7 @@ pub mod headers;
 pub mod phases;
 pub mod pool;
 pub mod request;
+pub mod shm;
 pub mod string;
+pub mod subrequest;
+pub mod timer;

@@ -122,6 +122,17 @@ pub fn set_not_found(v: &mut ngx_variable_value_t) {
     v.data = ptr::null_mut();
 }
 
+/// nginx's cached wall-clock time in milliseconds: the same in every process.
+pub fn now_ms() -> u64 {
+    // SAFETY: as `now`'s.
+    unsafe {
+        let tp = ptr::read_volatile(ptr::addr_of!(ngx::ffi::ngx_cached_time));
+        let sec = ptr::read_volatile(&(*tp).sec) as u64;
+        let msec = ptr::read_volatile(&(*tp).msec) as u64;
+        sec.saturating_mul(1000).saturating_add(msec)
+    }
+}
+
 /// nginx's cached current time, in Unix seconds.
 pub fn now() -> i64 {
     // SAFETY: ngx_cached_time always points at a valid slot once the cycle has started; the

@@ -9,6 +9,7 @@
 //!   `{{PREFIX}}`, `{{KEYS}}`) and `nginx -t`;
 //! - [`http`]: the HTTP/1.1 client and [`Response`];
 //! - [`upstream`]: the echo upstream behind every harness nginx;
+//! - [`provider`]: an identity provider's JWKS endpoint whose answers a test sets and counts;
 //! - [`tokens`]: every token the tests send, and the secrets and keys behind them.
 //!
 //! Tests `use common::*`: everything public in `nginx`, `http` and `tokens` is re-exported here
@@ -26,9 +27,10 @@
 
 pub mod http;
 pub mod nginx;
+pub mod provider;
 pub mod tokens;
 pub mod upstream;
 
 // Each test binary uses its own part of the harness; what one leaves unused is no mistake.
 #[allow(unused_imports)]
-pub use {http::*, nginx::*, serde_json::json, tokens::*};
+pub use {http::*, nginx::*, provider::*, serde_json::json, tokens::*};

@@ -164,7 +164,12 @@ fn render_conf(prefix: &Path, main: &str, http_body: &str) -> String {
     let module = module_path();
     let mut s = String::new();
     s.push_str(&format!("load_module {};\n", module.display())); // 1
-    s.push_str("worker_processes 1;\n"); // 2
+                                                                 // A test that sets its own number of workers keeps the lines below where they are.
+    if main.contains("worker_processes") {
+        s.push_str("# worker_processes: below\n"); // 2
+    } else {
+        s.push_str("worker_processes 1;\n"); // 2
+    }
     s.push_str("daemon off;\n"); // 3
     s.push_str("master_process on;\n"); // 4
     s.push_str(&format!("pid {p}/nginx.pid;\n")); // 5

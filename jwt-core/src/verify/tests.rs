@@ -77,6 +77,8 @@ fn reason_words() {
         (Reason::Audience, "audience"),
         (Reason::Subject, "subject"),
         (Reason::Claim, "claim"),
+        (Reason::Require, "require"),
+        (Reason::KeysUnavailable, "keys_unavailable"),
     ];
     for (reason, word) in all {
         assert_eq!(reason.word(), word);
@@ -919,4 +921,35 @@ fn exp_optional_accepts_a_token_without_exp_and_still_checks_one_present() {
     )
     .unwrap_err();
     assert_eq!(early.reason, Reason::NotYetValid);
+}
+
+#[test]
+fn unknown_kids_are_told_from_other_key_failures() {
+    let set = two_keys();
+    let payload = enc(json!({"exp": exp_ok()}).to_string().as_bytes());
+    let with_header = |header: Value| {
+        sign_raw(
+            hmac::HMAC_SHA256,
+            b"x",
+            &enc(header.to_string().as_bytes()),
+            &payload,
+        )
+    };
+    let unknown = |t: &str| names_unknown_kid(t.as_bytes(), &set);
+    assert!(unknown(&with_header(
+        json!({"alg": "HS256", "kid": "three"})
+    )));
+    assert!(!unknown(&with_header(
+        json!({"alg": "HS256", "kid": "one"})
+    )));
+    // No kid, a kid that is not a string, and no token at all name no unknown key.
+    assert!(!unknown(&with_header(json!({"alg": "HS256"}))));
+    assert!(!unknown(&with_header(json!({"alg": "HS256", "kid": 3}))));
+    assert!(!unknown("not.a.token.at.all"));
+    assert!(!unknown(""));
+    // A set of one key without kid serves every kid: nothing is unknown to it.
+    assert!(!names_unknown_kid(
+        with_header(json!({"alg": "HS256", "kid": "any"})).as_bytes(),
+        &keys()
+    ));
 }

@@ -1,0 +1,558 @@
+//! Keys over HTTP at request time (`auth_jwt_key_request`): the keys a request verifies with,
+//! when it starts a fetch, and when it waits for one.
+//!
+//! The JWK sets live in the shared zone (`key_zone`), one slot per source. Each worker parses
+//! a set once per generation and combines it with the keys of files into the set its requests
+//! verify with. A request waits only when no keys may serve it (none fetched yet; expired,
+//! with no failing provider to excuse them; or a `kid` they lack, which a refetch may bring):
+//! its phase handler returns `NGX_DONE`, and a timer runs it again to look at the zone until
+//! the fetch under way has ended, in whichever worker that fetch runs.
+
+use core::cell::RefCell;
+use core::ffi::c_void;
+use core::ptr;
+use std::collections::HashMap;
+use std::rc::Rc;
+use std::sync::Arc;
+
+use jwt_core::refresh::{decide, Need, Snapshot, Timing};
+use jwt_core::{Algorithm, KeySet};
+use ngx::ffi::{
+    ngx_http_request_t, ngx_int_t, NGX_AGAIN, NGX_DONE, NGX_ERROR, NGX_HTTP_SPECIAL_RESPONSE,
+    NGX_LOG_ERR, NGX_LOG_WARN, NGX_OK,
+};
+
+use crate::conf::{scope_of, Auth, FetchSource, Fetched, MainConf};
+use crate::key_zone::{Finish, Zone, MAX_BODY};
+use crate::ngx::guard::guard;
+use crate::ngx::pool::{pool_box, pool_box_with, pool_find};
+use crate::ngx::request::{log, now_ms};
+use crate::ngx::shm::zone_memory;
+use crate::ngx::subrequest;
+use crate::ngx::timer::Resume;
+
+/// A request waits for keys at most this long, then is answered as keys unavailable.
+const WAIT_LIMIT_MS: u64 = 60_000;
+/// While waiting, the zone is looked at after this long, then twice as long each time, up to
+/// `POLL_MAX_MS`.
+const POLL_MS: usize = 2;
+const POLL_MAX_MS: usize = 50;
+
+/// The keys a request verifies with.
+pub enum KeysNow<'a> {
+    /// Key files (and inline keys) only: the `Auth`'s own.
+    Files(&'a Auth),
+    /// Combined with sets fetched.
+    Combined(Rc<Combined>),
+}
+
+impl KeysNow<'_> {
+    pub fn keys(&self) -> &KeySet {
+        match self {
+            KeysNow::Files(auth) => &auth.keys,
+            KeysNow::Combined(c) => &c.keys,
+        }
+    }
+
+    /// The verified-token cache's scope of these keys and the `Auth`'s policy.
+    pub fn scope(&self) -> u64 {
+        match self {
+            KeysNow::Files(auth) => auth.scope,
+            KeysNow::Combined(c) => c.scope,
+        }
+    }
+
+    /// Why a key source gives no keys, if one does not.
+    pub fn missing(&self) -> Option<&str> {
+        match self {
+            KeysNow::Files(_) => None,
+            KeysNow::Combined(c) => c.missing.as_deref(),
+        }
+    }
+}
+
+/// An `Auth`'s keys in this worker: its files' and the sets fetched, as of `state`.
+pub struct Combined {
+    /// Per source, its slot and the generation of its set, or `None` when it gives none.
+    state: Vec<(usize, Option<u64>)>,
+    keys: Arc<KeySet>,
+    scope: u64,
+    missing: Option<String>,
+}
+
+thread_local! {
+    /// Each `Auth`'s combined keys in this worker, by `Fetched::id`: rebuilt when a source's
+    /// set changes, comes or goes.
+    static COMBINED: RefCell<HashMap<u64, Rc<Combined>>> = RefCell::new(HashMap::new());
+}
+
+/// The zone of `main`'s key requests, once nginx has mapped it.
+fn zone(main: &MainConf) -> Option<&'static Zone> {
+    let addr = zone_memory(main.key_zone?)?;
+    // SAFETY: the zone was declared ZONE_SIZE bytes long and `Zone::init` prepared it.
+    Some(unsafe { Zone::at(addr.as_ptr()) })
+}
+
+/// The keys `auth` verifies `r`'s token with now.
+pub fn keys_now<'a>(r: &ngx_http_request_t, main: &MainConf, auth: &'a Auth) -> KeysNow<'a> {
+    match &auth.fetched {
+        None => KeysNow::Files(auth),
+        Some(fetched) => KeysNow::Combined(combined(r, main, auth, fetched)),
+    }
+}
+
+fn combined(
+    r: &ngx_http_request_t,
+    main: &MainConf,
+    auth: &Auth,
+    fetched: &Fetched,
+) -> Rc<Combined> {
+    let now = now_ms();
+    let zone = zone(main);
+    let since = waiting(r).map(|w| w.since);
+    let state_of = |source: &FetchSource, hint: Option<usize>| {
+        source_state(zone, source, hint, now, fetched.timing, since)
+    };
+    let memo = COMBINED.with(|c| c.borrow().get(&fetched.id).cloned());
+    if let Some(memo) = memo {
+        let current = memo.state.len() == fetched.sources.len()
+            && fetched
+                .sources
+                .iter()
+                .zip(&memo.state)
+                .all(|(source, &(i, generation))| state_of(source, Some(i)) == (i, generation));
+        if current {
+            return memo;
+        }
+    }
+    let state = fetched.sources.iter().map(|s| state_of(s, None)).collect();
+    let built = Rc::new(build(r, zone, auth, fetched, state, now));
+    COMBINED.with(|c| c.borrow_mut().insert(fetched.id, Rc::clone(&built)));
+    built
+}
+
+/// A source's slot, and the generation of its set if the set may serve now.
+fn source_state(
+    zone: Option<&Zone>,
+    source: &FetchSource,
+    hint: Option<usize>,
+    now: u64,
+    timing: Timing,
+    since: Option<u64>,
+) -> (usize, Option<u64>) {
+    let Some(zone) = zone else {
+        return (usize::MAX, None);
+    };
+    let slot = match hint {
+        Some(i) if zone.holds(i, source.id) => Some(i),
+        _ => zone.slot_of(source.id, now),
+    };
+    let Some(i) = slot else {
+        return (usize::MAX, None);
+    };
+    let Some(s) = zone.snapshot(i, source.id) else {
+        return (i, None);
+    };
+    let serves = matches!(
+        decide(&s, now, zone.epoch(), timing, since),
+        Need::Ready { .. }
+    );
+    (i, serves.then_some(s.generation))
+}
+
+fn build(
+    r: &ngx_http_request_t,
+    zone: Option<&Zone>,
+    auth: &Auth,
+    fetched: &Fetched,
+    mut state: Vec<(usize, Option<u64>)>,
+    now: u64,
+) -> Combined {
+    let mut keys = KeySet::clone(&auth.keys);
+    let mut missing = None;
+    for (source, (i, generation)) in fetched.sources.iter().zip(state.iter_mut()) {
+        let uri = &source.uri;
+        let body = zone.and_then(|zone| {
+            let body = generation.and_then(|_| zone.body(*i, source.id));
+            if body.is_none() {
+                missing.get_or_insert_with(|| unavailable(zone, *i, source, now, fetched.timing));
+            }
+            body
+        });
+        let Some((fetched_generation, body)) = body else {
+            missing.get_or_insert_with(|| format!("no keys from \"{uri}\": no shared zone"));
+            *generation = None;
+            continue;
+        };
+        *generation = Some(fetched_generation);
+        let set = KeySet::from_material(&body, fetched.algorithm)
+            .map_err(|e| format!("the key set of \"{uri}\" is not usable here: {e}"))
+            .and_then(|(set, _)| {
+                KeySet::combine([&keys, &set])
+                    .map_err(|e| format!("the key set of \"{uri}\" conflicts with other keys: {e}"))
+            });
+        match set {
+            Ok(set) => keys = set,
+            Err(why) => {
+                log(r, NGX_LOG_WARN, format_args!("auth_jwt: keys: {why}"));
+                missing.get_or_insert(why);
+            }
+        }
+    }
+    Combined {
+        scope: scope_of(keys.fingerprint(), &auth.policy),
+        keys: Arc::new(keys),
+        state,
+        missing,
+    }
+}
+
+/// Why source `source` gives no keys now.
+fn unavailable(zone: &Zone, i: usize, source: &FetchSource, now: u64, timing: Timing) -> String {
+    let uri = &source.uri;
+    let Some(s) = zone.snapshot(i, source.id) else {
+        return format!("no keys from \"{uri}\": no room in the shared zone");
+    };
+    let why = if s.fetched_at == 0 && s.failures == 0 {
+        "none fetched yet".to_owned()
+    } else if s.fetched_at == 0 {
+        format!("fetching failed {} time(s) in a row", s.failures)
+    } else {
+        let age = now.saturating_sub(s.fetched_at) / 1000;
+        let limit = timing.cache_ms.saturating_add(timing.stale_ms) / 1000;
+        format!(
+            "the keys fetched {age}s ago expired, and fetching again failed or is under way \
+             (keys serve at most {limit}s)"
+        )
+    };
+    format!("no keys from \"{uri}\": {why}")
+}
+
+/// A request waiting for keys, found again by its address (internal redirects clear module
+/// contexts).
+struct Waiting {
+    r: *const ngx_http_request_t,
+    /// When it started waiting.
+    since: u64,
+    /// It waited for a refetch already: an unknown `kid` makes it wait once, not again.
+    refetched: bool,
+    polls: u32,
+    resume: Resume,
+}
+
+#[inline(never)]
+unsafe extern "C" fn drop_waiting(data: *mut c_void) {
+    // SAFETY: registered by `wait` for exactly one `Waiting` at `data`.
+    unsafe { ptr::drop_in_place(data.cast::<Waiting>()) };
+}
+
+fn waiting<'p>(r: &ngx_http_request_t) -> Option<&'p mut Waiting> {
+    // SAFETY: every request points at its main request, whose pool holds the records;
+    // `drop_waiting` is registered only for `Waiting` values.
+    let mut found =
+        unsafe { pool_find::<Waiting>((*r.main).pool, drop_waiting, |w| ptr::eq(w.r, r))? };
+    // SAFETY: the record lives until the pool is destroyed; nginx runs one handler at a time.
+    Some(unsafe { found.as_mut() })
+}
+
+/// Starts what `auth`'s key sources need before `r`'s token is judged: a fetch where no keys
+/// serve (and `r` then waits: `Some(NGX_DONE)`), or a refresh in the background where they
+/// serve but are due for one.
+pub fn prepare(r: &mut ngx_http_request_t, main: &MainConf, auth: &Auth) -> Option<ngx_int_t> {
+    let fetched = auth.fetched.as_ref()?;
+    let zone = zone(main)?;
+    let now = now_ms();
+    let since = waiting(r).map(|w| w.since);
+    if since.is_some_and(|since| now.saturating_sub(since) > WAIT_LIMIT_MS) {
+        return None;
+    }
+    let mut wait = false;
+    for source in &fetched.sources {
+        let Some(i) = zone.slot_of(source.id, now) else {
+            continue;
+        };
+        let Some(s) = zone.snapshot(i, source.id) else {
+            continue;
+        };
+        match decide(&s, now, zone.epoch(), fetched.timing, since) {
+            Need::Ready { refresh: true, .. } => {
+                start(r, zone, i, source, fetched, now, false);
+            }
+            // If another request won the claim, its fetch is the one to wait for.
+            Need::Fetch => {
+                wait |= start(r, zone, i, source, fetched, now, false) != Started::Failed
+            }
+            Need::Wait => wait = true,
+            Need::Ready { .. } | Need::Unavailable => {}
+        }
+    }
+    wait.then(|| wait_for_keys(r, now, false)).flatten()
+}
+
+/// For a token whose `kid` none of `auth`'s keys has: fetches the sources again (at most once
+/// per cooldown each) or waits for a fetch under way, once per request. `Some(NGX_DONE)` when
+/// `r` waits.
+pub fn refetch(r: &mut ngx_http_request_t, main: &MainConf, auth: &Auth) -> Option<ngx_int_t> {
+    let fetched = auth.fetched.as_ref()?;
+    let zone = zone(main)?;
+    if waiting(r).is_some_and(|w| w.refetched) {
+        return None;
+    }
+    let now = now_ms();
+    let mut wait = false;
+    for source in &fetched.sources {
+        let Some(i) = zone.slot_of(source.id, now) else {
+            continue;
+        };
+        wait |= match start(r, zone, i, source, fetched, now, true) {
+            Started::Yes => true,
+            Started::Failed => false,
+            Started::Claimed => zone
+                .snapshot(i, source.id)
+                .is_some_and(|s: Snapshot| s.fetching(now)),
+        };
+    }
+    wait.then(|| wait_for_keys(r, now, true)).flatten()
+}
+
+/// Makes `r` wait and look at the zone again shortly.
+fn wait_for_keys(r: &mut ngx_http_request_t, now: u64, refetched: bool) -> Option<ngx_int_t> {
+    let w = match waiting(r) {
+        Some(w) => w,
+        None => {
+            let w = Waiting {
+                r: ptr::from_ref(r),
+                since: now,
+                refetched: false,
+                polls: 0,
+                resume: Resume::new(),
+            };
+            // SAFETY: `drop_waiting` drops exactly one `Waiting`; the main pool outlives `r`.
+            let mut boxed = unsafe { pool_box_with((*r.main).pool, w, drop_waiting)? };
+            // SAFETY: just stored; nothing else refers to it yet.
+            unsafe { boxed.as_mut() }
+        }
+    };
+    w.refetched |= refetched;
+    let ms = (POLL_MS << w.polls.min(8)).min(POLL_MAX_MS);
+    w.polls += 1;
+    w.resume.after(r, ms);
+    Some(NGX_DONE as ngx_int_t)
+}
+
+#[derive(PartialEq, Eq)]
+enum Started {
+    Yes,
+    /// Another request holds the fetch (or may not start one yet).
+    Claimed,
+    Failed,
+}
+
+/// Claims source `source`'s fetch and starts it as a background subrequest of `r`.
+fn start(
+    r: &mut ngx_http_request_t,
+    zone: &'static Zone,
+    i: usize,
+    source: &FetchSource,
+    fetched: &Fetched,
+    now: u64,
+    refetch: bool,
+) -> Started {
+    let Some(start) = zone.claim(i, source.id, now, refetch) else {
+        return Started::Claimed;
+    };
+    let fetch = Fetch {
+        zone,
+        slot: i,
+        id: source.id,
+        start,
+        uri: source.uri.clone(),
+        algorithm: fetched.algorithm,
+        timing: fetched.timing,
+        done: false,
+    };
+    let started = pool_box(r.pool, fetch).and_then(|mut fetch| {
+        let data = fetch.as_ptr().cast();
+        subrequest::fetch(r, &source.uri, &source.args, fetch_done, data).or_else(|| {
+            // SAFETY: the record is in the pool; the subrequest that would use it failed.
+            unsafe { fetch.as_mut() }.done = true;
+            None
+        })
+    });
+    if started.is_some() {
+        return Started::Yes;
+    }
+    zone.finish(i, source.id, start, now, Finish::Failed);
+    let uri = &source.uri;
+    log(
+        r,
+        NGX_LOG_ERR,
+        format_args!("auth_jwt: keys: cannot start the subrequest to \"{uri}\""),
+    );
+    Started::Failed
+}
+
+/// One fetch under way, in the pool of the request that started it.
+struct Fetch {
+    zone: &'static Zone,
+    slot: usize,
+    id: u64,
+    /// The claim, which ends it.
+    start: u64,
+    uri: String,
+    algorithm: Option<Algorithm>,
+    timing: Timing,
+    done: bool,
+}
+
+impl Drop for Fetch {
+    /// A fetch whose request went before it ended (the client left): released unjudged.
+    fn drop(&mut self) {
+        if !self.done {
+            self.zone
+                .finish(self.slot, self.id, self.start, now_ms(), Finish::Abandoned);
+        }
+    }
+}
+
+/// Whether `r` is a fetch of keys: it is exempt from the check of the location it reaches.
+pub fn is_fetch(r: &ngx_http_request_t) -> bool {
+    // SAFETY: NULL or the record `subrequest::fetch` (or another module) gave the subrequest.
+    unsafe { r.post_subrequest.as_ref() }
+        .and_then(|ps| ps.handler)
+        .is_some_and(|h| {
+            let done: subrequest::Done = fetch_done;
+            h as usize == done as usize
+        })
+}
+
+/// The end of a fetch's subrequest.
+unsafe extern "C" fn fetch_done(
+    sr: *mut ngx_http_request_t,
+    data: *mut c_void,
+    rc: ngx_int_t,
+) -> ngx_int_t {
+    if rc == NGX_AGAIN as ngx_int_t {
+        return rc;
+    }
+    // SAFETY: nginx passes the subrequest and the data `start` gave it, a `Fetch` in the pool.
+    if let (Some(sr), Some(fetch)) = unsafe { (sr.as_ref(), data.cast::<Fetch>().as_mut()) } {
+        // SAFETY: a request's connection and its log outlive the request.
+        let conn_log = unsafe { (*sr.connection).log };
+        guard(conn_log, "the key fetch", (), || fetch.end(sr, rc));
+    }
+    // The fetch's failure is the fetch's own, never the client's request's: nginx would
+    // otherwise end the client's request with it.
+    if rc == NGX_ERROR as ngx_int_t || rc >= NGX_HTTP_SPECIAL_RESPONSE as ngx_int_t {
+        NGX_OK as ngx_int_t
+    } else {
+        rc
+    }
+}
+
+impl Fetch {
+    fn end(&mut self, sr: &ngx_http_request_t, rc: ngx_int_t) {
+        if self.done {
+            return;
+        }
+        self.done = true;
+        let now = now_ms();
+        let (zone, i, id) = (self.zone, self.slot, self.id);
+        match self.judge(sr, rc) {
+            Ok((body, warnings)) => {
+                let before = zone.snapshot(i, id).map(|s| s.generation);
+                zone.finish(i, id, self.start, now, Finish::Body(body));
+                let after = zone.snapshot(i, id).map(|s| s.generation);
+                if before != after {
+                    for warning in warnings {
+                        let uri = &self.uri;
+                        log(
+                            sr,
+                            NGX_LOG_WARN,
+                            format_args!("auth_jwt: keys: \"{uri}\": {warning}"),
+                        );
+                    }
+                }
+            }
+            Err(why) => {
+                zone.finish(i, id, self.start, now, Finish::Failed);
+                let then = zone
+                    .snapshot(i, id)
+                    .map(|s| self.consequence(&s, now))
+                    .unwrap_or_default();
+                log(
+                    sr,
+                    NGX_LOG_ERR,
+                    format_args!("auth_jwt: keys: {why}; {then}"),
+                );
+            }
+        }
+    }
+
+    /// The JWK set the subrequest answered, and what parsing it has to say; or why it is not
+    /// one.
+    fn judge<'s>(
+        &self,
+        sr: &'s ngx_http_request_t,
+        rc: ngx_int_t,
+    ) -> Result<(&'s [u8], Vec<String>), String> {
+        let uri = &self.uri;
+        if rc == NGX_ERROR as ngx_int_t {
+            return Err(format!(
+                "the subrequest to \"{uri}\" failed (as one whose body exceeds its location's \
+                 \"subrequest_output_buffer_size\" does)"
+            ));
+        }
+        let (status, body) = subrequest::answer(sr, rc);
+        if status != 200 {
+            return Err(format!("\"{uri}\" answered {status}, not 200"));
+        }
+        if let Some(encoding) = subrequest::content_encoding(sr) {
+            if !encoding.eq_ignore_ascii_case(b"identity") {
+                return Err(format!(
+                    "\"{uri}\" answered with Content-Encoding \"{}\": the key set must come \
+                     uncompressed",
+                    String::from_utf8_lossy(encoding).escape_debug()
+                ));
+            }
+        }
+        if body.len() > MAX_BODY {
+            return Err(format!(
+                "\"{uri}\" answered {} bytes, more than the {} KiB a key set may have",
+                body.len(),
+                MAX_BODY / 1024
+            ));
+        }
+        if !body.trim_ascii_start().starts_with(b"{") {
+            return Err(format!("\"{uri}\" answered something other than a JWK set"));
+        }
+        let (set, warnings) = KeySet::from_material(body, self.algorithm)
+            .map_err(|e| format!("\"{uri}\" answered an unusable JWK set: {e}"))?;
+        if set.is_empty() {
+            return Err(format!("\"{uri}\" answered a JWK set with no usable key"));
+        }
+        Ok((body, warnings))
+    }
+
+    /// What a failed fetch leaves in use.
+    fn consequence(&self, s: &Snapshot, now: u64) -> String {
+        if s.fetched_at == 0 {
+            return "no keys from it are available: requests that need them get 500".to_owned();
+        }
+        let age = now.saturating_sub(s.fetched_at);
+        let limit = self.timing.cache_ms.saturating_add(self.timing.stale_ms);
+        if age <= limit {
+            format!(
+                "the keys fetched {}s ago stay in use for up to {}s more",
+                age / 1000,
+                (limit - age) / 1000
+            )
+        } else {
+            format!(
+                "the keys fetched {}s ago are past their stale time: requests that need them get \
+                 500",
+                age / 1000
+            )
+        }
+    }
+}
