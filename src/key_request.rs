@@ -18,9 +18,11 @@ use std::sync::Arc;
 use jwt_core::refresh::{decide, Need, Snapshot, Timing};
 use jwt_core::{Algorithm, KeySet};
 use ngx::ffi::{
-    ngx_http_request_t, ngx_int_t, NGX_AGAIN, NGX_DONE, NGX_ERROR, NGX_HTTP_SPECIAL_RESPONSE,
-    NGX_LOG_ERR, NGX_LOG_WARN, NGX_OK,
+    ngx_chain_t, ngx_http_output_body_filter_pt, ngx_http_request_t, ngx_http_top_body_filter,
+    ngx_int_t, NGX_AGAIN, NGX_DONE, NGX_ERROR, NGX_HTTP_SPECIAL_RESPONSE, NGX_LOG_ERR,
+    NGX_LOG_WARN, NGX_OK,
 };
+use ngx::http::{HttpModuleLocationConf, NgxHttpCoreModule};
 
 use crate::conf::{scope_of, Auth, FetchSource, Fetched, MainConf};
 use crate::key_zone::{Finish, Zone, MAX_BODY};
@@ -263,9 +265,6 @@ pub fn prepare(r: &mut ngx_http_request_t, main: &MainConf, auth: &Auth) -> Opti
     let zone = zone(main)?;
     let now = now_ms();
     let since = waiting(r).map(|w| w.since);
-    if since.is_some_and(|since| now.saturating_sub(since) > WAIT_LIMIT_MS) {
-        return None;
-    }
     let mut wait = false;
     for source in &fetched.sources {
         let Some(i) = zone.slot_of(source.id, now) else {
@@ -289,28 +288,21 @@ pub fn prepare(r: &mut ngx_http_request_t, main: &MainConf, auth: &Auth) -> Opti
     wait.then(|| wait_for_keys(r, now, false)).flatten()
 }
 
-/// For a token whose `kid` none of `auth`'s keys has: fetches the sources again (at most once
-/// per cooldown each) or waits for a fetch under way, once per request. `Some(NGX_DONE)` when
-/// `r` waits.
+/// For a token whose `kid` none of `auth`'s keys has: fetches the sources again (each at most
+/// once per cooldown; a request starts this once) and waits for the fetches under way to end.
+/// `Some(NGX_DONE)` when `r` waits.
 pub fn refetch(r: &mut ngx_http_request_t, main: &MainConf, auth: &Auth) -> Option<ngx_int_t> {
     let fetched = auth.fetched.as_ref()?;
     let zone = zone(main)?;
-    if waiting(r).is_some_and(|w| w.refetched) {
-        return None;
-    }
+    let refetched = waiting(r).is_some_and(|w| w.refetched);
     let now = now_ms();
     let mut wait = false;
     for source in &fetched.sources {
         let Some(i) = zone.slot_of(source.id, now) else {
             continue;
         };
-        wait |= match start(r, zone, i, source, fetched, now, true) {
-            Started::Yes => true,
-            Started::Failed => false,
-            Started::Claimed => zone
-                .snapshot(i, source.id)
-                .is_some_and(|s: Snapshot| s.fetching(now)),
-        };
+        let started = !refetched && start(r, zone, i, source, fetched, now, true) == Started::Yes;
+        wait |= started || zone.snapshot(i, source.id).is_some_and(|s| s.fetching(now));
     }
     wait.then(|| wait_for_keys(r, now, true)).flatten()
 }
@@ -333,6 +325,9 @@ fn wait_for_keys(r: &mut ngx_http_request_t, now: u64, refetched: bool) -> Optio
             unsafe { boxed.as_mut() }
         }
     };
+    if now.saturating_sub(w.since) > WAIT_LIMIT_MS {
+        return None;
+    }
     w.refetched |= refetched;
     let ms = (POLL_MS << w.polls.min(8)).min(POLL_MAX_MS);
     w.polls += 1;
@@ -370,6 +365,8 @@ fn start(
         algorithm: fetched.algorithm,
         timing: fetched.timing,
         done: false,
+        seen: 0,
+        too_big: None,
     };
     let started = pool_box(r.pool, fetch).and_then(|mut fetch| {
         let data = fetch.as_ptr().cast();
@@ -403,6 +400,9 @@ struct Fetch {
     algorithm: Option<Algorithm>,
     timing: Timing,
     done: bool,
+    /// The body's bytes seen so far, and whether they passed the limit (`body_filter`).
+    seen: usize,
+    too_big: Option<usize>,
 }
 
 impl Drop for Fetch {
@@ -497,6 +497,12 @@ impl Fetch {
         rc: ngx_int_t,
     ) -> Result<(&'s [u8], Vec<String>), String> {
         let uri = &self.uri;
+        if let Some(limit) = self.too_big {
+            return Err(format!(
+                "\"{uri}\" answered more than {limit} bytes, the most a key set may have here \
+                 (64 KiB, and no more than the location's \"subrequest_output_buffer_size\")"
+            ));
+        }
         if rc == NGX_ERROR as ngx_int_t {
             return Err(format!(
                 "the subrequest to \"{uri}\" failed (as one whose body exceeds its location's \
@@ -554,5 +560,92 @@ impl Fetch {
                 age / 1000
             )
         }
+    }
+}
+
+static mut NEXT_BODY_FILTER: ngx_http_output_body_filter_pt = None;
+
+/// Installs `body_filter` at the top of nginx's body filters.
+///
+/// # Safety
+/// Once per configuration, from postconfiguration.
+pub unsafe fn install_body_filter() {
+    // SAFETY: configuration runs on one thread; nginx reads the chain only while serving.
+    unsafe {
+        NEXT_BODY_FILTER = ngx_http_top_body_filter;
+        ngx_http_top_body_filter = Some(body_filter);
+    }
+}
+
+/// Bounds a fetch's body before nginx keeps it in memory: past the limit, the rest is
+/// dropped and the fetch fails. nginx's own in-memory limit answers an error, which every
+/// filter's error turns into the end of the client's connection, whose request started the
+/// fetch.
+unsafe extern "C" fn body_filter(r: *mut ngx_http_request_t, body: *mut ngx_chain_t) -> ngx_int_t {
+    // SAFETY: nginx passes the request whose body is being sent.
+    let fetch = unsafe { r.as_ref() }.filter(|r| is_fetch(r)).and_then(|r| {
+        // SAFETY: `is_fetch` checked that the data is the `Fetch` that `start` gave it.
+        let fetch = unsafe { (*r.post_subrequest).data.cast::<Fetch>().as_mut() }?;
+        Some((r, fetch))
+    });
+    if let Some((r, fetch)) = fetch {
+        let limit = NgxHttpCoreModule::location_conf(r)
+            .map_or(0, |clcf| clcf.subrequest_output_buffer_size)
+            .min(MAX_BODY);
+        let declared = usize::try_from(r.headers_out.content_length_n).unwrap_or(0);
+        // SAFETY: the chain nginx passes, valid during the call.
+        let size = unsafe { chain_size(body) };
+        fetch.seen = fetch.seen.saturating_add(size);
+        if fetch.too_big.is_some() || declared > limit || fetch.seen > limit {
+            fetch.too_big = Some(limit);
+            // SAFETY: as above.
+            unsafe { consume(body) };
+            return NGX_OK as ngx_int_t;
+        }
+    }
+    // SAFETY: the next filter was set at installation, before any request.
+    match unsafe { NEXT_BODY_FILTER } {
+        // SAFETY: calling the rest of nginx's chain with what it gave us.
+        Some(next) => unsafe { next(r, body) },
+        None => NGX_OK as ngx_int_t,
+    }
+}
+
+/// The bytes of a chain, in memory or in a file.
+///
+/// # Safety
+/// `cl` is NULL or a valid chain.
+unsafe fn chain_size(mut cl: *mut ngx_chain_t) -> usize {
+    let mut size = 0usize;
+    // SAFETY: as this function's.
+    while let Some(link) = unsafe { cl.as_ref() } {
+        // SAFETY: a link's buffer is NULL or valid.
+        if let Some(b) = unsafe { link.buf.as_ref() } {
+            let in_memory = b.temporary() != 0 || b.memory() != 0 || b.mmap() != 0;
+            let n = if in_memory {
+                (b.last as usize).saturating_sub(b.pos as usize)
+            } else {
+                usize::try_from(b.file_last.saturating_sub(b.file_pos)).unwrap_or(usize::MAX)
+            };
+            size = size.saturating_add(n);
+        }
+        cl = link.next;
+    }
+    size
+}
+
+/// Marks every buffer of a chain as sent.
+///
+/// # Safety
+/// `cl` is NULL or a valid chain.
+unsafe fn consume(mut cl: *mut ngx_chain_t) {
+    // SAFETY: as this function's.
+    while let Some(link) = unsafe { cl.as_ref() } {
+        // SAFETY: a link's buffer is NULL or valid, and this filter owns the call.
+        if let Some(b) = unsafe { link.buf.as_mut() } {
+            b.pos = b.last;
+            b.file_pos = b.file_last;
+        }
+        cl = link.next;
     }
 }

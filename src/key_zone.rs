@@ -74,13 +74,15 @@ impl Zone {
     /// a reload moves the epoch on.
     ///
     /// # Safety
-    /// Called by the master process alone, while no worker reads the zone... or while old
-    /// workers do: only atomics are written, and a cleared zone reads as empty.
+    /// `addr` is as for `at`. Called by the master before this configuration's workers start;
+    /// the workers of the previous one may read the zone meanwhile, and see only atomic writes
+    /// (a cleared zone reads as empty).
     pub unsafe fn init(addr: *mut u8, reused: bool) {
         // SAFETY: as this function's.
         let zone = unsafe { Zone::at(addr) };
         if zone.magic.load(Ordering::Acquire) != MAGIC {
-            // SAFETY: `addr` has ZONE_SIZE writable bytes; zero is a valid empty zone.
+            // SAFETY: `addr` has ZONE_SIZE writable bytes, nothing else's; zero is a valid
+            // empty zone.
             unsafe { core::ptr::write_bytes(addr, 0, ZONE_SIZE) };
             zone.magic.store(MAGIC, Ordering::Release);
         } else if reused {

@@ -207,6 +207,10 @@ fn install(cf: NonNull<ngx_conf_t>) -> Option<()> {
         return None;
     }
     main.key_zone = key_zone(cf, main.keys.requests())?;
+    if main.key_zone.is_some() {
+        // SAFETY: once per configuration, from postconfiguration.
+        unsafe { crate::key_request::install_body_filter() };
+    }
     crate::variables::register_field_sets::<Module>(cf.as_ptr(), &main.field_sets)?;
     // SAFETY: as above.
     let mut args = unsafe { ConfArgs::new(cf) };

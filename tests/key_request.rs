@@ -5,15 +5,17 @@
 mod common;
 use common::*;
 
+use std::thread;
 use std::time::{Duration, Instant};
 
 /// A JWK set of HS256 `oct` keys, one per kid, each secret being `secret_of(kid)`.
 fn oct_set(kids: &[&str]) -> String {
-    let keys: Vec<_> = kids
-        .iter()
-        .map(|kid| json!({"kty": "oct", "kid": kid, "alg": "HS256", "k": b64(&secret_of(kid))}))
-        .collect();
+    let keys: Vec<_> = kids.iter().map(|kid| oct_key(kid)).collect();
     jwks(&keys)
+}
+
+fn oct_key(kid: &str) -> serde_json::Value {
+    json!({"kty": "oct", "kid": kid, "alg": "HS256", "k": b64(&secret_of(kid))})
 }
 
 fn secret_of(kid: &str) -> Vec<u8> {
@@ -29,22 +31,40 @@ fn get(n: &Nginx, token: &str) -> Response {
     n.get("/", &[("Authorization", &format!("Bearer {token}"))])
 }
 
-/// nginx whose `/` is checked with the keys of `provider`, fetched through `/jwks`; `extra`
-/// goes in the server (`auth_jwt_key_cache`, say).
-fn start(provider: &Provider, main: &str, extra: &str) -> Nginx {
+/// The key location of every test: internal, proxying to the provider, with short timeouts.
+fn key_location(p: &Provider) -> String {
+    format!(
+        "location = /jwks {{ internal; proxy_pass http://127.0.0.1:{}/keys; \
+         proxy_connect_timeout 1s; proxy_read_timeout 1s; }}",
+        p.port
+    )
+}
+
+/// nginx whose `/` is checked with the keys of `p`, fetched through `/jwks`; `extra` goes in
+/// the server (`auth_jwt_key_cache`, say), `main` in the main context.
+fn start(p: &Provider, main: &str, extra: &str) -> Nginx {
     let http = server(&format!(
         "auth_jwt \"api\";\n\
          auth_jwt_key_request /jwks;\n\
          {extra}\n\
-         location = /jwks {{ internal; proxy_pass http://127.0.0.1:{}/keys; }}\n\
-         location / {{ add_header X-Jwt-Error $jwt_error always; add_header X-Sub $jwt_claim_sub; {PROXY} }}",
-        provider.port
+         {}\n\
+         location / {{ add_header X-Jwt-Error $jwt_error always; add_header X-Sub $jwt_claim_sub; \
+         empty_gif; }}",
+        key_location(p)
     ));
     Nginx::start_full(main, &http, &[])
 }
 
+/// Error-log lines at `[error]` or `[warn]` naming the key fetch.
+fn fetch_lines(n: &Nginx) -> Vec<String> {
+    n.jwt_log_lines()
+        .into_iter()
+        .filter(|l| l.contains("auth_jwt: keys:"))
+        .collect()
+}
+
 #[test]
-fn keys_come_from_the_provider_and_are_cached() {
+fn keys_come_from_the_provider_are_cached_and_the_fetch_carries_nothing_of_the_client() {
     let p = Provider::start(Answer::ok(&oct_set(&["k1"])));
     let n = start(&p, "", "auth_jwt_key_cache 1h;");
     assert_eq!(
@@ -52,19 +72,516 @@ fn keys_come_from_the_provider_and_are_cached() {
         0,
         "nothing is fetched before a request needs keys"
     );
-    let r = get(&n, &token("k1", "alice"));
+    let bearer = format!("Bearer {}", token("k1", "alice"));
+    let r = n.get(
+        "/?secret-arg=1",
+        &[
+            ("Authorization", &bearer),
+            ("Cookie", "session=client-secret"),
+            ("Range", "bytes=0-3"),
+            ("If-None-Match", "\"x\""),
+            ("Accept-Encoding", "gzip"),
+        ],
+    );
     assert_eq!(r.status, 200, "{r:?}\n{}", n.error_log());
     assert_eq!(r.header("x-sub"), Some("alice"));
     for sub in ["bob", "carol", "dave"] {
-        let r = get(&n, &token("k1", sub));
-        assert_eq!(r.status, 200, "{r:?}");
+        assert_eq!(get(&n, &token("k1", sub)).status, 200);
     }
-    assert_eq!(
-        p.fetches(),
-        1,
-        "one fetch serves every request while cached"
+    let seen = p.seen();
+    assert_eq!(seen.len(), 1, "one fetch serves every request while cached");
+    assert_eq!(seen[0].line, "GET /keys HTTP/1.0");
+    let names: Vec<&str> = seen[0].headers.iter().map(|(k, _)| k.as_str()).collect();
+    for client in [
+        "authorization",
+        "cookie",
+        "range",
+        "if-none-match",
+        "accept-encoding",
+    ] {
+        assert!(
+            !names.contains(&client),
+            "{client} reached the provider: {seen:?}"
+        );
+    }
+    n.assert_clean_log();
+}
+
+#[test]
+fn a_new_kid_is_accepted_at_once_and_made_up_kids_refetch_once_per_cooldown() {
+    let p = Provider::start(Answer::ok(&oct_set(&["k1"])));
+    let n = start(&p, "", "auth_jwt_key_cache 1h;");
+    assert_eq!(get(&n, &token("k1", "alice")).status, 200);
+    // The provider rotates: k2 signs from now on. Its first token refetches, with no reload.
+    p.set(Answer::ok(&oct_set(&["k1", "k2"])));
+    let r = get(&n, &token("k2", "bob"));
+    assert_eq!(r.status, 200, "{r:?}\n{}", n.error_log());
+    assert_eq!(p.fetches(), 2);
+    // A flood of made-up kids within the cooldown fetches nothing more.
+    for i in 0..200 {
+        let r = get(&n, &token(&format!("made-up-{i}"), "mallory"));
+        assert_eq!(r.status, 401, "{r:?}");
+        assert_eq!(r.header("x-jwt-error"), Some("key"));
+    }
+    assert_eq!(p.fetches(), 2, "the cooldown bounds refetches");
+    let log = n.error_log();
+    assert!(
+        log.contains("auth_jwt: key: no key with kid \"made-up-0\""),
+        "{log}"
     );
-    let r = get(&n, &token("k2", "eve"));
-    assert_eq!(r.status, 401, "{r:?}");
+    // Known kids are unaffected.
+    assert_eq!(get(&n, &token("k1", "alice")).status, 200);
+}
+
+#[test]
+fn a_withdrawn_key_is_refused_once_the_cache_time_is_over() {
+    let p = Provider::start(Answer::ok(&oct_set(&["k1", "old"])));
+    let n = start(&p, "", "auth_jwt_key_cache 2s;");
+    assert_eq!(get(&n, &token("old", "alice")).status, 200);
+    p.set(Answer::ok(&oct_set(&["k1"])));
+    // Still cached: the withdrawn key serves until the cache time is over.
+    assert_eq!(get(&n, &token("old", "alice")).status, 200);
+    thread::sleep(Duration::from_millis(2300));
+    let r = get(&n, &token("old", "alice"));
+    assert_eq!(r.status, 401, "{r:?}\n{}", n.error_log());
     assert_eq!(r.header("x-jwt-error"), Some("key"));
+    assert_eq!(get(&n, &token("k1", "bob")).status, 200);
+}
+
+#[test]
+fn cache_zero_fetches_for_each_request_as_plus_does() {
+    let p = Provider::start(Answer::ok(&oct_set(&["k1"])));
+    let n = start(&p, "", "");
+    for i in 1..=3 {
+        assert_eq!(get(&n, &token("k1", "alice")).status, 200);
+        assert_eq!(p.fetches(), i);
+    }
+    p.set(Answer::ok(&oct_set(&["k2"])));
+    let r = get(&n, &token("k1", "alice"));
+    assert_eq!(r.status, 401, "withdrawn at once: {r:?}");
+}
+
+/// Each way a provider fails, with no keys cached: 500 (never 401, never a redirect), one
+/// log line naming the cause, and the failure not retried by the next requests at once.
+#[test]
+fn a_failing_provider_without_cached_keys_means_500_and_a_line_naming_why() {
+    let big = oct_set(
+        &(0..1200)
+            .map(|i| format!("k{i}"))
+            .collect::<Vec<_>>()
+            .iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>(),
+    );
+    assert!(big.len() > 64 * 1024);
+    let gzip = Answer::Serve {
+        status: 200,
+        body: oct_set(&["k1"]),
+        headers: vec![("Content-Encoding".into(), "gzip".into())],
+    };
+    let cases: Vec<(&str, Answer, &str, &str)> = vec![
+        (
+            "500",
+            Answer::status(500, "oops"),
+            "",
+            "\"/jwks\" answered 500, not 200",
+        ),
+        (
+            "garbage",
+            Answer::ok("<html>login</html>"),
+            "",
+            "answered something other than a JWK set",
+        ),
+        (
+            "not a set",
+            Answer::ok("{\"keys\": 3}"),
+            "",
+            "answered an unusable JWK set",
+        ),
+        (
+            "no usable key",
+            Answer::ok(&jwks(&[json!({"kty": "oct"})])),
+            "",
+            "unusable JWK set",
+        ),
+        ("compressed", gzip, "", "Content-Encoding \"gzip\""),
+        (
+            "slow",
+            Answer::Slow(
+                Duration::from_secs(3),
+                Box::new(Answer::ok(&oct_set(&["k1"]))),
+            ),
+            "",
+            "answered 504",
+        ),
+        ("closed", Answer::Hang, "", "answered 502"),
+        (
+            "over the buffer",
+            Answer::ok(&big),
+            "",
+            "subrequest_output_buffer_size",
+        ),
+        (
+            "over 64 KiB",
+            Answer::ok(&big),
+            "subrequest_output_buffer_size 1m;",
+            "answered more than 65536 bytes",
+        ),
+    ];
+    for (what, answer, extra, cause) in cases {
+        if std::env::var("KR_CASE").is_ok_and(|c| c != what) {
+            continue;
+        }
+        let p = Provider::start(answer);
+        let n = start(&p, "", &format!("auth_jwt_key_cache 1h; {extra}"));
+        let r = get(&n, &token("k1", "alice"));
+        assert_eq!(r.status, 500, "{what}: {r:?}\n{}", n.error_log());
+        assert_eq!(r.header("x-jwt-error"), Some("keys_unavailable"), "{what}");
+        assert_eq!(r.header("www-authenticate"), None, "{what}");
+        let lines = fetch_lines(&n);
+        assert_eq!(lines.len(), 1, "{what}: {lines:#?}");
+        assert!(
+            lines[0].contains("[error]") && lines[0].contains(cause),
+            "{what}: {lines:#?}"
+        );
+        assert!(
+            lines[0].contains("requests that need them get 500"),
+            "{what}: {lines:#?}"
+        );
+        assert!(
+            n.error_log()
+                .contains("auth_jwt: keys_unavailable: no keys from \"/jwks\""),
+            "{what}: {}",
+            n.error_log()
+        );
+        // The next requests do not hammer the provider: the failure backs off.
+        let before = p.fetches();
+        for _ in 0..5 {
+            assert_eq!(get(&n, &token("k1", "alice")).status, 500, "{what}");
+        }
+        assert_eq!(p.fetches(), before, "{what}");
+    }
+}
+
+#[test]
+fn a_refused_connection_without_cached_keys_means_500() {
+    let p = Provider::start(Answer::ok(""));
+    let port = p.port;
+    drop(p);
+    let http = server(&format!(
+        "auth_jwt \"api\"; auth_jwt_key_request /jwks;\n\
+         location = /jwks {{ internal; proxy_pass http://127.0.0.1:{port}/keys; }}\n\
+         location / {{ empty_gif; }}"
+    ));
+    let n = Nginx::start(&http);
+    let r = get(&n, &token("k1", "alice"));
+    assert_eq!(r.status, 500, "{r:?}");
+    assert!(
+        n.error_log().contains("\"/jwks\" answered 502"),
+        "{}",
+        n.error_log()
+    );
+}
+
+#[test]
+fn a_failing_provider_leaves_cached_keys_in_use_up_to_the_stale_time() {
+    let p = Provider::start(Answer::ok(&oct_set(&["k1"])));
+    let n = start(&p, "", "auth_jwt_key_cache 1s stale=3s;");
+    assert_eq!(get(&n, &token("k1", "alice")).status, 200);
+    p.set(Answer::status(503, "down"));
+    thread::sleep(Duration::from_millis(1200));
+    // Expired: the request waits for a fetch, which fails; the keys serve on, stale.
+    let r = get(&n, &token("k1", "alice"));
+    assert_eq!(r.status, 200, "{r:?}\n{}", n.error_log());
+    let lines = fetch_lines(&n);
+    assert_eq!(lines.len(), 1, "{lines:#?}");
+    assert!(lines[0].contains("answered 503"), "{lines:#?}");
+    assert!(lines[0].contains("stay in use for up to"), "{lines:#?}");
+    let fetches = p.fetches();
+    for _ in 0..20 {
+        assert_eq!(get(&n, &token("k1", "alice")).status, 200);
+    }
+    assert_eq!(p.fetches(), fetches, "retries back off");
+    // Past the stale time, nothing serves.
+    thread::sleep(Duration::from_millis(3000));
+    let r = get(&n, &token("k1", "alice"));
+    assert_eq!(r.status, 500, "{r:?}\n{}", n.error_log());
+    assert_eq!(r.header("x-jwt-error"), Some("keys_unavailable"));
+    // The provider comes back: the next attempt after the back-off serves again.
+    p.set(Answer::ok(&oct_set(&["k1"])));
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while get(&n, &token("k1", "alice")).status != 200 {
+        assert!(Instant::now() < deadline, "{}", n.error_log());
+        thread::sleep(Duration::from_millis(250));
+    }
+}
+
+#[test]
+fn stale_zero_fails_closed_at_expiry() {
+    let p = Provider::start(Answer::ok(&oct_set(&["k1"])));
+    let n = start(&p, "", "auth_jwt_key_cache 1s stale=0;");
+    assert_eq!(get(&n, &token("k1", "alice")).status, 200);
+    p.set(Answer::status(500, "down"));
+    thread::sleep(Duration::from_millis(1200));
+    let r = get(&n, &token("k1", "alice"));
+    assert_eq!(r.status, 500, "{r:?}");
+    assert!(
+        fetch_lines(&n)[0].contains("past their stale time"),
+        "{}",
+        n.error_log()
+    );
+}
+
+/// Two workers, a cold cache, a slow provider and 200 requests at once: one fetch.
+#[test]
+fn concurrent_requests_on_a_cold_cache_share_one_fetch_across_workers() {
+    let p = Provider::start(Answer::Slow(
+        Duration::from_millis(500),
+        Box::new(Answer::ok(&oct_set(&["k1"]))),
+    ));
+    let http = format!(
+        "log_format pids '$pid $status';\n{}",
+        server(&format!(
+            "access_log {{{{PREFIX}}}}/logs/pids.log pids;\n\
+             auth_jwt \"api\"; auth_jwt_key_request /jwks; auth_jwt_key_cache 1h;\n{}\n\
+             location / {{ empty_gif; }}",
+            key_location(&p).replace("proxy_read_timeout 1s", "proxy_read_timeout 5s")
+        ))
+    );
+    let n = Nginx::start_full("worker_processes 2;", &http, &[]);
+    let tokens: Vec<String> = (0..200).map(|i| token("k1", &format!("user{i}"))).collect();
+    let statuses: Vec<u16> = thread::scope(|s| {
+        let handles: Vec<_> = tokens
+            .iter()
+            .map(|t| s.spawn(|| get(&n, t).status))
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    assert!(
+        statuses.iter().all(|&s| s == 200),
+        "{statuses:?}\n{}",
+        n.error_log()
+    );
+    assert_eq!(p.fetches(), 1, "{:?}", p.seen());
+    let log = n.read("logs/pids.log");
+    let mut pids: Vec<&str> = log.lines().filter_map(|l| l.split(' ').next()).collect();
+    pids.sort_unstable();
+    pids.dedup();
+    assert_eq!(pids.len(), 2, "both workers answered: {log}");
+}
+
+#[test]
+fn a_reload_keeps_the_keys_and_refreshes_them_in_the_background() {
+    let p = Provider::start(Answer::ok(&oct_set(&["k1"])));
+    let n = start(&p, "", "auth_jwt_key_cache 1h;");
+    assert_eq!(get(&n, &token("k1", "alice")).status, 200);
+    assert_eq!(p.fetches(), 1);
+    // Under load: a client keeps asking while nginx reloads twice.
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let t = token("k1", "alice");
+    let failures = thread::scope(|s| {
+        let load = s.spawn(|| {
+            let mut bad = Vec::new();
+            let mut count = 0;
+            while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+                let r = get(&n, &t);
+                count += 1;
+                if r.status != 200 {
+                    bad.push(r.status);
+                }
+            }
+            (count, bad)
+        });
+        p.set(Answer::Slow(
+            Duration::from_millis(300),
+            Box::new(Answer::ok(&oct_set(&["k1"]))),
+        ));
+        n.reload();
+        n.reload();
+        thread::sleep(Duration::from_millis(800));
+        stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        load.join().unwrap()
+    });
+    assert!(failures.0 > 10, "{failures:?}");
+    assert!(failures.1.is_empty(), "{failures:?}\n{}", n.error_log());
+    // Each reload refreshes once, in the background, while the kept keys serve.
+    let fetches = p.fetches();
+    assert!((2..=3).contains(&fetches), "{fetches}");
+}
+
+/// `jku`, `x5u` and `jwk` in a token's header are never followed nor used: only the
+/// configured source's keys verify.
+#[test]
+fn keys_named_by_the_token_are_ignored() {
+    let p = Provider::start(Answer::ok(&oct_set(&["k1"])));
+    let n = start(&p, "", "auth_jwt_key_cache 1h;");
+    let attacker = b"attacker-secret-0123456789-0123456789";
+    let header = json!({
+        "alg": "HS256", "kid": "k1",
+        "jku": format!("http://127.0.0.1:{}/evil", p.port),
+        "x5u": format!("http://127.0.0.1:{}/evil", p.port),
+        "jwk": {"kty": "oct", "kid": "k1", "k": b64(attacker)},
+    });
+    let forged = raw_token(
+        &header.to_string(),
+        &claims("mallory").to_string(),
+        hmac(Algorithm::HS256, attacker),
+    );
+    let r = get(&n, &forged);
+    assert_eq!(r.status, 401, "{r:?}");
+    assert_eq!(r.header("x-jwt-error"), Some("signature"));
+    assert!(
+        p.seen().iter().all(|s| s.line == "GET /keys HTTP/1.0"),
+        "{:?}",
+        p.seen()
+    );
+}
+
+/// The key family's rules hold for fetched keys: a set's bad entry is skipped (its good ones
+/// serve), `auth_jwt_algorithm` pins the algorithm, and a token's `alg` must be its key's.
+#[test]
+fn fetched_sets_follow_the_rules_of_key_files() {
+    let mut keys = vec![json!({"kty": "oct", "kid": "broken"}), oct_key("k1")];
+    keys.push(json!({"kty": "RSA", "kid": "bad-rsa", "n": "AQAB", "e": "AQAB"}));
+    let p = Provider::start(Answer::ok(&jwks(&keys)));
+    let n = start(&p, "", "auth_jwt_key_cache 1h;");
+    assert_eq!(
+        get(&n, &token("k1", "alice")).status,
+        200,
+        "{}",
+        n.error_log()
+    );
+    let warns: Vec<String> = fetch_lines(&n)
+        .into_iter()
+        .filter(|l| l.contains("[warn]"))
+        .collect();
+    assert!(warns.iter().any(|l| l.contains("skipping")), "{warns:#?}");
+    let hs384 = hs_kid(
+        Algorithm::HS384,
+        &secret_of("k1"),
+        Some("k1"),
+        &claims("alice"),
+    );
+    let r = get(&n, &hs384);
+    assert_eq!(r.status, 401);
+    assert_eq!(r.header("x-jwt-error"), Some("algorithm"));
+
+    // The C module's family: auth_jwt_algorithm RS256 finds no RS256 key in an oct set.
+    let p = Provider::start(Answer::ok(&oct_set(&["k1"])));
+    let http = server(&format!(
+        "auth_jwt_enabled on; auth_jwt_algorithm RS256; auth_jwt_key_request /jwks;\n{}\n\
+         location / {{ add_header X-Jwt-Error $jwt_error always; empty_gif; }}",
+        key_location(&p)
+    ));
+    let n = Nginx::start(&http);
+    let r = get(&n, &token("k1", "alice"));
+    assert_eq!(r.status, 500, "{r:?}");
+    assert!(
+        n.error_log().contains("unusable JWK set"),
+        "{}",
+        n.error_log()
+    );
+}
+
+/// The C module's family with fetched keys: a cookie, a redirect to login for a bad token,
+/// and 500 (not the redirect) when no keys can be had.
+#[test]
+fn the_c_module_family_uses_key_requests_too() {
+    let p = Provider::start(Answer::ok(&oct_set(&["k1"])));
+    let http = server(&format!(
+        "auth_jwt_enabled on; auth_jwt_key_request /jwks; auth_jwt_key_cache 1h;\n\
+         auth_jwt_location COOKIE=auth; auth_jwt_redirect on; auth_jwt_loginurl https://login.example/;\n{}\n\
+         location / {{ add_header X-Sub $jwt_claim_sub; empty_gif; }}",
+        key_location(&p)
+    ));
+    let n = Nginx::start(&http);
+    let cookie = format!("auth={}", token("k1", "alice"));
+    let r = n.get("/", &[("Cookie", &cookie)]);
+    assert_eq!((r.status, r.header("x-sub")), (200, Some("alice")), "{r:?}");
+    let r = n.get("/", &[("Cookie", "auth=nonsense")]);
+    assert_eq!(r.status, 302);
+    // A new nginx whose provider is down: 500, never the login page.
+    p.set(Answer::status(500, ""));
+    drop(n);
+    let n = Nginx::start(&http);
+    let r = n.get("/", &[("Cookie", &cookie)]);
+    assert_eq!(r.status, 500, "{r:?}");
+    assert_eq!(r.header("location"), None);
+}
+
+/// A location reached by `auth_request` waits for keys as a main request does; the key
+/// location itself sits under the server's `auth_jwt` and is exempt for the fetch.
+#[test]
+fn an_auth_request_target_fetches_and_waits_too() {
+    let p = Provider::start(Answer::Slow(
+        Duration::from_millis(200),
+        Box::new(Answer::ok(&oct_set(&["k1"]))),
+    ));
+    let http = server(&format!(
+        "auth_jwt \"api\"; auth_jwt_key_request /jwks; auth_jwt_key_cache 1h;\n{}\n\
+         location = /check {{ internal; return 204; }}\n\
+         location / {{ auth_jwt off; auth_request /check; empty_gif; }}",
+        key_location(&p)
+    ));
+    let n = Nginx::start(&http);
+    assert_eq!(
+        get(&n, &token("k1", "alice")).status,
+        200,
+        "{}",
+        n.error_log()
+    );
+    assert_eq!(get(&n, &token("k2", "alice")).status, 401);
+    assert_eq!(n.get("/", &[]).status, 401);
+    // The key location is internal and checked for a client's own request.
+    assert_eq!(n.get("/jwks", &[]).status, 404);
+}
+
+#[test]
+fn directives_are_checked_at_load() {
+    for (conf, needle, error) in [
+        (
+            "auth_jwt_key_request $uri;",
+            "auth_jwt_key_request",
+            "does not support variables",
+        ),
+        (
+            "auth_jwt_key_request jwks;",
+            "auth_jwt_key_request",
+            "must be a local URI",
+        ),
+        (
+            "auth_jwt_key_cache soon;",
+            "auth_jwt_key_cache",
+            "invalid time",
+        ),
+        (
+            "auth_jwt_key_cache 1h later=1s;",
+            "auth_jwt_key_cache",
+            "invalid parameter",
+        ),
+        (
+            "auth_jwt_key_cache 1h stale=x;",
+            "auth_jwt_key_cache",
+            "invalid time",
+        ),
+        (
+            "auth_jwt_key 0011; auth_jwt_key_request /jwks;",
+            "auth_jwt_key_request",
+            "cannot be mixed",
+        ),
+    ] {
+        let body = server(&format!(
+            "auth_jwt \"x\";\n{conf}\nlocation / {{ return 200; }}"
+        ));
+        let message = expect_emerg_at(&body, needle);
+        assert!(message.contains(error), "{conf}: {message}");
+    }
+    let sixty_five: String = (0..65)
+        .map(|i| format!("location /l{i} {{ auth_jwt x; auth_jwt_key_request /jwks{i}; }}\n"))
+        .collect();
+    let (ok, out) = nginx_t(&server(&sixty_five));
+    assert!(
+        !ok && out.contains("too many \"auth_jwt_key_request\" sources: 65"),
+        "{out}"
+    );
 }

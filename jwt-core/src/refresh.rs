@@ -63,11 +63,12 @@ impl Snapshot {
         now.saturating_sub(self.attempted_at) >= wait
     }
 
-    /// Whether an unknown `kid` may fetch the source again.
+    /// Whether an unknown `kid` may fetch the source again: once per cooldown, and not
+    /// sooner than a failure's back-off allows any fetch.
     pub fn may_refetch(&self, now: u64) -> bool {
         let cooled =
             self.refetched_at == 0 || now.saturating_sub(self.refetched_at) >= REFETCH_COOLDOWN_MS;
-        cooled && !self.in_flight(now)
+        cooled && self.may_fetch(now)
     }
 
     /// Whether a fetch is under way that a request may wait for.
@@ -256,5 +257,14 @@ mod tests {
         };
         assert!(!refetched.may_refetch(REFETCH_COOLDOWN_MS));
         assert!(refetched.may_refetch(REFETCH_COOLDOWN_MS + 2));
+        let failed = Snapshot {
+            failures: 1,
+            attempted_at: 10,
+            ..s
+        };
+        assert!(
+            !failed.may_refetch(11),
+            "a failure's back-off holds refetches too"
+        );
     }
 }
