@@ -11,7 +11,6 @@
 use core::cell::RefCell;
 use core::ffi::c_void;
 use core::ptr;
-use std::collections::HashMap;
 use std::rc::Rc;
 use std::sync::Arc;
 
@@ -33,6 +32,8 @@ use crate::ngx::shm::zone_memory;
 use crate::ngx::subrequest;
 use crate::ngx::timer::Resume;
 
+/// The most `Auth`s with key requests whose combined keys a worker keeps.
+const MAX_AUTHS: usize = 1 << 16;
 /// A request waits for keys at most this long, then is answered as keys unavailable.
 const WAIT_LIMIT_MS: u64 = 60_000;
 /// While waiting, the zone is looked at after this long, then twice as long each time, up to
@@ -83,9 +84,9 @@ pub struct Combined {
 }
 
 thread_local! {
-    /// Each `Auth`'s combined keys in this worker, by `Fetched::id`: rebuilt when a source's
-    /// set changes, comes or goes.
-    static COMBINED: RefCell<HashMap<u64, Rc<Combined>>> = RefCell::new(HashMap::new());
+    /// Each `Auth`'s combined keys in this worker, at its `Fetched::id` (small numbers, given
+    /// in order): rebuilt when a source's set changes, comes or goes.
+    static COMBINED: RefCell<Vec<Option<Rc<Combined>>>> = const { RefCell::new(Vec::new()) };
 }
 
 /// The zone of `main`'s key requests, once nginx has mapped it.
@@ -111,11 +112,11 @@ fn combined(
 ) -> Rc<Combined> {
     let now = now_ms();
     let zone = zone(main);
-    let since = waiting(r).map(|w| w.since);
     let state_of = |source: &FetchSource, hint: Option<usize>| {
-        source_state(zone, source, hint, now, fetched.timing, since)
+        source_state(r, zone, source, hint, now, fetched.timing)
     };
-    let memo = COMBINED.with(|c| c.borrow().get(&fetched.id).cloned());
+    let slot = usize::try_from(fetched.id).unwrap_or(usize::MAX);
+    let memo = COMBINED.with(|c| c.borrow().get(slot).cloned().flatten());
     if let Some(memo) = memo {
         let current = memo.state.len() == fetched.sources.len()
             && fetched
@@ -129,18 +130,26 @@ fn combined(
     }
     let state = fetched.sources.iter().map(|s| state_of(s, None)).collect();
     let built = Rc::new(build(r, zone, auth, fetched, state, now));
-    COMBINED.with(|c| c.borrow_mut().insert(fetched.id, Rc::clone(&built)));
+    COMBINED.with(|c| {
+        let mut c = c.borrow_mut();
+        if c.len() <= slot && slot < MAX_AUTHS {
+            c.resize(slot + 1, None);
+        }
+        if let Some(entry) = c.get_mut(slot) {
+            *entry = Some(Rc::clone(&built));
+        }
+    });
     built
 }
 
-/// A source's slot, and the generation of its set if the set may serve now.
+/// A source's slot, and the generation of its set if the set may serve `r` now.
 fn source_state(
+    r: &ngx_http_request_t,
     zone: Option<&Zone>,
     source: &FetchSource,
     hint: Option<usize>,
     now: u64,
     timing: Timing,
-    since: Option<u64>,
 ) -> (usize, Option<u64>) {
     let Some(zone) = zone else {
         return (usize::MAX, None);
@@ -155,11 +164,20 @@ fn source_state(
     let Some(s) = zone.snapshot(i, source.id) else {
         return (i, None);
     };
-    let serves = matches!(
-        decide(&s, now, zone.epoch(), timing, since),
-        Need::Ready { .. }
-    );
+    let serves = matches!(need(r, &s, now, zone, timing), Need::Ready { .. });
     (i, serves.then_some(s.generation))
+}
+
+/// What `r` does about a source in state `s`. Whether `r` has waited for keys matters only
+/// when they would not serve otherwise: it is looked up then.
+fn need(r: &ngx_http_request_t, s: &Snapshot, now: u64, zone: &Zone, timing: Timing) -> Need {
+    match decide(s, now, zone.epoch(), timing, None) {
+        ready @ Need::Ready { .. } => ready,
+        other => match waiting(r) {
+            Some(w) => decide(s, now, zone.epoch(), timing, Some(w.since)),
+            None => other,
+        },
+    }
 }
 
 fn build(
@@ -264,7 +282,6 @@ pub fn prepare(r: &mut ngx_http_request_t, main: &MainConf, auth: &Auth) -> Opti
     let fetched = auth.fetched.as_ref()?;
     let zone = zone(main)?;
     let now = now_ms();
-    let since = waiting(r).map(|w| w.since);
     let mut wait = false;
     for source in &fetched.sources {
         let Some(i) = zone.slot_of(source.id, now) else {
@@ -273,7 +290,7 @@ pub fn prepare(r: &mut ngx_http_request_t, main: &MainConf, auth: &Auth) -> Opti
         let Some(s) = zone.snapshot(i, source.id) else {
             continue;
         };
-        match decide(&s, now, zone.epoch(), fetched.timing, since) {
+        match need(r, &s, now, zone, fetched.timing) {
             Need::Ready { refresh: true, .. } => {
                 start(r, zone, i, source, fetched, now, false);
             }
@@ -589,16 +606,13 @@ unsafe extern "C" fn body_filter(r: *mut ngx_http_request_t, body: *mut ngx_chai
         Some((r, fetch))
     });
     if let Some((r, fetch)) = fetch {
-        let limit = NgxHttpCoreModule::location_conf(r)
-            .map_or(0, |clcf| clcf.subrequest_output_buffer_size)
-            .min(MAX_BODY);
-        let declared = usize::try_from(r.headers_out.content_length_n).unwrap_or(0);
-        // SAFETY: the chain nginx passes, valid during the call.
-        let size = unsafe { chain_size(body) };
-        fetch.seen = fetch.seen.saturating_add(size);
-        if fetch.too_big.is_some() || declared > limit || fetch.seen > limit {
-            fetch.too_big = Some(limit);
-            // SAFETY: as above.
+        // SAFETY: a request's connection and its log outlive the request.
+        let conn_log = unsafe { (*r.connection).log };
+        // A failure to judge is a body dropped: the fetch fails, never the client's request.
+        if guard(conn_log, "the key fetch's body filter", true, || {
+            too_big(r, fetch, body)
+        }) {
+            // SAFETY: the chain nginx passes, valid during the call.
             unsafe { consume(body) };
             return NGX_OK as ngx_int_t;
         }
@@ -609,6 +623,22 @@ unsafe extern "C" fn body_filter(r: *mut ngx_http_request_t, body: *mut ngx_chai
         Some(next) => unsafe { next(r, body) },
         None => NGX_OK as ngx_int_t,
     }
+}
+
+/// Whether the fetch `r`'s body, with `body`, passes its limit: 64 KiB, and the location's
+/// `subrequest_output_buffer_size` (as it says, or as the body's bytes show).
+fn too_big(r: &ngx_http_request_t, fetch: &mut Fetch, body: *mut ngx_chain_t) -> bool {
+    let limit = NgxHttpCoreModule::location_conf(r)
+        .map_or(0, |clcf| clcf.subrequest_output_buffer_size)
+        .min(MAX_BODY);
+    let declared = usize::try_from(r.headers_out.content_length_n).unwrap_or(0);
+    // SAFETY: the chain nginx passes, valid during the call.
+    let size = unsafe { chain_size(body) };
+    fetch.seen = fetch.seen.saturating_add(size);
+    if fetch.too_big.is_some() || declared > limit || fetch.seen > limit {
+        fetch.too_big = Some(limit);
+    }
+    fetch.too_big.is_some()
 }
 
 /// The bytes of a chain, in memory or in a file.

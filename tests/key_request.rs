@@ -1,4 +1,5 @@
-//! Keys over HTTP (docs/DIRECTIVES.md: auth_jwt_key_request, auth_jwt_key_cache; docs/KEYS.md):
+//! Keys over HTTP (docs/DIRECTIVES.md: auth_jwt_key_request, auth_jwt_key_cache;
+//! docs/KEYS-OVER-HTTP.md; docs/SECURITY.md, "Keys over HTTP"):
 //! a real nginx fetching a JWK set from a provider on 127.0.0.1, whose answers each test sets
 //! and whose requests it counts.
 

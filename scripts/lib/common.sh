@@ -132,7 +132,8 @@ EOF
 # The locations scripts/perf/bench.sh and scripts/perf/instructions.sh measure, for a server
 # block: no auth, HS256 by header and by cookie (secret HEX), one whose test token is invalid,
 # RS256 and ES256 with the test keys, and HS256 configured as NGINX Plus has it (auth_jwt and a
-# key file); each serves html/a/.
+# key file, or the same JWK set fetched by auth_jwt_key_request from an internal location);
+# each serves html/a/.
 bench_locations() {
     local hex=$1 keys=$ROOT/testdata/keys
     cat <<EOF
@@ -149,6 +150,11 @@ bench_locations() {
             auth_jwt_algorithm ES256; auth_jwt_use_keyfile on; auth_jwt_keyfile_path $keys/ec256.pub;
         }
         location /plus/ { alias html/a/; auth_jwt "bench"; auth_jwt_key_file conf/plus-keys.json; }
+        location /key-request/ {
+            alias html/a/;
+            auth_jwt "bench"; auth_jwt_key_request /bench-jwks; auth_jwt_key_cache 1h;
+        }
+        location = /bench-jwks { internal; alias conf/plus-keys.json; }
 EOF
 }
 
@@ -186,6 +192,7 @@ bench_cases() {
     bench_case es256 /es256/ "$bearer $es" 200 noauth-es
     bench_case invalid /invalid/ "$bearer $bad" 401 noauth
     bench_case plus /plus/ "$bearer $hsk" 200 noauth-kid
+    bench_case key-request /key-request/ "$bearer $hsk" 200 noauth-kid
 }
 # shellcheck disable=SC2034  # the arrays of bench_cases, read by the scripts
 bench_case() { # CASE URL HEADER STATUS [BASELINE]

@@ -18,7 +18,8 @@
 # case once, in a rotated order; the ratio printed is that of the responses of all rounds.
 #
 # Cases: hs256-header, hs256-cookie, rs256, es256, plus (HS256 configured as NGINX Plus has
-# it: auth_jwt and auth_jwt_key_file) (the same token repeated: cache hits), invalid (a bad
+# it: auth_jwt and auth_jwt_key_file), key-request (the same keys fetched by
+# auth_jwt_key_request) (the same token repeated: cache hits), invalid (a bad
 # signature: 401 and one error-log line each), and control: noauth against itself, the noise
 # floor.
 #
@@ -99,7 +100,7 @@ sleep 0.5
 # Each case, compared with its baseline (bench_cases), in the order printed; control is the
 # baseline against itself.
 bench_case control /noauth/ "${hdr[noauth]}" 200 noauth
-cases=(hs256-header hs256-cookie rs256 es256 plus invalid control)
+cases=(hs256-header hs256-cookie rs256 es256 plus key-request invalid control)
 
 # Every request once, checking it answers what it should before timing it.
 for c in "${!url[@]}"; do

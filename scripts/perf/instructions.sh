@@ -18,8 +18,8 @@
 # The profiles stay in build/instructions/CASE.N.callgrind (callgrind_annotate reads them).
 #
 # --check fails (exit 1) when a request served from the cache makes the module allocate on
-# the heap (hs256-header, hs256-cookie, rs256, es256, plus), or when a unique RS256 token costs more
-# than 1.2 times its RSA verification. scripts/test.sh runs it so.
+# the heap (hs256-header, hs256-cookie, rs256, es256, plus, key-request), or when a unique RS256
+# token costs more than 1.2 times its RSA verification. scripts/test.sh runs it so.
 set -euo pipefail
 source "$(dirname "$0")/../lib/common.sh"
 cd "$ROOT"
@@ -37,8 +37,8 @@ unique_rs256_tokens 121 > "$dir/unique.tokens"
 # The cases of bench_cases, and rs256-unique: a new RS256 token each time ("@unique" as the
 # header).
 bench_case rs256-unique /rs256/ @unique 200 noauth-rs
-cases=(hs256-header hs256-cookie rs256 es256 plus invalid rs256-unique)
-hits=(hs256-header hs256-cookie rs256 es256 plus)
+cases=(hs256-header hs256-cookie rs256 es256 plus key-request invalid rs256-unique)
+hits=(hs256-header hs256-cookie rs256 es256 plus key-request)
 
 # Sends the warm-up request and N more; fails on any unexpected status.
 client() { # N URL HEADER STATUS
@@ -99,8 +99,8 @@ for line in open(sys.argv[1]):
     there = MODULE in (cob or ob or "")
     if there and not here:
         inside += cost  # a call into the module: all it costs, callees included
-    if here and not there and "_header_filter" in (cfn or ""):
-        inside -= cost  # the module's header filter calling the rest of nginx's chain
+    if here and not there and (fn or "").endswith(("::header_filter", "::body_filter")):
+        inside -= cost  # the module's filters calling the rest of nginx's chain
     if here and cfn in ALLOC:
         allocs += calls
     if here and (cfn or "").endswith(RSA) and not (fn or "").endswith(RSA):

@@ -91,6 +91,8 @@ pub struct KeyRegistry {
     combined: RefCell<HashMap<Vec<[u8; 32]>, Parsed>>,
     /// The id of each distinct `auth_jwt_key_request` source (a server block and a URI).
     requests: RefCell<Vec<u64>>,
+    /// How many `Auth`s with key requests were compiled.
+    fetched: Cell<u64>,
 }
 
 /// A key set parsed, or why it could not be.
@@ -124,6 +126,13 @@ impl KeyRegistry {
         if !ids.contains(&id) {
             ids.push(id);
         }
+    }
+
+    /// A new id for an `Auth` with key requests.
+    pub fn next_fetched_id(&self) -> u64 {
+        let id = self.fetched.get();
+        self.fetched.set(id + 1);
+        id
     }
 
     /// How many distinct key request sources the configuration has.

@@ -99,7 +99,8 @@ pub struct Auth {
 /// The key requests of an `Auth`: `keys` and `scope` then hold only the keys of files, and
 /// each request combines them with the sets fetched (see `key_request`).
 pub struct Fetched {
-    /// Identifies this `Auth` among the worker's combined key sets.
+    /// Identifies this `Auth` among the worker's combined key sets: 0, 1, 2... in each
+    /// configuration.
     pub id: u64,
     pub sources: Vec<FetchSource>,
     pub timing: Timing,
@@ -203,7 +204,7 @@ impl VerifyConf {
             }
         };
         let fetched = (!requests.is_empty()).then(|| Fetched {
-            id: next_auth_id(),
+            id: keys.next_fetched_id(),
             sources: requests
                 .iter()
                 .filter_map(|k| k.request_uri())
@@ -333,10 +334,4 @@ fn fetch_source(server: &str, uri: &str, keys: &KeyRegistry) -> FetchSource {
         args: args.to_owned(),
         id,
     }
-}
-
-fn next_auth_id() -> u64 {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static NEXT: AtomicU64 = AtomicU64::new(1);
-    NEXT.fetch_add(1, Ordering::Relaxed)
 }
