@@ -22,6 +22,7 @@ use ngx::ffi::{
 use ngx::ngx_string;
 
 use crate::conf::{FieldSet, Lookup};
+use crate::key_request::is_fetch;
 use crate::ngx::guard::guard;
 use crate::ngx::pool::pool_str;
 use crate::ngx::request::{log, set_not_found, set_variable};
@@ -156,6 +157,10 @@ fn eval<L: Lookup>(
     // SAFETY: a request's connection and its log outlive the request.
     let log = unsafe { (*r.connection).log };
     let judged = || {
+        // A fetch of keys is the server's request: the client's claims are not its to send.
+        if is_fetch(r) {
+            return None;
+        }
         let conf = L::conf(r)?;
         Verdicts::of::<L>(r, &conf)?.verdict(r, conf.loc)
     };

@@ -67,7 +67,10 @@ fn fetch_lines(n: &Nginx) -> Vec<String> {
 #[test]
 fn keys_come_from_the_provider_are_cached_and_the_fetch_carries_nothing_of_the_client() {
     let p = Provider::start(Answer::ok(&oct_set(&["k1"])));
-    let n = start(&p, "", "auth_jwt_key_cache 1h;");
+    // The key location inherits headers naming the client: they read empty in the fetch.
+    let extra = "auth_jwt_key_cache 1h;\n\
+                 proxy_set_header X-Client \"[$jwt_sub][$http_authorization][$cookie_session]\";";
+    let n = start(&p, "", extra);
     assert_eq!(
         p.fetches(),
         0,
@@ -105,6 +108,16 @@ fn keys_come_from_the_provider_are_cached_and_the_fetch_carries_nothing_of_the_c
             "{client} reached the provider: {seen:?}"
         );
     }
+    let sent: Vec<&(String, String)> = seen[0]
+        .headers
+        .iter()
+        .filter(|(k, _)| k == "x-client")
+        .collect();
+    assert_eq!(
+        sent,
+        [&("x-client".to_owned(), "[][][]".to_owned())],
+        "{seen:?}"
+    );
     n.assert_clean_log();
 }
 
@@ -585,4 +598,28 @@ fn directives_are_checked_at_load() {
         !ok && out.contains("too many \"auth_jwt_key_request\" sources: 65"),
         "{out}"
     );
+}
+
+/// A refresh started by a request with a valid token: the key location's headers that name
+/// the client (inherited `proxy_set_header`s) read empty in the fetch.
+#[test]
+fn a_background_refresh_carries_nothing_of_the_client() {
+    let p = Provider::start(Answer::ok(&oct_set(&["k1"])));
+    let extra = "auth_jwt_key_cache 2s;\n\
+                 proxy_set_header X-Client \"[$jwt_sub][$jwt_claim_sub][$http_authorization]\";";
+    let n = start(&p, "", extra);
+    assert_eq!(get(&n, &token("k1", "alice")).status, 200);
+    thread::sleep(Duration::from_millis(1600));
+    assert_eq!(get(&n, &token("k1", "alice")).status, 200);
+    n.wait_for("the background refresh", || p.fetches() == 2);
+    let seen = p.seen();
+    for s in &seen {
+        let sent: Vec<&str> = s
+            .headers
+            .iter()
+            .filter(|(k, _)| k == "x-client")
+            .map(|(_, v)| v.as_str())
+            .collect();
+        assert_eq!(sent, ["[][][]"], "{seen:?}");
+    }
 }
