@@ -623,3 +623,44 @@ fn a_background_refresh_carries_nothing_of_the_client() {
         assert_eq!(sent, ["[][][]"], "{seen:?}");
     }
 }
+
+/// Each way a provider fails, with keys cached and expired: they serve on (stale), one line
+/// names the cause.
+#[test]
+fn a_failing_provider_with_cached_keys_leaves_them_in_use_whatever_the_failure() {
+    let gzip = Answer::Serve {
+        status: 200,
+        body: oct_set(&["k1"]),
+        headers: vec![("Content-Encoding".into(), "gzip".into())],
+    };
+    let slow = Answer::Slow(
+        Duration::from_secs(3),
+        Box::new(Answer::ok(&oct_set(&["k1"]))),
+    );
+    let cases: Vec<(&str, Answer, &str)> = vec![
+        ("500", Answer::status(500, "oops"), "answered 500"),
+        (
+            "garbage",
+            Answer::ok("<html>"),
+            "something other than a JWK set",
+        ),
+        ("compressed", gzip, "Content-Encoding \"gzip\""),
+        ("closed", Answer::Hang, "answered 502"),
+        ("slow", slow, "answered 504"),
+    ];
+    for (what, answer, cause) in cases {
+        let p = Provider::start(Answer::ok(&oct_set(&["k1"])));
+        let n = start(&p, "", "auth_jwt_key_cache 1s;");
+        assert_eq!(get(&n, &token("k1", "alice")).status, 200, "{what}");
+        p.set(answer);
+        thread::sleep(Duration::from_millis(1100));
+        let r = get(&n, &token("k1", "alice"));
+        assert_eq!(r.status, 200, "{what}: {r:?}\n{}", n.error_log());
+        let lines = fetch_lines(&n);
+        assert_eq!(lines.len(), 1, "{what}: {lines:#?}");
+        assert!(
+            lines[0].contains(cause) && lines[0].contains("stay in use for up to"),
+            "{what}: {lines:#?}"
+        );
+    }
+}
