@@ -262,7 +262,7 @@ struct Waiting {
 
 #[inline(never)]
 unsafe extern "C" fn drop_waiting(data: *mut c_void) {
-    // SAFETY: registered by `wait` for exactly one `Waiting` at `data`.
+    // SAFETY: registered by `wait_for_keys` for exactly one `Waiting` at `data`.
     unsafe { ptr::drop_in_place(data.cast::<Waiting>()) };
 }
 
