@@ -385,9 +385,18 @@ fn start(
         seen: 0,
         too_big: None,
     };
-    let started = pool_box(r.pool, fetch).and_then(|mut fetch| {
+    // A subrequest of the main request: `r` may be one nginx cannot nest a fetch in (an
+    // in-memory subrequest), and the main request outlives all of them.
+    let main: &mut ngx_http_request_t = if ptr::eq(r, r.main) {
+        r
+    } else {
+        // SAFETY: every request points at its main request, alive as long as `r`, and
+        // another request than `r`: no other reference to it is live here.
+        unsafe { &mut *r.main }
+    };
+    let started = pool_box(main.pool, fetch).and_then(|mut fetch| {
         let data = fetch.as_ptr().cast();
-        subrequest::fetch(r, &source.uri, &source.args, fetch_done, data).or_else(|| {
+        subrequest::fetch(main, &source.uri, &source.args, fetch_done, data).or_else(|| {
             // SAFETY: the record is in the pool; the subrequest that would use it failed.
             unsafe { fetch.as_mut() }.done = true;
             None
@@ -396,10 +405,11 @@ fn start(
     if started.is_some() {
         return Started::Yes;
     }
-    zone.finish(i, source.id, start, now, Finish::Failed);
+    // Not the provider's failure: released, for the next request to try.
+    zone.finish(i, source.id, start, now, Finish::Abandoned);
     let uri = &source.uri;
     log(
-        r,
+        main,
         NGX_LOG_ERR,
         format_args!("auth_jwt: keys: cannot start the subrequest to \"{uri}\""),
     );

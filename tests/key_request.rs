@@ -664,3 +664,30 @@ fn a_failing_provider_with_cached_keys_leaves_them_in_use_whatever_the_failure()
         );
     }
 }
+
+/// An SSI include kept in a variable is an in-memory subrequest, in which nginx cannot nest
+/// another: the fetch it needs hangs off the main request.
+#[test]
+fn an_in_memory_subrequest_fetches_through_the_main_request() {
+    let p = Provider::start(Answer::ok(&oct_set(&["k1"])));
+    let http = server(&format!(
+        "auth_jwt_key_request /jwks; auth_jwt_key_cache 1h;\n{}\n\
+         location = /page {{ ssi on; default_type text/html; alias {{{{PREFIX}}}}/html/page.html; }}\n\
+         location = /api {{ auth_jwt \"api\"; return 200 \"granted\"; }}",
+        key_location(&p)
+    ));
+    let page = r#"[<!--# include virtual="/api" set="v" --><!--# echo var="v" default="none" -->]"#;
+    let n = Nginx::start_full("", &http, &[("html/page.html", page)]);
+    let bearer = format!("Bearer {}", token("k1", "alice"));
+    let r = n.get("/page", &[("Authorization", &bearer)]);
+    assert_eq!(
+        (r.status, r.body.as_str()),
+        (200, "[granted]"),
+        "{r:?}\n{}",
+        n.error_log()
+    );
+    assert_eq!(p.fetches(), 1);
+    let r = n.get("/page", &[]);
+    assert_eq!(r.status, 200);
+    assert!(!r.body.contains("granted"), "{r:?}");
+}
