@@ -2,12 +2,14 @@
 //! sets (status, body, headers, a delay, or a closed connection) and which records every
 //! request it receives, so that a test counts nginx's fetches and sees what they carried.
 
-use std::io::{Read, Write};
+use std::io::Write;
 use std::net::{Shutdown, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
+
+use super::upstream::read_head;
 
 /// What the provider answers.
 #[derive(Clone, Debug)]
@@ -112,17 +114,8 @@ impl Drop for Provider {
 }
 
 fn serve(mut conn: TcpStream, answer: &Mutex<Answer>, seen: &Mutex<Vec<Seen>>) {
-    let _ = conn.set_read_timeout(Some(Duration::from_secs(10)));
-    let mut buf = Vec::new();
-    let mut chunk = [0u8; 8192];
-    let end = loop {
-        if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-            break end;
-        }
-        match conn.read(&mut chunk) {
-            Ok(0) | Err(_) => return,
-            Ok(n) => buf.extend_from_slice(&chunk[..n]),
-        }
+    let Some((buf, end)) = read_head(&mut conn) else {
+        return;
     };
     let head = String::from_utf8_lossy(&buf[..end]).into_owned();
     let mut lines = head.split("\r\n");

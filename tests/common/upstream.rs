@@ -48,19 +48,28 @@ impl Upstream {
     }
 }
 
-fn serve_echo(mut conn: TcpStream) {
+/// Reads a request's head from `conn` (10 s at most): what was read, and where the head ends
+/// (the blank line); `None` when the peer closes first.
+pub(crate) fn read_head(conn: &mut TcpStream) -> Option<(Vec<u8>, usize)> {
     let _ = conn.set_read_timeout(Some(Duration::from_secs(10)));
     let mut buf = Vec::new();
     let mut chunk = [0u8; 8192];
-    let end = loop {
+    loop {
         if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-            break end;
+            return Some((buf, end));
         }
         match conn.read(&mut chunk) {
-            Ok(0) | Err(_) => return,
+            Ok(0) | Err(_) => return None,
             Ok(n) => buf.extend_from_slice(&chunk[..n]),
         }
+    }
+}
+
+fn serve_echo(mut conn: TcpStream) {
+    let Some((buf, end)) = read_head(&mut conn) else {
+        return;
     };
+    let mut chunk = [0u8; 8192];
     let head = String::from_utf8_lossy(&buf[..end]).into_owned();
     let mut lines = head.split("\r\n");
     let request_line = lines.next().unwrap_or_default().to_string();
