@@ -691,3 +691,72 @@ fn an_in_memory_subrequest_fetches_through_the_main_request() {
     assert_eq!(r.status, 200);
     assert!(!r.body.contains("granted"), "{r:?}");
 }
+
+/// The host of the fetch is the server's: a client's `Host` reaches the provider neither
+/// through `$host` nor through a `$http_host` the client's request cached before the fetch.
+#[test]
+fn the_clients_host_never_reaches_the_provider() {
+    for header in ["$host", "$http_host"] {
+        let p = Provider::start(Answer::ok(&oct_set(&["k1"])));
+        let http = server(&format!(
+            "server_name keys.example;\n\
+             auth_jwt \"api\"; auth_jwt_key_request /jwks;\n\
+             if ($http_host = forbidden) {{ return 403; }}\n\
+             location = /jwks {{ internal; proxy_set_header Host {header}; \
+             proxy_pass http://127.0.0.1:{}/keys; }}\n\
+             location / {{ empty_gif; }}",
+            p.port
+        ));
+        let n = Nginx::start(&http);
+        let bearer = format!("Bearer {}", token("k1", "alice"));
+        let r = n.get(
+            "/",
+            &[("Host", "attacker.example"), ("Authorization", &bearer)],
+        );
+        assert_eq!(r.status, 200, "{header}: {r:?}");
+        let hosts: Vec<String> = p
+            .seen()
+            .iter()
+            .flat_map(|s| s.headers.clone())
+            .filter(|(k, _)| k == "host")
+            .map(|(_, v)| v)
+            .collect();
+        // `$http_host` is empty in the fetch: nginx leaves the header out.
+        let expected: &[&str] = if header == "$host" {
+            &["keys.example"]
+        } else {
+            &[]
+        };
+        assert_eq!(hosts, expected, "{header}");
+    }
+}
+
+/// What the fetch computes stays its own: the client's request, whose variables nginx would
+/// share with it, still sends its `Host` and cookie upstream.
+#[test]
+fn the_fetch_leaves_the_clients_variables_alone() {
+    let p = Provider::start(Answer::ok(&oct_set(&["k1"])));
+    let http = server(&format!(
+        "auth_jwt \"api\"; auth_jwt_key_request /jwks;\n\
+         proxy_set_header Host $http_host; proxy_set_header X-Cookie $cookie_sid;\n{}\n\
+         location / {{ {PROXY} }}",
+        key_location(&p)
+    ));
+    let n = Nginx::start(&http);
+    let bearer = format!("Bearer {}", token("k1", "alice"));
+    let r = n.get(
+        "/",
+        &[
+            ("Host", "app.example"),
+            ("Cookie", "sid=abc"),
+            ("Authorization", &bearer),
+        ],
+    );
+    assert_eq!(r.status, 200, "{r:?}");
+    assert_eq!(
+        r.upstream_one("host").as_deref(),
+        Some("app.example"),
+        "{r:?}"
+    );
+    assert_eq!(r.upstream_one("x-cookie").as_deref(), Some("abc"), "{r:?}");
+}

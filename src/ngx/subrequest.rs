@@ -6,9 +6,10 @@ use core::ptr;
 
 use ngx::ffi::{
     ngx_http_headers_in_t, ngx_http_post_subrequest_t, ngx_http_request_t, ngx_http_subrequest,
-    ngx_int_t, ngx_list_init, ngx_palloc, ngx_table_elt_t, NGX_HTTP_SUBREQUEST_BACKGROUND,
-    NGX_HTTP_SUBREQUEST_IN_MEMORY, NGX_OK,
+    ngx_int_t, ngx_list_init, ngx_palloc, ngx_pcalloc, ngx_table_elt_t, ngx_variable_value_t,
+    NGX_HTTP_SUBREQUEST_BACKGROUND, NGX_HTTP_SUBREQUEST_IN_MEMORY, NGX_OK,
 };
+use ngx::http::{HttpModuleMainConf, NgxHttpCoreModule};
 
 use super::pool::pool_str;
 use super::string::bytes;
@@ -18,9 +19,11 @@ pub type Done = unsafe extern "C" fn(*mut ngx_http_request_t, *mut c_void, ngx_i
 
 /// Starts a subrequest of `r` to `uri` (with `args`) that runs in the background (`r` does
 /// not wait for it, and its answer is never sent to the client) and keeps its response body
-/// in memory. It carries none of the client's headers, arguments or body: whatever the client
-/// sends cannot shape the request (`Range`, `If-None-Match`, `Accept-Encoding`) or reach the
-/// server it goes to (`Authorization`, cookies). `done(sr, data, rc)` runs when it ends.
+/// in memory. It carries none of the client's headers, arguments or body, and has variables of
+/// its own: whatever the client sends cannot shape the request (`Range`, `If-None-Match`,
+/// `Accept-Encoding`, `Host`) or reach the server it goes to (`Authorization`, cookies), and
+/// what the subrequest computes never becomes the client request's value of a variable.
+/// `done(sr, data, rc)` runs when it ends.
 pub fn fetch(
     r: &mut ngx_http_request_t,
     uri: &str,
@@ -53,16 +56,28 @@ pub fn fetch(
     unsafe { without_client_input(sr, r) }
 }
 
-/// Gives `sr` empty request headers (but `Host`'s server name, for `$host`) and no body.
+/// Gives `sr` empty request headers (`$host` is then the server's name), no body, and
+/// variables of its own (nginx shares the parent's, cached values included).
 ///
 /// # Safety
 /// `sr` is a subrequest of `r` that has not run yet.
 unsafe fn without_client_input(sr: &mut ngx_http_request_t, r: &ngx_http_request_t) -> Option<()> {
+    let count = NgxHttpCoreModule::main_conf(r)?.variables.nelts;
+    // SAFETY: the pool is live; NULL or zeroed room for the values, "not yet evaluated".
+    let variables = unsafe {
+        ngx_pcalloc(
+            sr.pool,
+            count.max(1) * core::mem::size_of::<ngx_variable_value_t>(),
+        )
+    };
+    if variables.is_null() {
+        return None;
+    }
+    sr.variables = variables.cast();
     // SAFETY: every field of the headers is a pointer, a number or a flag: zero is "absent".
     let mut headers: ngx_http_headers_in_t = unsafe { core::mem::zeroed() };
     headers.content_length_n = -1;
     headers.keep_alive_n = -1;
-    headers.server = r.headers_in.server;
     sr.headers_in = headers;
     // SAFETY: the list is in `sr`, which lives in the pool; ngx_list_init points it at itself.
     let rc = unsafe {
