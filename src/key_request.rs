@@ -161,7 +161,7 @@ fn source_state(
     let Some(i) = slot else {
         return (usize::MAX, None);
     };
-    let Some(s) = zone.snapshot(i, source.id) else {
+    let Some(s) = zone.snapshot(i, source.id, now) else {
         return (i, None);
     };
     let serves = matches!(need(r, &s, now, zone, timing), Need::Ready { .. });
@@ -230,7 +230,7 @@ fn build(
 /// Why source `source` gives no keys now.
 fn unavailable(zone: &Zone, i: usize, source: &FetchSource, now: u64, timing: Timing) -> String {
     let uri = &source.uri;
-    let Some(s) = zone.snapshot(i, source.id) else {
+    let Some(s) = zone.snapshot(i, source.id, now) else {
         return format!("no keys from \"{uri}\": no room in the shared zone");
     };
     let why = if s.fetched_at == 0 && s.failures == 0 {
@@ -287,7 +287,7 @@ pub fn prepare(r: &mut ngx_http_request_t, main: &MainConf, auth: &Auth) -> Opti
         let Some(i) = zone.slot_of(source.id, now) else {
             continue;
         };
-        let Some(s) = zone.snapshot(i, source.id) else {
+        let Some(s) = zone.snapshot(i, source.id, now) else {
             continue;
         };
         match need(r, &s, now, zone, fetched.timing) {
@@ -319,7 +319,10 @@ pub fn refetch(r: &mut ngx_http_request_t, main: &MainConf, auth: &Auth) -> Opti
             continue;
         };
         let started = !refetched && start(r, zone, i, source, fetched, now, true) == Started::Yes;
-        wait |= started || zone.snapshot(i, source.id).is_some_and(|s| s.fetching(now));
+        wait |= started
+            || zone
+                .snapshot(i, source.id, now)
+                .is_some_and(|s| s.fetching(now));
     }
     wait.then(|| wait_for_keys(r, now, true)).flatten()
 }
@@ -487,9 +490,9 @@ impl Fetch {
         let (zone, i, id) = (self.zone, self.slot, self.id);
         match self.judge(sr, rc) {
             Ok((body, warnings)) => {
-                let before = zone.snapshot(i, id).map(|s| s.generation);
+                let before = zone.snapshot(i, id, now).map(|s| s.generation);
                 zone.finish(i, id, self.start, now, Finish::Body(body));
-                let after = zone.snapshot(i, id).map(|s| s.generation);
+                let after = zone.snapshot(i, id, now).map(|s| s.generation);
                 if before != after {
                     for warning in warnings {
                         let uri = &self.uri;
@@ -504,7 +507,7 @@ impl Fetch {
             Err(why) => {
                 zone.finish(i, id, self.start, now, Finish::Failed);
                 let then = zone
-                    .snapshot(i, id)
+                    .snapshot(i, id, now)
                     .map(|s| self.consequence(&s, now))
                     .unwrap_or_default();
                 log(

@@ -5,14 +5,16 @@
 //! keys; all-zero memory (what the system maps) is a valid empty zone. A slot is found by its
 //! source's id (the server block and the URI); every read checks that id, so a slot reused for
 //! another source is never read as this one's. Readers of the hot path only load atomics; the
-//! lock guards a body being written or copied and the claiming of a slot.
+//! zone's slab mutex (nginx's, which the master releases when a worker dies holding it) guards
+//! a body being written or copied and the claiming of a slot.
 //!
 //! When to fetch is decided by `jwt_core::refresh`, apart from nginx, and tested there.
 
 use core::cell::UnsafeCell;
-use core::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use core::sync::atomic::{AtomicPtr, AtomicU64, AtomicUsize, Ordering};
 
-use jwt_core::refresh::Snapshot;
+use jwt_core::refresh::{Snapshot, LEASE_MS};
+use ngx::ffi::{ngx_pid, ngx_shmtx_lock, ngx_shmtx_t, ngx_shmtx_unlock, ngx_slab_pool_t};
 
 /// Key sources a zone holds; a configuration may name at most this many.
 pub const SLOTS: usize = 64;
@@ -30,7 +32,9 @@ pub struct Zone {
     /// Incremented at each reload: keys fetched under an earlier configuration are refreshed
     /// in the background at their next use.
     epoch: AtomicU64,
-    lock: AtomicU64,
+    /// The zone's slab allocator, whose mutex is the zone's lock (mapped at one address in
+    /// every process).
+    pool: AtomicPtr<ngx_slab_pool_t>,
     ids: [AtomicU64; SLOTS],
     heads: [Head; SLOTS],
     bodies: [UnsafeCell<[u8; MAX_BODY]>; SLOTS],
@@ -52,8 +56,9 @@ struct Head {
     /// When the last attempt ended, and how many attempts in a row failed.
     attempted_at: AtomicU64,
     failures: AtomicU64,
-    /// When the fetch under way started; 0: none.
+    /// When the fetch under way started; 0: none. And the pid of the worker running it.
     in_flight: AtomicU64,
+    owner: AtomicU64,
     /// When an unknown `kid` last caused a fetch.
     refetched_at: AtomicU64,
     len: AtomicUsize,
@@ -77,7 +82,7 @@ impl Zone {
     /// `addr` is as for `at`. Called by the master before this configuration's workers start;
     /// the workers of the previous one may read the zone meanwhile, and see only atomic writes
     /// (a cleared zone reads as empty).
-    pub unsafe fn init(addr: *mut u8, reused: bool) {
+    pub unsafe fn init(addr: *mut u8, pool: *mut ngx_slab_pool_t, reused: bool) {
         // SAFETY: as this function's.
         let zone = unsafe { Zone::at(addr) };
         if zone.magic.load(Ordering::Acquire) != MAGIC {
@@ -88,6 +93,7 @@ impl Zone {
         } else if reused {
             zone.epoch.fetch_add(1, Ordering::AcqRel);
         }
+        zone.pool.store(pool, Ordering::Release);
     }
 
     pub fn epoch(&self) -> u64 {
@@ -107,7 +113,7 @@ impl Zone {
         if let Some(i) = self.find(id) {
             return Some(i);
         }
-        let _guard = self.lock();
+        let _guard = self.lock()?;
         if let Some(i) = self.find(id) {
             return Some(i);
         }
@@ -116,7 +122,10 @@ impl Zone {
             self.heads
                 .iter()
                 .enumerate()
-                .filter(|(_, h)| !h.snapshot().fetching(now))
+                .filter(|(_, h)| {
+                    let started = h.in_flight.load(Ordering::Acquire);
+                    started == 0 || now.saturating_sub(started) >= LEASE_MS
+                })
                 .min_by_key(|(_, h)| h.fetched_at.load(Ordering::Acquire))
                 .map(|(i, _)| i)
         })?;
@@ -133,10 +142,15 @@ impl Zone {
             .position(|s| s.load(Ordering::Acquire) == id)
     }
 
-    /// Slot `i`'s state, if it holds `id`.
-    pub fn snapshot(&self, i: usize, id: u64) -> Option<Snapshot> {
+    /// Slot `i`'s state at `now`, if it holds `id`.
+    pub fn snapshot(&self, i: usize, id: u64, now: u64) -> Option<Snapshot> {
         let head = self.heads.get(i)?;
-        let s = head.snapshot();
+        let mut s = head.snapshot();
+        // A fetch running for a while: is its worker still there? (A worker killed or
+        // crashed mid-fetch leaves the claim behind.)
+        if s.in_flight != 0 && now.saturating_sub(s.in_flight) >= OWNER_CHECK_MS {
+            s.owner_gone = !alive(head.owner.load(Ordering::Acquire));
+        }
         self.holds(i, id).then_some(s)
     }
 
@@ -144,7 +158,7 @@ impl Zone {
     /// fetch, with the value that later releases it. `refetch`: for an unknown `kid`.
     pub fn claim(&self, i: usize, id: u64, now: u64, refetch: bool) -> Option<u64> {
         let head = self.heads.get(i)?;
-        let s = self.snapshot(i, id)?;
+        let s = self.snapshot(i, id, now)?;
         let allowed = if refetch {
             s.may_refetch(now)
         } else {
@@ -157,6 +171,10 @@ impl Zone {
         head.in_flight
             .compare_exchange(s.in_flight, start, Ordering::AcqRel, Ordering::Acquire)
             .ok()?;
+        // SAFETY: nginx sets its pid before any request runs and never changes it after.
+        let pid = unsafe { ngx_pid };
+        head.owner
+            .store(u64::try_from(pid).unwrap_or(0), Ordering::Release);
         if refetch {
             head.refetched_at.store(start, Ordering::Release);
         }
@@ -169,7 +187,9 @@ impl Zone {
         let Some(head) = self.heads.get(i) else {
             return;
         };
-        let _guard = self.lock();
+        let Some(_guard) = self.lock() else {
+            return;
+        };
         if !self.holds(i, id) || head.in_flight.load(Ordering::Acquire) != start {
             return;
         }
@@ -209,7 +229,7 @@ impl Zone {
     pub fn body(&self, i: usize, id: u64) -> Option<(u64, Vec<u8>)> {
         let head = self.heads.get(i)?;
         let cell = self.bodies.get(i)?;
-        let _guard = self.lock();
+        let _guard = self.lock()?;
         if !self.holds(i, id) || head.fetched_at.load(Ordering::Acquire) == 0 {
             return None;
         }
@@ -219,21 +239,18 @@ impl Zone {
         Some((head.generation.load(Ordering::Acquire), body))
     }
 
-    fn lock(&self) -> LockGuard<'_> {
-        let mut spins = 0u32;
-        while self
-            .lock
-            .compare_exchange_weak(0, 1, Ordering::Acquire, Ordering::Relaxed)
-            .is_err()
-        {
-            spins += 1;
-            if spins % 64 == 0 {
-                std::thread::yield_now();
-            } else {
-                core::hint::spin_loop();
-            }
+    /// The zone's lock; `None` before `init` (never, once nginx has mapped the zone).
+    fn lock(&self) -> Option<LockGuard> {
+        let pool = self.pool.load(Ordering::Acquire);
+        if pool.is_null() {
+            return None;
         }
-        LockGuard(&self.lock)
+        // SAFETY: `init` stored the zone's slab allocator, mapped for the life of the process;
+        // its mutex is nginx's shared one.
+        let mutex = unsafe { core::ptr::addr_of_mut!((*pool).mutex) };
+        // SAFETY: as above.
+        unsafe { ngx_shmtx_lock(mutex) };
+        Some(LockGuard(mutex))
     }
 }
 
@@ -244,12 +261,30 @@ pub enum Finish<'a> {
     Abandoned,
 }
 
-struct LockGuard<'a>(&'a AtomicU64);
+struct LockGuard(*mut ngx_shmtx_t);
 
-impl Drop for LockGuard<'_> {
+impl Drop for LockGuard {
     fn drop(&mut self) {
-        self.0.store(0, Ordering::Release);
+        // SAFETY: locked by `Zone::lock`, by this process.
+        unsafe { ngx_shmtx_unlock(self.0) };
     }
+}
+
+/// A fetch older than this has its worker's life checked by those who find it.
+const OWNER_CHECK_MS: u64 = 500;
+
+/// Whether process `pid` exists (a reused pid passes: the lease then decides).
+fn alive(pid: u64) -> bool {
+    let Ok(pid) = ngx::ffi::pid_t::try_from(pid) else {
+        return false;
+    };
+    if pid <= 0 {
+        return false;
+    }
+    // SAFETY: signal 0 only checks that the process exists.
+    let rc = unsafe { ngx::ffi::kill(pid, 0) };
+    // SAFETY: errno is thread-local and read right after the call.
+    rc == 0 || unsafe { *ngx::ffi::__errno_location() } != ngx::ffi::ESRCH as i32
 }
 
 impl Head {
@@ -262,6 +297,7 @@ impl Head {
             attempted_at: load(&self.attempted_at),
             failures: load(&self.failures),
             in_flight: load(&self.in_flight),
+            owner_gone: false,
             refetched_at: load(&self.refetched_at),
         }
     }
@@ -274,6 +310,7 @@ impl Head {
             &self.attempted_at,
             &self.failures,
             &self.in_flight,
+            &self.owner,
             &self.refetched_at,
         ] {
             a.store(0, Ordering::Release);

@@ -760,3 +760,58 @@ fn the_fetch_leaves_the_clients_variables_alone() {
     );
     assert_eq!(r.upstream_one("x-cookie").as_deref(), Some("abc"), "{r:?}");
 }
+
+/// A worker killed while its fetch runs leaves the claim behind: the next request sees its
+/// worker gone and fetches at once, instead of waiting for the claim to expire.
+#[test]
+fn a_fetch_whose_worker_died_is_taken_over() {
+    let p = Provider::start(Answer::Slow(
+        Duration::from_secs(3),
+        Box::new(Answer::ok(&oct_set(&["k1"]))),
+    ));
+    let http = server(&format!(
+        "auth_jwt \"api\"; auth_jwt_key_request /jwks; auth_jwt_key_cache 1h;\n\
+         location = /jwks {{ internal; proxy_pass http://127.0.0.1:{}/keys; \
+         proxy_read_timeout 5s; }}\n\
+         location / {{ empty_gif; }}",
+        p.port
+    ));
+    let n = Nginx::start(&http);
+    let t = token("k1", "alice");
+    // A request starts the fetch, and its worker is killed while the provider is slow.
+    let port = n.port;
+    let first = {
+        let t = t.clone();
+        thread::spawn(move || {
+            use std::io::{Read, Write};
+            let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+            let _ = write!(
+                s,
+                "GET / HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {t}\r\n\r\n"
+            );
+            let _ = s.read_to_end(&mut Vec::new());
+        })
+    };
+    n.wait_for("the fetch", || p.fetches() == 1);
+    let worker: i32 = n.workers_started()[0].parse().unwrap();
+    // SAFETY: kill(2) of the worker of the nginx this test started.
+    unsafe { libc::kill(worker, libc::SIGKILL) };
+    first.join().unwrap();
+    n.wait_for("a new worker", || n.workers_started().len() == 2);
+    p.set(Answer::ok(&oct_set(&["k1"])));
+    let asked = Instant::now();
+    let r = get(&n, &t);
+    assert_eq!(r.status, 200, "{r:?}\n{}", n.error_log());
+    assert!(
+        asked.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        asked.elapsed()
+    );
+    assert_eq!(p.fetches(), 2);
+    // The kill is this test's own doing: not a crash for the harness to report.
+    let log = n
+        .error_log()
+        .replace("[alert]", "[killed]")
+        .replace(" exited on signal 9", " killed by the test");
+    std::fs::write(n.prefix.join("logs/error.log"), log).unwrap();
+}

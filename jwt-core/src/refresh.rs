@@ -7,8 +7,8 @@ pub const REFETCH_COOLDOWN_MS: u64 = 30_000;
 /// `RETRY_MAX_MS`.
 pub const RETRY_MS: u64 = 5_000;
 pub const RETRY_MAX_MS: u64 = 60_000;
-/// A fetch not finished after this long is taken as lost (its worker died) and may be
-/// started again.
+/// A fetch not finished after this long is taken as lost and may be started again: the last
+/// resort, when the death of its worker went unseen (its pid reused).
 pub const LEASE_MS: u64 = 120_000;
 
 /// A slot's state as one request reads it.
@@ -20,6 +20,8 @@ pub struct Snapshot {
     pub attempted_at: u64,
     pub failures: u64,
     pub in_flight: u64,
+    /// The process running the fetch under way has died (its fetch will never end).
+    pub owner_gone: bool,
     pub refetched_at: u64,
 }
 
@@ -47,7 +49,7 @@ pub enum Need {
 
 impl Snapshot {
     fn in_flight(&self, now: u64) -> bool {
-        self.in_flight != 0 && now.saturating_sub(self.in_flight) < LEASE_MS
+        self.in_flight != 0 && !self.owner_gone && now.saturating_sub(self.in_flight) < LEASE_MS
     }
 
     /// No fetch is under way and the last failure, if any, is old enough to try again.
@@ -157,7 +159,13 @@ mod tests {
             ..cold
         };
         assert_eq!(decide(&fetching, 1001, 0, T, None), Need::Wait);
-        // A fetch whose worker died is taken as lost after the lease.
+        // A fetch whose worker died is lost: at once when the death is seen, else after the
+        // lease.
+        let orphan = Snapshot {
+            owner_gone: true,
+            ..fetching
+        };
+        assert_eq!(decide(&orphan, 1001, 0, T, None), Need::Fetch);
         assert_eq!(decide(&fetching, 1000 + LEASE_MS, 0, T, None), Need::Fetch);
     }
 

@@ -16,9 +16,9 @@ use ngx::ffi::{
 /// Room for the slab allocator's own records besides a block (its page descriptors).
 const SLAB_OVERHEAD: usize = 256 * 1024;
 
-/// Prepares a zone's memory: its address, and whether the zone is kept from the previous
-/// configuration (a reload).
-pub type Init = unsafe fn(addr: *mut u8, reused: bool);
+/// Prepares a zone's memory: its block, the zone's slab allocator (whose mutex the block may
+/// use), and whether the zone is kept from the previous configuration (a reload).
+pub type Init = unsafe fn(addr: *mut u8, pool: *mut ngx_slab_pool_t, reused: bool);
 
 /// Declares the zone `name` holding a block of `size` bytes, owned by `tag`; `init` runs when
 /// nginx has mapped it (at start, and at each reload). The same zone, if already declared.
@@ -82,7 +82,7 @@ unsafe extern "C" fn init_zone(zone: *mut ngx_shm_zone_t, data: *mut c_void) -> 
         }
     }
     // SAFETY: the block is `size` bytes of the zone, mapped for the life of the process.
-    unsafe { init(pool.data.cast(), reused) };
+    unsafe { init(pool.data.cast(), pool, reused) };
     zone.data = pool.data;
     NGX_OK as ngx_int_t
 }
