@@ -23,7 +23,7 @@ use ngx::ffi::{
 };
 use ngx::http::{HttpModuleLocationConf, NgxHttpCoreModule};
 
-use crate::conf::{scope_of, Auth, FetchSource, Fetched, MainConf};
+use crate::conf::{Auth, FetchSource, Fetched, MainConf};
 use crate::key_zone::{Finish, Zone, MAX_BODY};
 use crate::ngx::guard::guard;
 use crate::ngx::pool::{pool_box, pool_box_with, pool_find};
@@ -220,11 +220,26 @@ fn build(
         }
     }
     Combined {
-        scope: scope_of(keys.fingerprint(), &auth.policy),
+        scope: fresh_scope(),
         keys: Arc::new(keys),
         state,
         missing,
     }
+}
+
+/// A verified-token cache scope for one combined set, never given before in this worker:
+/// tokens cached under the set it replaces age out. (`scope_of` would share scopes between
+/// identical sets, at the price of remembering every set a provider ever served.)
+fn fresh_scope() -> u64 {
+    thread_local! {
+        static NEXT: core::cell::Cell<u64> = const { core::cell::Cell::new(0) };
+    }
+    // The top bit set: never a scope of `scope_of`, which counts up from 1.
+    NEXT.with(|next| {
+        let n = next.get().wrapping_add(1);
+        next.set(n);
+        n | 1 << 63
+    })
 }
 
 /// Why source `source` gives no keys now.

@@ -107,7 +107,12 @@ unsafe extern "C" fn create_srv_conf(cf: *mut ngx_conf_t) -> *mut c_void {
     };
     // SAFETY: nginx passes a valid `cf` to configuration callbacks; a server's configuration
     // is created as its `server {` line is read.
-    let (pool, position) = unsafe { (cf.as_ref().pool, ConfArgs::new(cf).pos().to_string()) };
+    let (pool, pos) = unsafe { (cf.as_ref().pool, ConfArgs::new(cf).pos()) };
+    // SAFETY: as above; the http block's configuration exists by then.
+    let position = match Module::main_conf(unsafe { cf.as_ref() }) {
+        Some(main) => main.server_position(&pos),
+        None => pos.to_string(),
+    };
     let srv = SrvConf {
         position,
         ..SrvConf::default()

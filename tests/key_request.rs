@@ -815,3 +815,63 @@ fn a_fetch_whose_worker_died_is_taken_over() {
         .replace(" exited on signal 9", " killed by the test");
     std::fs::write(n.prefix.join("logs/error.log"), log).unwrap();
 }
+
+/// Replaces `from` by `to` in the running nginx's configuration file.
+fn edit_conf(n: &Nginx, from: &str, to: &str) {
+    let path = n.prefix.join("conf/nginx.conf");
+    let conf = std::fs::read_to_string(&path).unwrap();
+    assert!(conf.contains(from), "{from} not in {conf}");
+    std::fs::write(&path, conf.replace(from, to)).unwrap();
+}
+
+/// The keys a reload keeps are those of the same server block in an unchanged file: once the
+/// key location points at another provider (the first one compromised, say), the first
+/// provider's keys never verify again, whether the new one answers or fails.
+#[test]
+fn a_reload_pointing_the_key_location_elsewhere_drops_the_old_keys() {
+    // B's fetches: at once, then for the token's kid it lacks; or the one that fails.
+    for (cache, b_answer, status, fetches) in [
+        ("1h", Answer::ok(&oct_set(&["b1"])), 401, 2),
+        ("0", Answer::status(503, ""), 500, 1),
+    ] {
+        let a = Provider::start(Answer::ok(&oct_set(&["k1"])));
+        let b = Provider::start(b_answer);
+        let n = start(&a, "", &format!("auth_jwt_key_cache {cache};"));
+        assert_eq!(get(&n, &token("k1", "alice")).status, 200);
+        edit_conf(
+            &n,
+            &format!("127.0.0.1:{}/keys", a.port),
+            &format!("127.0.0.1:{}/keys", b.port),
+        );
+        n.reload();
+        let r = get(&n, &token("k1", "alice"));
+        assert_eq!(r.status, status, "cache {cache}: {r:?}\n{}", n.error_log());
+        assert_eq!(b.fetches(), fetches, "cache {cache}");
+    }
+}
+
+/// Two server blocks are two sources, even written on one line.
+#[test]
+fn two_servers_on_one_line_never_share_keys() {
+    let a = Provider::start(Answer::ok(&oct_set(&["k1"])));
+    let b = Provider::start(Answer::ok(&oct_set(&["b1"])));
+    let block = |name: &str, p: &Provider| {
+        format!(
+            "server {{ listen 127.0.0.1:{{{{PORT}}}}; server_name {name}; auth_jwt \"api\"; \
+             auth_jwt_key_request /jwks; auth_jwt_key_cache 1h; {} location / {{ empty_gif; }} }}",
+            key_location(p)
+        )
+    };
+    let http = format!("{} {}\n", block("a", &a), block("b", &b));
+    let n = Nginx::start(&http);
+    let bearer = format!("Bearer {}", token("k1", "alice"));
+    let r = n.get("/", &[("Host", "a"), ("Authorization", &bearer)]);
+    assert_eq!(r.status, 200, "{r:?}");
+    let r = n.get("/", &[("Host", "b"), ("Authorization", &bearer)]);
+    assert_eq!(r.status, 401, "{r:?}");
+    assert_eq!(
+        (a.fetches(), b.fetches()),
+        (1, 2),
+        "b's own fetch, and its refetch for k1"
+    );
+}
