@@ -73,6 +73,53 @@ pub unsafe extern "C" fn subrequest_handler<L: Lookup>(r: *mut ngx_http_request_
     unsafe { run::<L>(r, Stage::Subrequest) }
 }
 
+/// Server rewrite and rewrite phases, first: where the check applies with keys of
+/// `auth_jwt_key_request`, the keys are had (waiting for a fetch if need be, or for a refetch
+/// when the token's `kid` is new) before the location's `if`, `set` and `map` read `$jwt_*`,
+/// as they read them with key files.
+///
+/// # Safety
+/// Called by nginx's phase engine with a valid request.
+pub unsafe extern "C" fn keys_handler<L: Lookup>(r: *mut ngx_http_request_t) -> ngx_int_t {
+    let declined = NGX_DECLINED as ngx_int_t;
+    // SAFETY: nginx passes the request being processed.
+    let Some(r) = (unsafe { r.as_mut() }) else {
+        return NGX_ERROR as ngx_int_t;
+    };
+    let Some(conf) = L::conf(r) else {
+        return declined;
+    };
+    if !conf.loc.auth.as_ref().is_some_and(|a| a.fetched.is_some()) || is_fetch(r) {
+        return declined;
+    }
+    let Some(verdicts) = Verdicts::of::<L>(r, &conf) else {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR as ngx_int_t;
+    };
+    // SAFETY: a request's connection and its log outlive the request.
+    let conn_log = unsafe { (*r.connection).log };
+    guard(conn_log, "the key handler", declined, || {
+        if !enforced(r, conf.loc) {
+            return declined;
+        }
+        have_keys(r, &conf, verdicts).unwrap_or(declined)
+    })
+}
+
+/// Has the keys of `conf`'s key requests: `Some(NGX_DONE)` when `r` waits for a fetch (none
+/// are usable yet, or the token's `kid` is one they lack).
+fn have_keys(
+    r: &mut ngx_http_request_t,
+    conf: &RequestConf<'static>,
+    verdicts: Verdicts,
+) -> Option<ngx_int_t> {
+    let auth = conf.loc.auth.as_deref()?;
+    if let Some(wait) = prepare(r, conf.main, auth) {
+        return Some(wait);
+    }
+    let unknown_kid = verdicts.verdict(r, conf.loc).is_some_and(|v| v.unknown_kid);
+    unknown_kid.then(|| refetch(r, conf.main, auth)).flatten()
+}
+
 /// # Safety
 /// `r` is the request nginx's phase engine is running.
 unsafe fn run<L: Lookup>(r: *mut ngx_http_request_t, stage: Stage) -> ngx_int_t {
@@ -132,16 +179,10 @@ fn check(
         return NGX_HTTP_INTERNAL_SERVER_ERROR as ngx_int_t;
     };
     // Keys fetched over HTTP: the request may have to wait for them.
-    if let Some(wait) = prepare(r, conf.main, auth) {
+    if let Some(wait) = have_keys(r, conf, verdicts) {
         return wait;
     }
-    let verdict = verdicts.verdict(r, loc);
-    if verdict.is_some_and(|v| v.unknown_kid) {
-        if let Some(wait) = refetch(r, conf.main, auth) {
-            return wait;
-        }
-    }
-    match verdict.map(|v| &v.outcome) {
+    match verdicts.outcome(r, loc) {
         Some(Ok(claims)) => match unmet_requirement(r, loc) {
             // Admitted by the first stage already; nothing to add.
             None if stage == Stage::Last => declined,

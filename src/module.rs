@@ -16,7 +16,7 @@ use ngx::http::{
     HttpModule, HttpModuleLocationConf, HttpModuleMainConf, HttpModuleServerConf, NgxHttpCoreModule,
 };
 
-use crate::access::{access_handler, access_last_handler, subrequest_handler};
+use crate::access::{access_handler, access_last_handler, keys_handler, subrequest_handler};
 use crate::conf::{LocConf, Lookup, MainConf, MergeCtx, MergeError, SrvConf, UrlParts};
 use crate::directives::COMMANDS;
 use crate::headers::{install_header_filter, strip_handler, strip_handler_redirected};
@@ -240,6 +240,10 @@ fn install(cf: NonNull<ngx_conf_t>) -> Option<()> {
         ngx_http_phases_NGX_HTTP_REWRITE_PHASE,
     ] {
         add_handler(cmcf, phase, strip_handler_redirected::<Module>)?;
+        // Before the rewrite directives, which may read `$jwt_*`: the keys of a key request.
+        if main.key_zone.is_some() {
+            add_handler(cmcf, phase, keys_handler::<Module>)?;
+        }
     }
     // Subrequests: before the location's `return`, and again after its `if` and `set`.
     for phase in [

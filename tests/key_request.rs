@@ -875,3 +875,33 @@ fn two_servers_on_one_line_never_share_keys() {
         "b's own fetch, and its refetch for k1"
     );
 }
+
+/// The rewrite phase reads `$jwt_*` as it does with key files: a deny list by claim holds on
+/// a cold cache, with the default cache time (a fetch for each request), and for a token
+/// signed by a key the provider just added; server-level `if` and `set` see the claims too.
+#[test]
+fn the_rewrite_phase_reads_claims_with_fetched_keys() {
+    for cache in ["", "auth_jwt_key_cache 1h;"] {
+        let p = Provider::start(Answer::ok(&oct_set(&["k1"])));
+        let http = format!(
+            "map $jwt_claim_sub $blocked {{ mallory 1; default 0; }}\n{}",
+            server(&format!(
+                "auth_jwt \"api\"; auth_jwt_key_request /jwks; {cache}\n{}\n\
+                 set $server_who $jwt_sub;\n\
+                 location / {{ if ($blocked) {{ return 403; }} set $who $jwt_claim_sub; \
+                 set $err $jwt_error; add_header X-Who \"$server_who/$who/$err\" always; \
+                 empty_gif; }}",
+                key_location(&p)
+            ))
+        );
+        let n = Nginx::start(&http);
+        let r = get(&n, &token("k1", "mallory"));
+        assert_eq!(r.status, 403, "{cache}: {r:?}");
+        let r = get(&n, &token("k1", "alice"));
+        assert_eq!(r.header("x-who"), Some("alice/alice/"), "{cache}: {r:?}");
+        // A new key, used at once: the refetch happens before the deny list is read.
+        p.set(Answer::ok(&oct_set(&["k1", "k2"])));
+        let r = get(&n, &token("k2", "mallory"));
+        assert_eq!(r.status, 403, "{cache}: {r:?}");
+    }
+}
