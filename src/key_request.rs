@@ -208,11 +208,20 @@ fn build(
         let set = KeySet::from_material(&body, fetched.algorithm)
             .map_err(|e| format!("the key set of \"{uri}\" is not usable here: {e}"))
             .and_then(|(set, _)| {
-                KeySet::combine([&keys, &set])
-                    .map_err(|e| format!("the key set of \"{uri}\" conflicts with other keys: {e}"))
+                keys.with_extra(&set)
+                    .map_err(|e| format!("the key set of \"{uri}\" cannot be used: {e}"))
             });
         match set {
-            Ok(set) => keys = set,
+            Ok((set, skipped)) => {
+                for why in skipped {
+                    log(
+                        r,
+                        NGX_LOG_WARN,
+                        format_args!("auth_jwt: keys: \"{uri}\": {why}"),
+                    );
+                }
+                keys = set;
+            }
             Err(why) => {
                 log(r, NGX_LOG_WARN, format_args!("auth_jwt: keys: {why}"));
                 missing.get_or_insert(why);

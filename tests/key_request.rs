@@ -905,3 +905,58 @@ fn the_rewrite_phase_reads_claims_with_fetched_keys() {
         assert_eq!(r.status, 403, "{cache}: {r:?}");
     }
 }
+
+/// Key files and key requests at one level: the keys of both verify; a fetched key that
+/// gives a file's `kid` to another key is left out with a `[warn]` (the file's key keeps the
+/// kid), and the set's other keys serve.
+#[test]
+fn key_files_and_key_requests_are_used_together() {
+    let p = Provider::start(Answer::ok(&oct_set(&["k1"])));
+    let http = server(&format!(
+        "auth_jwt \"api\"; auth_jwt_key_file conf/file.jwks; auth_jwt_key_request /jwks;\n\
+         auth_jwt_key_cache 1h;\n{}\n\
+         location / {{ add_header X-Jwt-Error $jwt_error always; empty_gif; }}",
+        key_location(&p)
+    ));
+    let n = Nginx::start_full("", &http, &[("conf/file.jwks", &oct_set(&["f1"]))]);
+    assert_eq!(
+        get(&n, &token("f1", "alice")).status,
+        200,
+        "{}",
+        n.error_log()
+    );
+    assert_eq!(
+        get(&n, &token("k1", "bob")).status,
+        200,
+        "{}",
+        n.error_log()
+    );
+    // The provider adds k2, and also names "f1", with a key of its own.
+    let other = b"the provider's own key named f1";
+    let clash = jwks(&[
+        oct_key("k1"),
+        oct_key("k2"),
+        json!({"kty": "oct", "kid": "f1", "alg": "HS256", "k": b64(other)}),
+    ]);
+    p.set(Answer::ok(&clash));
+    assert_eq!(
+        get(&n, &token("k2", "carol")).status,
+        200,
+        "{}",
+        n.error_log()
+    );
+    assert_eq!(get(&n, &token("f1", "alice")).status, 200);
+    let forged = hs_kid(Algorithm::HS256, other, Some("f1"), &claims("mallory"));
+    let r = get(&n, &forged);
+    assert_eq!(
+        (r.status, r.header("x-jwt-error")),
+        (401, Some("signature")),
+        "{r:?}"
+    );
+    assert!(
+        n.error_log()
+            .contains("skipping the key with kid \"f1\": another key has that kid"),
+        "{}",
+        n.error_log()
+    );
+}

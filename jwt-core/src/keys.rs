@@ -315,6 +315,34 @@ impl KeySet {
         Ok(KeySet::new(keys))
     }
 
+    /// The keys of `self` and those of `extra` that do not contradict them: a key of `extra`
+    /// whose `kid` names another key here is left out, with why. `extra` comes from elsewhere
+    /// (a key set fetched at run time) and never replaces a key of `self`.
+    pub fn with_extra(&self, extra: &KeySet) -> Result<(KeySet, Vec<String>), KeyError> {
+        let mut skipped = Vec::new();
+        let kept: Vec<Key> = extra
+            .keys
+            .iter()
+            .filter(|key| {
+                let Some(kid) = &key.kid else {
+                    return true;
+                };
+                let mine = self.by_kid.get(kid).and_then(|&i| self.keys.get(i));
+                let clash = mine.is_some_and(|k| k.alg != key.alg || k.digest != key.digest);
+                if clash {
+                    skipped.push(format!(
+                        "skipping the key with kid {}: another key has that kid",
+                        quoted(kid)
+                    ));
+                }
+                !clash
+            })
+            .cloned()
+            .collect();
+        let combined = KeySet::combine([self, &KeySet::new(kept)])?;
+        Ok((combined, skipped))
+    }
+
     pub fn len(&self) -> usize {
         self.keys.len()
     }

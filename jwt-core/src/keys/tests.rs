@@ -860,3 +860,31 @@ fn a_jwk_set_holds_ten_thousand_keys_at_most() {
         "the JWK set holds 10001 keys, more than 10000"
     );
 }
+
+#[test]
+fn extra_keys_never_replace_a_kid_of_the_base() {
+    let oct = |kid: &str, secret: &[u8]| json!({"kty": "oct", "kid": kid, "k": b64url(secret)});
+    let set = |keys: Vec<Value>| {
+        from_json_value(&json!({ "keys": keys }), Algorithm::HS256)
+            .unwrap()
+            .0
+    };
+    let base = set(vec![oct("a", b"secret of a, the base's")]);
+    let extra = set(vec![
+        oct("a", b"another key named a"),
+        oct("b", b"secret of b, fetched"),
+    ]);
+    let (both, skipped) = base.with_extra(&extra).unwrap();
+    assert_eq!(both.len(), 2);
+    assert_eq!(
+        skipped,
+        ["skipping the key with kid \"a\": another key has that kid"]
+    );
+    assert!(both.select(Some("b")).is_ok());
+    let a = both.select(Some("a")).unwrap();
+    let base_a = base.select(Some("a")).unwrap();
+    assert_eq!(a.digest, base_a.digest, "the base's key a stays");
+    // The same key under the same kid is no conflict, and is kept once.
+    let (same, skipped) = base.with_extra(&base).unwrap();
+    assert_eq!((same.len(), skipped.len()), (1, 0));
+}
