@@ -31,6 +31,7 @@ use crate::key_request::{is_fetch, prepare, refetch};
 use crate::ngx::conf::ComplexValue;
 use crate::ngx::guard::guard;
 use crate::ngx::headers::{headers, push_header};
+use crate::ngx::phases::skip_rest_of_phase;
 use crate::ngx::request::{complex_value, complex_value_fresh, log};
 use crate::ngx::string::bytes;
 use crate::verdict::{mark_unmet, Verdicts};
@@ -64,7 +65,7 @@ pub unsafe extern "C" fn access_last_handler<L: Lookup>(r: *mut ngx_http_request
     unsafe { run::<L>(r, Stage::Last) }
 }
 
-/// Rewrite and pre-access phases of a location: subrequests only.
+/// Rewrite phase of a location: subrequests only.
 ///
 /// # Safety
 /// Called by nginx's phase engine with a valid request.
@@ -73,14 +74,50 @@ pub unsafe extern "C" fn subrequest_handler<L: Lookup>(r: *mut ngx_http_request_
     unsafe { run::<L>(r, Stage::Subrequest) }
 }
 
-/// Server rewrite and rewrite phases, first: where the check applies with keys of
-/// `auth_jwt_key_request`, the keys are had (waiting for a fetch if need be, or for a refetch
-/// when the token's `kid` is new) before the location's `if`, `set` and `map` read `$jwt_*`,
-/// as they read them with key files.
+/// Pre-access phase of a location: subrequests only. A fetch of keys skips the rest of the
+/// phase: `limit_req` and `limit_conn` judge the client, and the fetch is the server's own
+/// request (one would also mark the client's request as already judged).
+///
+/// # Safety
+/// Called by nginx's phase engine with a valid request.
+pub unsafe extern "C" fn subrequest_preaccess_handler<L: Lookup>(
+    r: *mut ngx_http_request_t,
+) -> ngx_int_t {
+    // SAFETY: nginx passes the request being processed.
+    if unsafe { r.as_ref() }.is_some_and(|r| !ptr::eq(r, r.main) && is_fetch(r)) {
+        return NGX_OK as ngx_int_t;
+    }
+    // SAFETY: as this function's.
+    unsafe { run::<L>(r, Stage::Subrequest) }
+}
+
+/// Rewrite phase, first: where the check applies with keys of `auth_jwt_key_request`, the
+/// keys are had (waiting for a fetch if need be, or for a refetch when the token's `kid` is
+/// new) before the location's `if`, `set` and `map` read `$jwt_*`, as they read them with key
+/// files.
 ///
 /// # Safety
 /// Called by nginx's phase engine with a valid request.
 pub unsafe extern "C" fn keys_handler<L: Lookup>(r: *mut ngx_http_request_t) -> ngx_int_t {
+    // SAFETY: as this function's.
+    unsafe { keys::<L>(r, false) }
+}
+
+/// Server rewrite phase, first: as `keys_handler`, for a server whose own `if`, `set` or
+/// `return` may read `$jwt_*` (a server without them does not make the requests of its
+/// locations, `auth_jwt off` ones included, wait). A fetch of keys skips the server's
+/// rewrite directives: they judge the client, and the fetch is the server's own request.
+///
+/// # Safety
+/// Called by nginx's phase engine with a valid request.
+pub unsafe extern "C" fn keys_server_handler<L: Lookup>(r: *mut ngx_http_request_t) -> ngx_int_t {
+    // SAFETY: as this function's.
+    unsafe { keys::<L>(r, true) }
+}
+
+/// # Safety
+/// `r` is the request nginx's phase engine is running.
+unsafe fn keys<L: Lookup>(r: *mut ngx_http_request_t, server: bool) -> ngx_int_t {
     let declined = NGX_DECLINED as ngx_int_t;
     // SAFETY: nginx passes the request being processed.
     let Some(r) = (unsafe { r.as_mut() }) else {
@@ -89,7 +126,14 @@ pub unsafe extern "C" fn keys_handler<L: Lookup>(r: *mut ngx_http_request_t) -> 
     let Some(conf) = L::conf(r) else {
         return declined;
     };
-    if !conf.loc.auth.as_ref().is_some_and(|a| a.fetched.is_some()) || is_fetch(r) {
+    if is_fetch(r) {
+        if server {
+            skip_rest_of_phase(r);
+        }
+        return declined;
+    }
+    let fetched = conf.loc.auth.as_ref().is_some_and(|a| a.fetched.is_some());
+    if !fetched || server && !conf.main.has_rewrites(r) {
         return declined;
     }
     let Some(verdicts) = Verdicts::of::<L>(r, &conf) else {

@@ -528,6 +528,17 @@ impl Fetch {
                     }
                 }
             }
+            // Refused by this server, not by the provider (the key location's own rules, which
+            // a client's request may trip): not the provider's failure, so no back-off for
+            // every request.
+            Err(why) if sr.upstream.is_null() => {
+                zone.finish(i, id, self.start, now, Finish::Abandoned);
+                log(
+                    sr,
+                    NGX_LOG_WARN,
+                    format_args!("auth_jwt: keys: {why}, from this server, not the provider"),
+                );
+            }
             Err(why) => {
                 zone.finish(i, id, self.start, now, Finish::Failed);
                 let then = zone

@@ -158,6 +158,8 @@ impl Zone {
     /// fetch, with the value that later releases it. `refetch`: for an unknown `kid`.
     pub fn claim(&self, i: usize, id: u64, now: u64, refetch: bool) -> Option<u64> {
         let head = self.heads.get(i)?;
+        // Under the lock: the slot cannot be given to another source meanwhile.
+        let _guard = self.lock()?;
         let s = self.snapshot(i, id, now)?;
         let allowed = if refetch {
             s.may_refetch(now)

@@ -16,14 +16,17 @@ use ngx::http::{
     HttpModule, HttpModuleLocationConf, HttpModuleMainConf, HttpModuleServerConf, NgxHttpCoreModule,
 };
 
-use crate::access::{access_handler, access_last_handler, keys_handler, subrequest_handler};
+use crate::access::{
+    access_handler, access_last_handler, keys_handler, keys_server_handler, subrequest_handler,
+    subrequest_preaccess_handler,
+};
 use crate::conf::{LocConf, Lookup, MainConf, MergeCtx, MergeError, SrvConf, UrlParts};
 use crate::directives::COMMANDS;
 use crate::headers::{install_header_filter, strip_handler, strip_handler_redirected};
 use crate::key_zone::{Zone, SLOTS, ZONE_SIZE};
 use crate::ngx::conf::{log_at, ConfArgs};
 use crate::ngx::guard::guard;
-use crate::ngx::phases::{add_handler, add_handler_last};
+use crate::ngx::phases::{add_handler, add_handler_last, module_index, Handler};
 use crate::ngx::pool::pool_box;
 use crate::ngx::shm::add_zone;
 
@@ -212,6 +215,10 @@ fn install(cf: NonNull<ngx_conf_t>) -> Option<()> {
         return None;
     }
     main.key_zone = key_zone(cf, main.keys.requests())?;
+    // SAFETY: during postconfiguration `cf->cycle` is the cycle being configured.
+    if let Some(cycle) = unsafe { cfr.cycle.as_ref() } {
+        main.rewrite_index = module_index(cycle, "ngx_http_rewrite_module");
+    }
     if main.key_zone.is_some() {
         // SAFETY: once per configuration, from postconfiguration.
         unsafe { crate::key_request::install_body_filter() };
@@ -235,23 +242,31 @@ fn install(cf: NonNull<ngx_conf_t>) -> Option<()> {
         ngx_http_phases_NGX_HTTP_POST_READ_PHASE,
         strip_handler::<Module>,
     )?;
-    for phase in [
+    let keys: [Handler; 2] = [keys_server_handler::<Module>, keys_handler::<Module>];
+    for (phase, keys) in [
         ngx_http_phases_NGX_HTTP_SERVER_REWRITE_PHASE,
         ngx_http_phases_NGX_HTTP_REWRITE_PHASE,
-    ] {
+    ]
+    .into_iter()
+    .zip(keys)
+    {
         add_handler(cmcf, phase, strip_handler_redirected::<Module>)?;
         // Before the rewrite directives, which may read `$jwt_*`: the keys of a key request.
         if main.key_zone.is_some() {
-            add_handler(cmcf, phase, keys_handler::<Module>)?;
+            add_handler(cmcf, phase, keys)?;
         }
     }
     // Subrequests: before the location's `return`, and again after its `if` and `set`.
-    for phase in [
+    add_handler(
+        cmcf,
         ngx_http_phases_NGX_HTTP_REWRITE_PHASE,
+        subrequest_handler::<Module>,
+    )?;
+    add_handler(
+        cmcf,
         ngx_http_phases_NGX_HTTP_PREACCESS_PHASE,
-    ] {
-        add_handler(cmcf, phase, subrequest_handler::<Module>)?;
-    }
+        subrequest_preaccess_handler::<Module>,
+    )?;
     add_handler(
         cmcf,
         ngx_http_phases_NGX_HTTP_ACCESS_PHASE,

@@ -960,3 +960,99 @@ fn key_files_and_key_requests_are_used_together() {
         n.error_log()
     );
 }
+
+/// The fetch's request line and URI as written are its own: a shared `proxy_cache` keyed on
+/// `$request_uri` never stores the key set under a client's URI, and no client URI (nor a
+/// token in it) reaches the provider.
+#[test]
+fn the_fetch_has_its_own_request_line_and_uri() {
+    let p = Provider::start(Answer::ok(&oct_set(&["k1"])));
+    let http = format!(
+        "proxy_cache_path {{{{PREFIX}}}}/cache keys_zone=c:1m;\n{}",
+        server(&format!(
+            "proxy_cache c; proxy_cache_key \"$scheme$request_method$host$request_uri\";\n\
+             proxy_cache_valid 200 10m;\n\
+             proxy_set_header X-Original \"$request_uri|$request\";\n\
+             auth_jwt \"api\"; auth_jwt_key_request /jwks; auth_jwt_key_cache 1h;\n{}\n\
+             location / {{ {PROXY} }}",
+            key_location(&p)
+        ))
+    );
+    let n = Nginx::start(&http);
+    let valid = format!("Bearer {}", token("k1", "alice"));
+    assert_eq!(n.get("/warm", &[("Authorization", &valid)]).status, 200);
+    // A made-up kid refetches the set while the client asks for /steal?1.
+    let made_up = format!("Bearer {}", token("made-up", "mallory"));
+    assert_eq!(
+        n.get("/steal?1", &[("Authorization", &made_up)]).status,
+        401
+    );
+    let r = n.get("/steal?1", &[("Authorization", &valid)]);
+    assert_eq!(r.status, 200, "{r:?}");
+    assert!(
+        !r.body.contains("\"keys\""),
+        "the key set under the client's URI: {r:?}"
+    );
+    // The refetch was answered by nginx's cache, under the fetch's own key.
+    let seen = p.seen();
+    assert_eq!(seen.len(), 1, "{seen:?}");
+    for s in &seen {
+        let original: Vec<&str> = s
+            .headers
+            .iter()
+            .filter(|(k, _)| k == "x-original")
+            .map(|(_, v)| v.as_str())
+            .collect();
+        assert_eq!(original, ["/jwks|GET /jwks HTTP/1.0"], "{seen:?}");
+    }
+}
+
+/// The fetch is the server's own request: the server's rewrite directives and `limit_req`,
+/// which judge clients, do not apply to it, and it never spends a client's `limit_req`.
+#[test]
+fn the_clients_rules_do_not_apply_to_the_fetch() {
+    let p = Provider::start(Answer::ok(&oct_set(&["k1"])));
+    let http = format!(
+        "limit_req_zone $binary_remote_addr zone=one:1m rate=1r/m;\n{}",
+        server(&format!(
+            "limit_req zone=one; limit_req_status 429;\n\
+             if ($uri = /jwks) {{ return 403; }}\n\
+             auth_jwt \"api\"; auth_jwt_key_request /jwks; auth_jwt_key_cache 1h;\n{}\n\
+             location / {{ empty_gif; }}",
+            key_location(&p)
+        ))
+    );
+    let n = Nginx::start(&http);
+    let r = get(&n, &token("k1", "alice"));
+    assert_eq!(r.status, 200, "{r:?}\n{}", n.error_log());
+    assert_eq!(p.fetches(), 1);
+    // The client's second request within the minute is limited, fetch or no fetch.
+    let r = get(&n, &token("made-up", "alice"));
+    assert_eq!(r.status, 429, "{r:?}");
+}
+
+/// Where the server has no rewrite directives of its own, its locations that do not check
+/// tokens never wait for keys: a public location, and a provider served by the same server.
+#[test]
+fn unchecked_locations_never_wait_for_keys() {
+    let http = server(
+        "auth_jwt \"api\"; auth_jwt_key_request /jwks;\n\
+         location = /jwks { internal; proxy_pass http://127.0.0.1:{{PORT}}/idp/keys; }\n\
+         location /idp/ { auth_jwt off; alias {{PREFIX}}/idp/; }\n\
+         location = /health { auth_jwt off; empty_gif; }\n\
+         location / { empty_gif; }",
+    );
+    let n = Nginx::start_full("", &http, &[("idp/keys", &oct_set(&["k1"]))]);
+    let asked = Instant::now();
+    for _ in 0..3 {
+        assert_eq!(n.get("/health", &[]).status, 200);
+    }
+    assert!(
+        asked.elapsed() < Duration::from_secs(1),
+        "{:?}",
+        asked.elapsed()
+    );
+    // The key location proxies to this very server: its request is not held up either.
+    let r = get(&n, &token("k1", "alice"));
+    assert_eq!(r.status, 200, "{r:?}\n{}", n.error_log());
+}

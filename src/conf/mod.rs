@@ -183,6 +183,9 @@ pub struct MainConf {
     /// The shared zone of `auth_jwt_key_request`'s keys, added at postconfiguration when a
     /// key request is used.
     pub key_zone: Option<NonNull<ngx::ffi::ngx_shm_zone_t>>,
+    /// nginx's rewrite module's index (`ctx_index`), if nginx has it: whether a server has
+    /// rewrite directives of its own.
+    pub rewrite_index: Option<usize>,
     /// `server{}` blocks read so far, and a digest of each configuration file they are in.
     servers: Cell<u64>,
     file_digests: RefCell<HashMap<String, u64>>,
@@ -213,6 +216,21 @@ pub const DEFAULT_CACHE_SIZE: usize = 2 * 1024 * 1024;
 impl MainConf {
     pub fn cache_size(&self) -> usize {
         self.cache_size.unwrap_or(DEFAULT_CACHE_SIZE)
+    }
+
+    /// Whether `r`'s configuration (its server's, in the server rewrite phase) has rewrite
+    /// directives (`if`, `set`, `return`, `rewrite`) of its own; with no rewrite module, none.
+    pub fn has_rewrites(&self, r: &ngx_http_request_t) -> bool {
+        let Some(index) = self.rewrite_index else {
+            return false;
+        };
+        // SAFETY: `loc_conf` holds one configuration per HTTP module; the rewrite module's
+        // starts with `codes`, the array of its compiled directives, NULL where there are
+        // none (`ngx_http_rewrite_loc_conf_t`).
+        unsafe {
+            let conf = *r.loc_conf.add(index);
+            !conf.is_null() && !(*conf.cast::<*const c_void>()).is_null()
+        }
     }
 
     /// What identifies the `server{}` block starting at `pos` across reloads: its file, the

@@ -31,6 +31,7 @@ pub fn fetch(
     done: Done,
     data: *mut c_void,
 ) -> Option<()> {
+    let (uri_text, args_text) = (uri, args);
     let mut uri = pool_str(r.pool, uri.as_bytes())?;
     let mut args = pool_str(r.pool, args.as_bytes())?;
     // SAFETY: the pool is live; NULL or room for one record, written at once.
@@ -53,15 +54,21 @@ pub fn fetch(
     // SAFETY: on success nginx returns the new subrequest, not yet run.
     let sr = unsafe { sr.as_mut() }.filter(|_| rc == NGX_OK as ngx_int_t)?;
     // SAFETY: as above.
-    unsafe { without_client_input(sr, r) }
+    unsafe { without_client_input(sr, r, uri_text, args_text) }
 }
 
-/// Gives `sr` empty request headers (`$host` is then the server's name), no body, and
-/// variables of its own (nginx shares the parent's, cached values included).
+/// Gives `sr` empty request headers (`$host` is then the server's name), no body, variables
+/// of its own (nginx shares the parent's, cached values included), and a request line and
+/// URI as written that are `uri?args`'s, not the client's.
 ///
 /// # Safety
 /// `sr` is a subrequest of `r` that has not run yet.
-unsafe fn without_client_input(sr: &mut ngx_http_request_t, r: &ngx_http_request_t) -> Option<()> {
+unsafe fn without_client_input(
+    sr: &mut ngx_http_request_t,
+    r: &ngx_http_request_t,
+    uri: &str,
+    args: &str,
+) -> Option<()> {
     let count = NgxHttpCoreModule::main_conf(r)?.variables.nelts;
     // SAFETY: the pool is live; NULL or zeroed room for the values, "not yet evaluated".
     let variables = unsafe {
@@ -89,6 +96,15 @@ unsafe fn without_client_input(sr: &mut ngx_http_request_t, r: &ngx_http_request
         )
     };
     sr.request_body = ptr::null_mut();
+    // nginx copies the client's request line and URI as written (`$request`, `$request_uri`,
+    // the usual `proxy_cache_key`): the fetch's are its own.
+    let target = if args.is_empty() {
+        uri.to_owned()
+    } else {
+        format!("{uri}?{args}")
+    };
+    sr.unparsed_uri = pool_str(sr.pool, target.as_bytes())?;
+    sr.request_line = pool_str(sr.pool, format!("GET {target} HTTP/1.0").as_bytes())?;
     (rc == NGX_OK as ngx_int_t).then_some(())
 }
 
