@@ -11,6 +11,12 @@
 //!   `auth_request`, SSI or `mirror` enforces its own settings, and refuses with 401 (or the
 //!   403 of `auth_jwt_require ... error=403`: the answers `auth_request` understands, kept from
 //!   the location's `error_page`), never with a redirect.
+//!
+//! With keys of `auth_jwt_key_request`, the keys are had first, at the start of the server
+//! rewrite (for a server with rewrite directives of its own) and rewrite phases: the request
+//! waits there for a fetch when none are usable, so that `$jwt_*` read by `if`, `set` and
+//! `map` are what they are with key files. A fetch of keys (the server's own subrequest) skips
+//! the server's rewrite directives and the pre-access phase, which judge the client.
 
 use core::ptr;
 

@@ -52,6 +52,17 @@ pub struct Seen {
     pub at: Instant,
 }
 
+impl Seen {
+    /// The values of the header `name` (lowercase) the request carried.
+    pub fn header(&self, name: &str) -> Vec<&str> {
+        self.headers
+            .iter()
+            .filter(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+            .collect()
+    }
+}
+
 pub struct Provider {
     pub port: u16,
     answer: Arc<Mutex<Answer>>,
