@@ -229,8 +229,10 @@ fn check(
         return NGX_HTTP_INTERNAL_SERVER_ERROR as ngx_int_t;
     };
     // Keys fetched over HTTP: the request may have to wait for them.
-    if let Some(wait) = have_keys(r, conf, verdicts) {
-        return wait;
+    if auth.fetched.is_some() {
+        if let Some(wait) = have_keys(r, conf, verdicts) {
+            return wait;
+        }
     }
     match verdicts.outcome(r, loc) {
         Some(Ok(claims)) => match unmet_requirement(r, loc) {

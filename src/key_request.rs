@@ -351,8 +351,21 @@ pub fn refetch(r: &mut ngx_http_request_t, main: &MainConf, auth: &Auth) -> Opti
     wait.then(|| wait_for_keys(r, now, true)).flatten()
 }
 
+thread_local! {
+    /// How many times a request of this worker has started to wait for keys.
+    static SUSPENSIONS: core::cell::Cell<u64> = const { core::cell::Cell::new(0) };
+}
+
+/// A count that changes whenever a request of this worker waits for keys: a verdict judged
+/// when it had some value was judged with the request's keys of now while it keeps it (keys
+/// that changed meanwhile in the zone are taken by the next request).
+pub fn suspensions() -> u64 {
+    SUSPENSIONS.with(core::cell::Cell::get)
+}
+
 /// Makes `r` wait and look at the zone again shortly.
 fn wait_for_keys(r: &mut ngx_http_request_t, now: u64, refetched: bool) -> Option<ngx_int_t> {
+    SUSPENSIONS.with(|n| n.set(n.get().wrapping_add(1)));
     let w = match waiting(r) {
         Some(w) => w,
         None => {

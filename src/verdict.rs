@@ -17,7 +17,7 @@ use jwt_core::{Claims, Error, Reason, TokenCache};
 use ngx::ffi::ngx_http_request_t;
 
 use crate::conf::{Auth, LocConf, Lookup, MainConf, RequestConf};
-use crate::key_request::{keys_now, KeysNow};
+use crate::key_request::{keys_now, suspensions, KeysNow};
 use crate::ngx::pool::{pool_box_with, pool_find, pool_mark, pool_marked, Mark};
 use crate::ngx::request::{complex_value_raw, now};
 use crate::token::{find_token, usable, Found};
@@ -58,6 +58,9 @@ struct Ctx {
     /// The scope of the keys it was judged with: fetched keys change under a request that
     /// waits for them.
     scope: u64,
+    /// `key_request::suspensions()` when it was judged: unchanged, no request of the worker
+    /// has waited for keys since, so neither have the request's keys changed.
+    suspensions: u64,
     /// The token judged (request memory, valid for the request): a verdict is reused only
     /// for the same bytes, which a rewrite of `QUERY=` arguments could change.
     token: Option<(*const u8, usize)>,
@@ -129,19 +132,19 @@ impl Verdicts {
         }
         // SAFETY: every request points at its main request, which outlives its subrequests.
         let main: &'p ngx_http_request_t = unsafe { &*r.main };
-        let keys = keys_now(r, self.main, auth);
-        let scope = keys.scope();
         // SAFETY: the slot is the main request's, valid for the request; NULL or a `Ctx`
         // stored below.
         let slot = unsafe { &mut *self.slot.as_ptr() };
         // SAFETY: a non-NULL slot was written below and lives in the request's pool.
         if let Some(ctx) = unsafe { slot.cast::<Ctx>().as_ref() } {
             // Only query arguments and variables can change under a verdict (a rewrite, a
-            // `set`), and fetched keys; headers cannot.
-            if ptr::eq(ctx.auth, auth) && ctx.scope == scope && !auth.volatile {
+            // `set`), and fetched keys, once the request has waited for them; headers cannot.
+            if ptr::eq(ctx.auth, auth) && !auth.volatile && ctx.suspensions == suspensions() {
                 return Some(&ctx.verdict);
             }
         }
+        let keys = keys_now(r, self.main, auth);
+        let scope = keys.scope();
         // Headers do not change under a verdict, so without a query source or a variable the
         // `Auth` alone identifies it, and the token need not be looked for again.
         let query_token = auth.volatile.then(|| read_token(main, auth));
@@ -172,6 +175,7 @@ impl Verdicts {
                         Ctx {
                             auth,
                             scope,
+                            suspensions: suspensions(),
                             token,
                             verdict,
                         },
