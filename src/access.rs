@@ -163,11 +163,18 @@ fn have_keys(
     verdicts: Verdicts,
 ) -> Option<ngx_int_t> {
     let auth = conf.loc.auth.as_deref()?;
+    if verdicts.keys_had(conf.loc) {
+        return None;
+    }
     if let Some(wait) = prepare(r, conf.main, auth) {
         return Some(wait);
     }
     let unknown_kid = verdicts.verdict(r, conf.loc).is_some_and(|v| v.unknown_kid);
-    unknown_kid.then(|| refetch(r, conf.main, auth)).flatten()
+    if let Some(wait) = unknown_kid.then(|| refetch(r, conf.main, auth)).flatten() {
+        return Some(wait);
+    }
+    verdicts.set_keys_had(conf.loc);
+    None
 }
 
 /// # Safety

@@ -61,6 +61,9 @@ struct Ctx {
     /// `key_request::suspensions()` when it was judged: unchanged, no request of the worker
     /// has waited for keys since, so neither have the request's keys changed.
     suspensions: u64,
+    /// The request has had its keys (a key request's fetch started or found not needed)
+    /// since it was judged.
+    keys_had: Cell<bool>,
     /// The token judged (request memory, valid for the request): a verdict is reused only
     /// for the same bytes, which a rewrite of `QUERY=` arguments could change.
     token: Option<(*const u8, usize)>,
@@ -176,6 +179,7 @@ impl Verdicts {
                             auth,
                             scope,
                             suspensions: suspensions(),
+                            keys_had: Cell::new(false),
                             token,
                             verdict,
                         },
@@ -187,6 +191,29 @@ impl Verdicts {
         *slot = ctx.as_ptr().cast();
         // SAFETY: it lives until the request pool is destroyed.
         Some(unsafe { &ctx.as_ref().verdict })
+    }
+}
+
+impl Verdicts {
+    /// Whether `r`'s request has had the keys of `conf` since its verdict under them, with no
+    /// wait since: the key step need not run again (the access phase after the rewrite one).
+    pub fn keys_had(&self, conf: &LocConf) -> bool {
+        self.current(conf).is_some_and(|ctx| ctx.keys_had.get())
+    }
+
+    /// Records that `r`'s request has had the keys of `conf`, for `keys_had`.
+    pub fn set_keys_had(&self, conf: &LocConf) {
+        if let Some(ctx) = self.current(conf) {
+            ctx.keys_had.set(true);
+        }
+    }
+
+    /// The request's last verdict, if judged under `conf`'s `Auth` with no wait since.
+    fn current(&self, conf: &LocConf) -> Option<&Ctx> {
+        let auth = conf.auth.as_deref()?;
+        // SAFETY: the slot is the main request's; NULL or a `Ctx` in the request's pool.
+        let ctx = unsafe { (*self.slot.as_ptr()).cast::<Ctx>().as_ref() }?;
+        (ptr::eq(ctx.auth, auth) && ctx.suspensions == suspensions()).then_some(ctx)
     }
 }
 
