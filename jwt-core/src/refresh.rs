@@ -116,7 +116,9 @@ pub fn decide(
     }
     let age = now.saturating_sub(s.fetched_at);
     if age <= timing.cache_ms {
-        let ahead = age >= timing.cache_ms - timing.cache_ms / 4 || s.epoch != epoch;
+        // With no cache time there is nothing to refresh ahead of: every request fetches.
+        let due = timing.cache_ms > 0 && age >= timing.cache_ms - timing.cache_ms / 4;
+        let ahead = due || s.epoch != epoch;
         return Need::Ready {
             stale: false,
             refresh: ahead && may_fetch,
@@ -238,6 +240,14 @@ mod tests {
             ..s
         };
         assert_eq!(decide(&busy, 1002, 0, zero, None), Need::Wait);
+        // Keys of this very millisecond serve, and start no refresh of their own.
+        assert_eq!(
+            decide(&s, 1000, 0, zero, None),
+            Need::Ready {
+                stale: false,
+                refresh: false
+            }
+        );
     }
 
     #[test]
