@@ -70,6 +70,8 @@ write_nginx_conf "$dir/conf/nginx.conf" "$module" 'worker_processes 1;' <<EOF
     }
 EOF
 start_nginx "$dir"
+# The prefix and the provider's pid are those of now.
+# shellcheck disable=SC2064
 trap "\"\$nginx\" -p '$dir/' -c conf/nginx.conf -s stop 2>/dev/null || true; kill $provider 2>/dev/null || true" EXIT
 worker=$(pgrep -f "nginx: worker process" -P "$master" | head -n 1)
 
