@@ -448,13 +448,25 @@ fn cmd_key_file(conf: &mut LocConf, args: &mut ConfArgs) -> SetResult {
             ))
         }
     }
-    key_family(conf, KeyFamily::Plus, args)?;
     let path = args.full_name(1)?;
-    let source = KeySource::new(KeyOrigin::File { path }, "auth_jwt_key_file", args.pos());
-    conf.verify
-        .key_files
-        .get_or_insert_with(Vec::new)
-        .push(source);
+    plus_key(conf, KeyOrigin::File { path }, "auth_jwt_key_file", args)
+}
+
+/// Records a key source of the NGINX Plus family (`auth_jwt_key_file`,
+/// `auth_jwt_key_request`), repeatable, in the order written.
+fn plus_key(
+    conf: &mut LocConf,
+    origin: KeyOrigin,
+    directive: &'static str,
+    args: &ConfArgs,
+) -> SetResult {
+    key_family(conf, KeyFamily::Plus, args)?;
+    let list = match origin {
+        KeyOrigin::Request { .. } => &mut conf.verify.key_requests,
+        _ => &mut conf.verify.key_files,
+    };
+    let source = KeySource::new(origin, directive, args.pos());
+    list.get_or_insert_with(Vec::new).push(source);
     Ok(())
 }
 
@@ -472,16 +484,10 @@ fn cmd_key_request(conf: &mut LocConf, args: &mut ConfArgs) -> SetResult {
             uri.escape_debug()
         ));
     }
-    key_family(conf, KeyFamily::Plus, args)?;
     let origin = KeyOrigin::Request {
         uri: uri.to_owned(),
     };
-    let source = KeySource::new(origin, "auth_jwt_key_request", args.pos());
-    conf.verify
-        .key_requests
-        .get_or_insert_with(Vec::new)
-        .push(source);
-    Ok(())
+    plus_key(conf, origin, "auth_jwt_key_request", args)
 }
 
 /// `auth_jwt_key_cache time [stale=time]`: fetched keys serve `time` after their fetch, and

@@ -20,7 +20,7 @@ use crate::access::{
     access_handler, access_last_handler, keys_handler, keys_server_handler, subrequest_handler,
     subrequest_preaccess_handler,
 };
-use crate::conf::{LocConf, Lookup, MainConf, MergeCtx, MergeError, SrvConf, UrlParts};
+use crate::conf::{LocConf, Lookup, MainConf, MergeCtx, MergeError, ServerPos, SrvConf, UrlParts};
 use crate::directives::COMMANDS;
 use crate::headers::{install_header_filter, strip_handler, strip_handler_redirected};
 use crate::key_zone::{Zone, SLOTS, ZONE_SIZE};
@@ -113,8 +113,8 @@ unsafe extern "C" fn create_srv_conf(cf: *mut ngx_conf_t) -> *mut c_void {
     let (pool, pos) = unsafe { (cf.as_ref().pool, ConfArgs::new(cf).pos()) };
     // SAFETY: as above; the http block's configuration exists by then.
     let position = match Module::main_conf(unsafe { cf.as_ref() }) {
-        Some(main) => main.server_position(&pos),
-        None => pos.to_string(),
+        Some(main) => main.server_position(pos),
+        None => ServerPos { pos, rank: 0 },
     };
     let srv = SrvConf {
         position,

@@ -78,6 +78,14 @@ impl KeySource {
     }
 }
 
+/// Where a `server{}` block starts, and its rank among the configuration's server blocks:
+/// with a URI, what identifies an `auth_jwt_key_request` source.
+#[derive(Clone, Default)]
+pub struct ServerPos {
+    pub pos: Pos,
+    pub rank: u64,
+}
+
 /// Every key directive of a configuration and the keys read from them.
 #[derive(Default)]
 pub struct KeyRegistry {
@@ -93,6 +101,8 @@ pub struct KeyRegistry {
     requests: RefCell<Vec<u64>>,
     /// How many `Auth`s with key requests were compiled.
     fetched: Cell<u64>,
+    /// A digest of each configuration file holding a server with a key request.
+    file_digests: RefCell<HashMap<String, u64>>,
 }
 
 /// A key set parsed, or why it could not be.
@@ -126,6 +136,21 @@ impl KeyRegistry {
         if !ids.contains(&id) {
             ids.push(id);
         }
+    }
+
+    /// A digest of the contents of configuration file `path` (read once); 0 when it cannot
+    /// be read.
+    pub fn file_digest(&self, path: &str) -> u64 {
+        use std::hash::{Hash as _, Hasher as _};
+        *self
+            .file_digests
+            .borrow_mut()
+            .entry(path.to_owned())
+            .or_insert_with(|| {
+                let mut hasher = std::collections::hash_map::DefaultHasher::new();
+                std::fs::read(path).unwrap_or_default().hash(&mut hasher);
+                hasher.finish()
+            })
     }
 
     /// A new id for an `Auth` with key requests.

@@ -8,10 +8,9 @@ mod keys;
 mod settings;
 mod verify;
 
-use core::cell::{Cell, RefCell};
+use core::cell::Cell;
 use core::ffi::c_void;
 use core::ptr::NonNull;
-use std::collections::HashMap;
 use std::rc::Rc;
 
 use jwt_core::SourceKind;
@@ -19,7 +18,7 @@ use ngx::ffi::ngx_http_request_t;
 
 use crate::ngx::conf::{ComplexValue, Pos};
 
-pub use keys::{KeyOrigin, KeyRegistry, KeySource};
+pub use keys::{KeyOrigin, KeyRegistry, KeySource, ServerPos};
 use settings::settings;
 pub use settings::{At, MergeError, Warnings};
 pub use verify::{Auth, FetchSource, Fetched, KeyFamily, Tokens, VerifyConf, DEFAULT_KEY_CACHE};
@@ -120,9 +119,9 @@ pub struct SrvConf {
     /// Names of the `JWT-*` headers that are token sources somewhere in the server, which are
     /// kept: exactly these names, in any case.
     pub source_headers: Vec<Vec<u8>>,
-    /// Which `server{}` block this is (see `MainConf::server_position`): with a URI, it
-    /// identifies an `auth_jwt_key_request` source, whose subrequest this server answers.
-    pub position: String,
+    /// Which `server{}` block this is: with a URI, it identifies an `auth_jwt_key_request`
+    /// source, whose subrequest this server answers.
+    pub position: ServerPos,
 }
 
 impl SrvConf {
@@ -188,7 +187,6 @@ pub struct MainConf {
     pub rewrite_index: Option<usize>,
     /// `server{}` blocks read so far, and a digest of each configuration file they are in.
     servers: Cell<u64>,
-    file_digests: RefCell<HashMap<String, u64>>,
 }
 
 /// One `auth_jwt_claim_set` or `auth_jwt_header_set`: a variable holding the value at a path
@@ -233,28 +231,12 @@ impl MainConf {
         }
     }
 
-    /// What identifies the `server{}` block starting at `pos` across reloads: its file, the
-    /// file's contents, its line and its rank among the configuration's server blocks. Keys
-    /// fetched for a server are kept over a reload only while all of these stay the same: an
-    /// edit of the file (its key location pointed elsewhere, servers reordered) starts afresh.
-    pub fn server_position(&self, pos: &Pos) -> String {
+    /// The `server{}` block starting at `pos`, ranked in the order blocks are read.
+    pub fn server_position(&self, pos: Pos) -> ServerPos {
         let rank = self.servers.get();
         self.servers.set(rank + 1);
-        let digest = *self
-            .file_digests
-            .borrow_mut()
-            .entry(pos.file.clone())
-            .or_insert_with(|| file_digest(&pos.file));
-        format!("{pos}#{rank}@{digest:016x}")
+        ServerPos { pos, rank }
     }
-}
-
-/// A digest of a file's contents; 0 when it cannot be read.
-fn file_digest(path: &str) -> u64 {
-    use std::hash::{Hash as _, Hasher as _};
-    let mut hasher = std::collections::hash_map::DefaultHasher::new();
-    std::fs::read(path).unwrap_or_default().hash(&mut hasher);
-    hasher.finish()
 }
 
 impl LocConf {

@@ -15,7 +15,7 @@ use jwt_core::{Algorithm, KeySet, Policy, Source, SourceKind};
 use crate::ngx::conf::{ComplexValue, Pos};
 use crate::token::describe_source;
 
-use super::keys::{scope_of, KeyRegistry, KeySource};
+use super::keys::{scope_of, KeyRegistry, KeySource, ServerPos};
 use super::settings::{settings, At, MergeError, Warnings};
 
 settings! {
@@ -164,7 +164,7 @@ impl VerifyConf {
         &self,
         chosen: Vec<Rc<KeySource>>,
         keys: &KeyRegistry,
-        server: &str,
+        server: &ServerPos,
         warnings: &mut Warnings,
     ) -> Result<Option<Rc<Auth>>, MergeError> {
         let (requests, chosen): (Vec<_>, Vec<_>) =
@@ -320,11 +320,15 @@ fn default_sources() -> &'static [Source] {
 }
 
 /// A key request as a server uses it: the URI splits at `?` into the subrequest's URI and
-/// arguments, and the server block (its file and line) and the URI identify the source.
-fn fetch_source(server: &str, uri: &str, keys: &KeyRegistry) -> FetchSource {
+/// arguments. The source is the URI and the server block: its file, the file's contents, its
+/// line and its rank. Keys fetched for it are kept over a reload only while all of these stay
+/// the same: an edit of the file (its key location pointed elsewhere, servers reordered)
+/// starts afresh.
+fn fetch_source(server: &ServerPos, uri: &str, keys: &KeyRegistry) -> FetchSource {
     use std::hash::{Hash as _, Hasher as _};
     let mut hasher = std::collections::hash_map::DefaultHasher::new();
-    (server, uri).hash(&mut hasher);
+    let ServerPos { pos, rank } = server;
+    (&pos.file, pos.line, rank, keys.file_digest(&pos.file), uri).hash(&mut hasher);
     // 0 marks a free slot.
     let id = hasher.finish().max(1);
     keys.register_request(id);

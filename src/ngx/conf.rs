@@ -16,7 +16,7 @@ use super::pool::pool_str;
 use super::string::bytes;
 
 /// Where a directive was written, for errors reported after parsing (at merge).
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Default)]
 pub struct Pos {
     pub file: String,
     pub line: usize,
