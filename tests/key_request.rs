@@ -1032,3 +1032,39 @@ fn unchecked_locations_never_wait_for_keys() {
     let r = get(&n, &token("k1", "alice"));
     assert_eq!(r.status, 200, "{r:?}\n{}", n.error_log());
 }
+
+/// Several key requests at one level, one with arguments, under an `auth_jwt_key_cache`
+/// inherited from `http{}`: the keys of both serve, each source is fetched once, and the
+/// arguments reach the provider.
+#[test]
+fn several_key_requests_at_one_level_are_used_together() {
+    let a = Provider::start(Answer::ok(&oct_set(&["a1"])));
+    let b = Provider::start(Answer::ok(&oct_set(&["b1"])));
+    let http = format!(
+        "auth_jwt_key_cache 1h;\n{}",
+        server(&format!(
+            "auth_jwt \"api\"; auth_jwt_key_request /jwks-a; auth_jwt_key_request /jwks-b?tenant=t1;\n\
+             location = /jwks-a {{ internal; proxy_pass http://127.0.0.1:{}/keys; }}\n\
+             location = /jwks-b {{ internal; proxy_pass http://127.0.0.1:{}/keys; }}\n\
+             location / {{ empty_gif; }}",
+            a.port, b.port
+        ))
+    );
+    let n = Nginx::start(&http);
+    for _ in 0..3 {
+        assert_eq!(
+            get(&n, &token("a1", "alice")).status,
+            200,
+            "{}",
+            n.error_log()
+        );
+        assert_eq!(
+            get(&n, &token("b1", "bob")).status,
+            200,
+            "{}",
+            n.error_log()
+        );
+    }
+    assert_eq!((a.fetches(), b.fetches()), (1, 1));
+    assert_eq!(b.seen()[0].line, "GET /keys?tenant=t1 HTTP/1.0");
+}
