@@ -280,6 +280,8 @@ struct Waiting {
     since: u64,
     /// It waited for a refetch already: an unknown `kid` makes it wait once, not again.
     refetched: bool,
+    /// It started a fetch of its own and waited for it.
+    started: bool,
     polls: u32,
     resume: Resume,
 }
@@ -306,7 +308,7 @@ pub fn prepare(r: &mut ngx_http_request_t, main: &MainConf, auth: &Auth) -> Opti
     let fetched = auth.fetched.as_ref()?;
     let zone = zone(main)?;
     let now = now_ms();
-    let mut wait = false;
+    let (mut wait, mut started) = (false, false);
     for source in &fetched.sources {
         let Some(i) = zone.slot_of(source.id, now) else {
             continue;
@@ -318,15 +320,21 @@ pub fn prepare(r: &mut ngx_http_request_t, main: &MainConf, auth: &Auth) -> Opti
             Need::Ready { refresh: true, .. } => {
                 start(r, zone, i, source, fetched, now, false);
             }
+            // A request whose own fetch ended without keys and without a failure to back off
+            // from (refused by this server, abandoned) does not start another: it would loop.
+            Need::Fetch if waiting(r).is_some_and(|w| w.started) => {}
             // If another request won the claim, its fetch is the one to wait for.
-            Need::Fetch => {
-                wait |= start(r, zone, i, source, fetched, now, false) != Started::Failed
-            }
+            Need::Fetch => match start(r, zone, i, source, fetched, now, false) {
+                Started::Yes => (wait, started) = (true, true),
+                Started::Claimed => wait = true,
+                Started::Failed => {}
+            },
             Need::Wait => wait = true,
             Need::Ready { .. } | Need::Unavailable => {}
         }
     }
-    wait.then(|| wait_for_keys(r, now, false)).flatten()
+    wait.then(|| wait_for_keys(r, now, Waited::Fetch { started }))
+        .flatten()
 }
 
 /// For a token whose `kid` none of `auth`'s keys has: fetches the sources again (each at most
@@ -348,7 +356,8 @@ pub fn refetch(r: &mut ngx_http_request_t, main: &MainConf, auth: &Auth) -> Opti
                 .snapshot(i, source.id, now)
                 .is_some_and(|s| s.fetching(now));
     }
-    wait.then(|| wait_for_keys(r, now, true)).flatten()
+    wait.then(|| wait_for_keys(r, now, Waited::Refetch))
+        .flatten()
 }
 
 thread_local! {
@@ -364,7 +373,7 @@ pub fn suspensions() -> u64 {
 }
 
 /// Makes `r` wait and look at the zone again shortly.
-fn wait_for_keys(r: &mut ngx_http_request_t, now: u64, refetched: bool) -> Option<ngx_int_t> {
+fn wait_for_keys(r: &mut ngx_http_request_t, now: u64, why: Waited) -> Option<ngx_int_t> {
     SUSPENSIONS.with(|n| n.set(n.get().wrapping_add(1)));
     let w = match waiting(r) {
         Some(w) => w,
@@ -373,6 +382,7 @@ fn wait_for_keys(r: &mut ngx_http_request_t, now: u64, refetched: bool) -> Optio
                 r: ptr::from_ref(r),
                 since: now,
                 refetched: false,
+                started: false,
                 polls: 0,
                 resume: Resume::new(),
             };
@@ -385,11 +395,22 @@ fn wait_for_keys(r: &mut ngx_http_request_t, now: u64, refetched: bool) -> Optio
     if now.saturating_sub(w.since) > WAIT_LIMIT_MS {
         return None;
     }
-    w.refetched |= refetched;
+    match why {
+        Waited::Refetch => w.refetched = true,
+        Waited::Fetch { started } => w.started |= started,
+    }
     let ms = (POLL_MS << w.polls.min(8)).min(POLL_MAX_MS);
     w.polls += 1;
     w.resume.after(r, ms);
     Some(NGX_DONE as ngx_int_t)
+}
+
+/// What a request waits for.
+enum Waited {
+    /// Keys where none serve; `started`: by a fetch it started itself.
+    Fetch { started: bool },
+    /// A refetch for its token's unknown `kid`.
+    Refetch,
 }
 
 #[derive(PartialEq, Eq)]

@@ -1068,3 +1068,30 @@ fn several_key_requests_at_one_level_are_used_together() {
     assert_eq!((a.fetches(), b.fetches()), (1, 1));
     assert_eq!(b.seen()[0].line, "GET /keys?tenant=t1 HTTP/1.0");
 }
+
+/// A fetch this server refuses itself (a rule of the key location) is not the provider's
+/// failure: a `[warn]` line says so, and the next request tries again, with no back-off.
+#[test]
+fn a_fetch_this_server_refuses_is_not_the_providers_failure() {
+    let http = server(
+        "auth_jwt \"api\"; auth_jwt_key_request /jwks; auth_jwt_key_cache 1h;\n\
+         location = /jwks { internal; return 403; }\n\
+         location / { add_header X-Jwt-Error $jwt_error always; empty_gif; }",
+    );
+    let n = Nginx::start(&http);
+    for _ in 0..2 {
+        let r = get(&n, &token("k1", "alice"));
+        assert_eq!(r.status, 500, "{r:?}");
+        assert_eq!(r.header("x-jwt-error"), Some("keys_unavailable"));
+    }
+    // The first request's fetch, then its refetch for the kid; the second request's fetch:
+    // no back-off, and no request starting fetch after fetch while it waits.
+    let lines = fetch_lines(&n);
+    assert_eq!(lines.len(), 3, "{lines:#?}");
+    for line in &lines {
+        assert!(
+            line.contains("[warn]") && line.contains("answered 403, not 200, from this server"),
+            "{line}"
+        );
+    }
+}
