@@ -6,9 +6,12 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 log() { printf '==> %s\n' "$*" >&2; }
 die() { printf 'error: %s\n' "$*" >&2; exit 1; }
 
-# Installs the Debian packages given that are not installed yet (one `apt-get update` first).
+# Installs the Debian packages given that are not installed yet (one `apt-get update` first);
+# with --no-install-recommends first, without the packages they recommend (a browser's
+# recommendations bring desktop daemons a test has no use for).
 need_packages() {
-    local missing=()
+    local missing=() flags=()
+    if [ "${1:-}" = --no-install-recommends ]; then flags+=("$1"); shift; fi
     for p in "$@"; do
         dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
     done
@@ -18,7 +21,7 @@ need_packages() {
     [ "$(id -u)" -eq 0 ] || sudo="sudo"
     log "installing ${missing[*]}"
     $sudo apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${flags[@]}" "${missing[@]}" >/dev/null
 }
 
 # What building the module needs: bindgen's libclang and the libraries nginx links.
@@ -38,6 +41,25 @@ need_pyjwt() {
         need_packages python3-jwt python3-cryptography
     fi
     "$py" -c "$check" || die "PyJWT or cryptography is not importable by $py"
+}
+
+# Headless Chromium and its chromedriver, from Debian's packages, with a font for the
+# screenshots; fails (without exiting) where they cannot be installed.
+need_chromium() {
+    (need_packages --no-install-recommends chromium chromium-driver fonts-liberation) || return 1
+    command -v chromium >/dev/null && command -v chromedriver >/dev/null
+}
+
+# Selenium, to drive Chromium from Python: from PyPI, or Debian's package where pip is refused.
+need_selenium() {
+    local py=${PYTHON:-python3}
+    "$py" -c 'import selenium' 2>/dev/null && return 0
+    log "installing Selenium for $py"
+    if ! "$py" -m pip install -q selenium 2>/dev/null; then
+        # Debian's own python3 refuses pip (PEP 668); there it is a Debian package.
+        need_packages python3-selenium
+    fi
+    "$py" -c 'import selenium' || die "Selenium is not importable by $py"
 }
 
 # A load test's setup: wrk, PyJWT, and the release module with the nginx it was built for,
