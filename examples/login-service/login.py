@@ -51,6 +51,8 @@ import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 COOKIE = "auth"
+# The revocation API is nginx on this host or the local network: never through an HTTP proxy.
+NO_PROXY = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 PBKDF2_ITERATIONS = 200_000
 # A URL a browser may be sent back to: no control character, space or backslash anywhere.
 URL_CHARS = re.compile(r"^[\x21-\x7e]+$")
@@ -196,7 +198,7 @@ def revoke(url: str, sub: str, timeout: float = 5.0):
     request = urllib.request.Request(url, data=body, method="POST",
                                      headers={"Content-Type": "application/json"})
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
+        with NO_PROXY.open(request, timeout=timeout) as response:
             answer = response.read(4096).decode(errors="replace")
             if response.status != 200:
                 return f"the revocation API answered {response.status}: {answer[:200]}"
