@@ -3,8 +3,10 @@
 # starts the nginx this module was built against on 127.0.0.1 with real tokens,
 # scripts/perf/instructions.sh --check (the release module under callgrind: a request served from
 # the cache allocates nothing on the heap; a unique RS256 token costs at most 1.2 times its
-# RSA verification in instructions), and every fuzz target built and run for a few seconds
-# (scripts/test/fuzz.sh), so that the harness cannot fall behind the core's API.
+# RSA verification in instructions), every fuzz target built and run for a few seconds
+# (scripts/test/fuzz.sh), so that the harness cannot fall behind the core's API, and "log out
+# everywhere" in headless Chromium (scripts/test/browser.sh; skipped, saying so, where Chromium
+# cannot be installed).
 #
 #   scripts/test.sh            # lint (fmt, clippy -D warnings, no import cycle) and every
 #                              # test: what CI runs
@@ -35,6 +37,8 @@ log "cargo build (nginx 1.28.3 and the module on first run)"
 cargo build --workspace --all-targets
 log "cargo test"
 cargo test --workspace --tests --benches
+log "browser test: log out everywhere in headless Chromium"
+bash scripts/test/browser.sh
 log "instructions per request (release, callgrind)"
 bash scripts/perf/instructions.sh --check
 log "fuzz targets: each built and run for 5 s"
