@@ -300,7 +300,7 @@ fn key_zone(
         return None;
     }
     let tag = ptr::addr_of!(ngx_http_auth_jwt_module).cast();
-    add_zone(cf, "auth_jwt_keys", ZONE_SIZE, tag, Zone::init).map(Some)
+    add_zone(cf, "auth_jwt_keys", ZONE_SIZE, tag, Zone::init, ptr::null()).map(Some)
 }
 
 /// Makes the variables whose cached value would mislead the module non-cacheable (see
