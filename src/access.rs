@@ -460,6 +460,7 @@ fn describe(reason: Reason) -> &'static str {
         Reason::Claim => "a required claim is missing or invalid",
         Reason::Require => "the token does not meet a requirement of this location",
         Reason::KeysUnavailable => "the keys are unavailable",
+        Reason::Revoked => "the token has been revoked",
     }
 }
 

@@ -20,6 +20,9 @@ use crate::conf::{
     MainConf, Realm, Require, Tokens, DEFAULT_KEY_CACHE,
 };
 use crate::ngx::conf::{run_setter, ConfArgs};
+use crate::ngx::shm::add_zone;
+use crate::revocation::zone::capacity;
+use crate::revocation::{init_zone, state, ZoneConf, DEFAULT_TTL, TAG};
 
 /// `http`, `server` and `location`.
 const ANY_LEVEL: u32 = NGX_HTTP_MAIN_CONF | NGX_HTTP_SRV_CONF | NGX_HTTP_LOC_CONF;
@@ -75,7 +78,7 @@ macro_rules! main_command {
 }
 
 /// The module's directives; nginx only reads this table.
-pub static mut COMMANDS: [ngx_command_t; 27] = [
+pub static mut COMMANDS: [ngx_command_t; 30] = [
     loc_command!(
         "auth_jwt_enabled",
         ANY_LEVEL_IF | NGX_CONF_TAKE1,
@@ -167,7 +170,22 @@ pub static mut COMMANDS: [ngx_command_t; 27] = [
         ANY_LEVEL | NGX_HTTP_LMT_CONF | NGX_CONF_1MORE,
         cmd_require
     ),
+    loc_command!(
+        "auth_jwt_revocation",
+        ANY_LEVEL | NGX_CONF_TAKE1,
+        cmd_revocation
+    ),
+    loc_command!(
+        "auth_jwt_revocation_api",
+        NGX_HTTP_LOC_CONF | NGX_CONF_TAKE1,
+        cmd_revocation_api
+    ),
     main_command!("auth_jwt_cache", NGX_CONF_TAKE1, cmd_cache),
+    main_command!(
+        "auth_jwt_revocation_zone",
+        NGX_CONF_1MORE,
+        cmd_revocation_zone
+    ),
     main_command!("auth_jwt_claim_set", NGX_CONF_2MORE, cmd_claim_set),
     main_command!("auth_jwt_header_set", NGX_CONF_2MORE, cmd_header_set),
     ngx_command_t::empty(),
@@ -684,6 +702,114 @@ fn cmd_cache(conf: &mut MainConf, args: &mut ConfArgs) -> SetResult {
     };
     set_once(&mut conf.cache_size, size)
 }
+
+/// `auth_jwt_revocation NAME | off`: valid tokens are checked against the zone's list.
+fn cmd_revocation(conf: &mut LocConf, args: &mut ConfArgs) -> SetResult {
+    let name = utf8_arg(args, 1)?;
+    let value = (name != "off").then(|| name.to_owned());
+    let pos = args.pos();
+    set_once(&mut conf.verify.revocation, At { value, pos })
+}
+
+/// `auth_jwt_revocation_api NAME`: the location answers the zone's API.
+fn cmd_revocation_api(conf: &mut LocConf, args: &mut ConfArgs) -> SetResult {
+    let value = utf8_arg(args, 1)?.to_owned();
+    let pos = args.pos();
+    set_once(&mut conf.api_name, At { value, pos })
+}
+
+/// `auth_jwt_revocation_zone zone=NAME:SIZE [state=FILE] [ttl=TIME]`: declares a revocation
+/// list in shared memory, and reads its state file now, so that `nginx -t` names a file that
+/// cannot be used.
+fn cmd_revocation_zone(conf: &mut MainConf, args: &mut ConfArgs) -> SetResult {
+    let (mut zone, mut state, mut ttl) = (None, None, None);
+    for i in 1..args.len() {
+        let arg = args.get(i).unwrap_or(&[]).to_vec();
+        if let Some(value) = arg.strip_prefix(b"zone=") {
+            let invalid = || {
+                format!(
+                    "invalid zone \"{}\", it must be zone=NAME:SIZE",
+                    String::from_utf8_lossy(value)
+                )
+            };
+            let at = value.iter().rposition(|&b| b == b':').ok_or_else(invalid)?;
+            let (name, size) = (
+                value.get(..at).unwrap_or(&[]),
+                value.get(at + 1..).unwrap_or(&[]),
+            );
+            let name = std::str::from_utf8(name)
+                .ok()
+                .filter(|n| !n.is_empty())
+                .ok_or_else(invalid)?;
+            let size = args.parse_size_of(size).map_err(|_| invalid())?;
+            set_once(&mut zone, (name.to_owned(), size))?;
+        } else if let Some(path) = arg.strip_prefix(b"state=") {
+            let path = args.full_name_of(path)?;
+            set_once(&mut state, path)?;
+        } else if arg.starts_with(b"ttl=") {
+            let secs = args.parse_time_in(i, b"ttl=".len())?;
+            if secs == 0 {
+                return Err("needs a \"ttl=\" longer than 0".into());
+            }
+            set_once(
+                &mut ttl,
+                i64::try_from(secs).map_err(|_| "has a \"ttl=\" too long")?,
+            )?;
+        } else {
+            return Err(format!(
+                "invalid parameter \"{}\"",
+                String::from_utf8_lossy(&arg).escape_debug()
+            ));
+        }
+    }
+    let (name, size) = zone.ok_or("needs \"zone=NAME:SIZE\"")?;
+    if conf.revocation_zone(&name).is_some() {
+        return Err(format!("declares zone \"{name}\" again"));
+    }
+    let min = MIN_REVOCATION_ZONE;
+    if capacity(size) < capacity(min) {
+        return Err(format!(
+            "zone \"{name}\" is too small, it must be at least {}k",
+            min / 1024
+        ));
+    }
+    let loaded = match &state {
+        Some(path) => state::load(path)?,
+        None => Vec::new(),
+    };
+    if loaded.len() > capacity(size) {
+        return Err(format!(
+            "zone \"{name}\" holds {} entries, fewer than its state file's {}",
+            capacity(size),
+            loaded.len()
+        ));
+    }
+    let mut record = Box::new(ZoneConf {
+        name,
+        size,
+        state,
+        ttl: ttl.unwrap_or(DEFAULT_TTL),
+        loaded,
+        shm: None,
+    });
+    let arg: *const ZoneConf = &*record;
+    // The record keeps its address in the `Box` while the configuration lives.
+    let shm = add_zone(
+        args.cf(),
+        &record.name,
+        size,
+        &TAG as *const u8 as *const c_void,
+        init_zone,
+        arg.cast(),
+    )
+    .ok_or_else(|| format!("cannot declare zone \"{}\"", record.name))?;
+    record.shm = Some(shm);
+    conf.revocation_zones.push(record);
+    Ok(())
+}
+
+/// The smallest revocation zone: 64 entries.
+const MIN_REVOCATION_ZONE: usize = 16 * 1024;
 
 fn set_once<T>(slot: &mut Option<T>, value: T) -> SetResult {
     if slot.is_some() {

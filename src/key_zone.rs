@@ -11,10 +11,13 @@
 //! When to fetch is decided by `jwt_core::refresh`, apart from nginx, and tested there.
 
 use core::cell::UnsafeCell;
+use core::ffi::c_void;
 use core::sync::atomic::{AtomicPtr, AtomicU64, AtomicUsize, Ordering};
 
 use jwt_core::refresh::{Snapshot, LEASE_MS};
-use ngx::ffi::{ngx_pid, ngx_shmtx_lock, ngx_shmtx_t, ngx_shmtx_unlock, ngx_slab_pool_t};
+use ngx::ffi::{ngx_pid, ngx_slab_pool_t};
+
+use crate::ngx::shm::ShmLock;
 
 /// Key sources a zone holds; a configuration may name at most this many.
 pub const SLOTS: usize = 64;
@@ -82,7 +85,7 @@ impl Zone {
     /// `addr` is as for `at`. Called by the master before this configuration's workers start;
     /// the workers of the previous one may read the zone meanwhile, and see only atomic writes
     /// (a cleared zone reads as empty).
-    pub unsafe fn init(addr: *mut u8, pool: *mut ngx_slab_pool_t, reused: bool) {
+    pub unsafe fn init(addr: *mut u8, pool: *mut ngx_slab_pool_t, reused: bool, _: *const c_void) {
         // SAFETY: as this function's.
         let zone = unsafe { Zone::at(addr) };
         if zone.magic.load(Ordering::Acquire) != MAGIC {
@@ -242,17 +245,8 @@ impl Zone {
     }
 
     /// The zone's lock; `None` before `init` (never, once nginx has mapped the zone).
-    fn lock(&self) -> Option<LockGuard> {
-        let pool = self.pool.load(Ordering::Acquire);
-        if pool.is_null() {
-            return None;
-        }
-        // SAFETY: `init` stored the zone's slab allocator, mapped for the life of the process;
-        // its mutex is nginx's shared one.
-        let mutex = unsafe { core::ptr::addr_of_mut!((*pool).mutex) };
-        // SAFETY: as above.
-        unsafe { ngx_shmtx_lock(mutex) };
-        Some(LockGuard(mutex))
+    fn lock(&self) -> Option<ShmLock> {
+        ShmLock::of(self.pool.load(Ordering::Acquire))
     }
 }
 
@@ -261,15 +255,6 @@ pub enum Finish<'a> {
     Body(&'a [u8]),
     Failed,
     Abandoned,
-}
-
-struct LockGuard(*mut ngx_shmtx_t);
-
-impl Drop for LockGuard {
-    fn drop(&mut self) {
-        // SAFETY: locked by `Zone::lock`, by this process.
-        unsafe { ngx_shmtx_unlock(self.0) };
-    }
 }
 
 /// A fetch older than this has its worker's life checked by those who find it.

@@ -9,6 +9,7 @@
 //!   check and the variables; `token`: where the token is found;
 //! - `key_request`: keys fetched over HTTP at request time, kept in `key_zone`, the shared
 //!   memory every worker reads;
+//! - `revocation`: the revocation list in shared memory, its state file and its API;
 //! - `headers`: the identity headers across the request's lifecycle; `variables`: `$jwt_*`;
 //! - `ngx`: safe wrappers over the nginx operations the rest uses.
 
@@ -27,6 +28,7 @@ mod key_request;
 mod key_zone;
 mod module;
 mod ngx;
+mod revocation;
 mod token;
 mod variables;
 mod verdict;

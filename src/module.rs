@@ -29,6 +29,7 @@ use crate::ngx::guard::guard;
 use crate::ngx::phases::{add_handler, add_handler_last, module_index, Handler};
 use crate::ngx::pool::pool_box;
 use crate::ngx::shm::add_zone;
+use crate::revocation;
 
 static MODULE_CTX: ngx_http_module_t = ngx_http_module_t {
     preconfiguration: Some(preconfiguration),
@@ -159,6 +160,16 @@ unsafe extern "C" fn merge_loc_conf(
         log_at(cf, NGX_LOG_WARN, &warning, Some(&pos));
     }
     match result {
+        Ok(()) if conf.api.is_some() => {
+            // The location answers the revocation API, as `stub_status` answers its own.
+            match NgxHttpCoreModule::location_conf_mut(cfr) {
+                Some(clcf) => {
+                    clcf.handler = Some(revocation::api::handler::<Module>);
+                    ngx::core::NGX_CONF_OK
+                }
+                None => ngx::core::NGX_CONF_ERROR,
+            }
+        }
         Ok(()) => ngx::core::NGX_CONF_OK,
         Err(e) => {
             log_at(cf, NGX_LOG_EMERG, &e.message, e.pos.as_ref());
@@ -300,7 +311,7 @@ fn key_zone(
         return None;
     }
     let tag = ptr::addr_of!(ngx_http_auth_jwt_module).cast();
-    add_zone(cf, "auth_jwt_keys", ZONE_SIZE, tag, Zone::init).map(Some)
+    add_zone(cf, "auth_jwt_keys", ZONE_SIZE, tag, Zone::init, ptr::null()).map(Some)
 }
 
 /// Makes the variables whose cached value would mislead the module non-cacheable (see

@@ -283,6 +283,12 @@ fn compute(auth: &Auth, keys: &KeysNow, found: Found, cache_size: usize) -> Verd
     };
     let now = now();
     let mut judged = judge(auth, keys, token, now, cache_size);
+    // Every request, cached tokens included: a revocation applies from the next request.
+    if let (Ok(claims), Some(revocation)) = (&judged.outcome, &auth.revocation) {
+        if let Some(revoked) = revocation.check(claims, now) {
+            judged.outcome = Err(revoked);
+        }
+    }
     if let Err(e) = &mut judged.outcome {
         if e.reason == Reason::Key {
             judged.unknown_kid = jwt_core::names_unknown_kid(token, keys.keys());

@@ -24,6 +24,9 @@ pub enum Reason {
     /// keys fetched earlier may still serve): a server problem, not the token's; never
     /// produced by verification itself.
     KeysUnavailable,
+    /// A valid token on the revocation list (`auth_jwt_revocation`); never produced by
+    /// verification itself.
+    Revoked,
 }
 
 impl Reason {
@@ -43,6 +46,7 @@ impl Reason {
             Reason::Claim => "claim",
             Reason::Require => "require",
             Reason::KeysUnavailable => "keys_unavailable",
+            Reason::Revoked => "revoked",
         }
     }
 }

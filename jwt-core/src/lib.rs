@@ -30,6 +30,7 @@ mod header;
 mod json;
 mod keys;
 pub mod refresh;
+pub mod revocation;
 mod source;
 mod text;
 mod verify;

@@ -31,6 +31,16 @@ pub struct Policy {
     pub exp_optional: bool,
 }
 
+/// Where a string claim is in a `Jwt`'s text.
+#[derive(Debug, Clone)]
+enum Located {
+    Absent,
+    /// A string without escapes, as received.
+    At(Range<usize>),
+    /// Anything else: read from the claims' map.
+    Elsewhere,
+}
+
 /// A verified token whose claims passed the policy.
 ///
 /// It keeps the decoded JSON text only: a cached token's memory is what its cache entry
@@ -43,7 +53,11 @@ pub struct Jwt {
     header_len: usize,
     /// Where `sub` sits in `text` when it is a string without escapes: `$jwt_sub` on a cache
     /// hit then reads it without a map.
-    sub: Option<Range<usize>>,
+    sub: Located,
+    /// Where `jti` sits in `text`, as `sub`: a revocation check reads it without a map.
+    jti: Located,
+    /// `iat` in whole seconds when it is a number: a revocation by subject compares it.
+    iat: Option<i64>,
     /// `exp` and `nbf` as verified, for the re-check of a cache hit.
     exp: Option<Number>,
     nbf: Option<Number>,
@@ -143,10 +157,25 @@ impl Claims {
 
     /// `sub` when it is a string.
     pub fn sub(&self) -> Option<&str> {
-        match &self.jwt.sub {
-            Some(range) => self.jwt.text.get(range.clone()),
-            None => self.payload().get("sub").and_then(Value::as_str),
+        self.located(&self.jwt.sub, "sub")
+    }
+
+    /// `jti` when it is a string.
+    pub fn jti(&self) -> Option<&str> {
+        self.located(&self.jwt.jti, "jti")
+    }
+
+    fn located(&self, at: &Located, name: &str) -> Option<&str> {
+        match at {
+            Located::Absent => None,
+            Located::At(range) => self.jwt.text.get(range.clone()),
+            Located::Elsewhere => self.payload().get(name).and_then(Value::as_str),
         }
+    }
+
+    /// `iat` in whole seconds when it is a number.
+    pub fn iat(&self) -> Option<i64> {
+        self.jwt.iat
     }
 
     pub fn payload_json(&self) -> &str {
@@ -300,8 +329,9 @@ pub fn verify(token: &[u8], keys: &KeySet, policy: &Policy, now: i64) -> Result<
     text.extend_from_slice(&header_bytes);
     b64url::decode_append(payload_b64, &mut text).ok_or_else(|| not_base64("payload"))?;
     let payload = text.get(header_len..).unwrap_or_default();
-    let [exp, nbf, iss, aud, sub] = json::scan_object(payload, ["exp", "nbf", "iss", "aud", "sub"])
-        .map_err(|err| Error::new(Reason::Malformed, format!("payload: {err}")))?;
+    let [exp, nbf, iss, aud, sub, jti, iat] =
+        json::scan_object(payload, ["exp", "nbf", "iss", "aud", "sub", "jti", "iat"])
+            .map_err(|err| Error::new(Reason::Malformed, format!("payload: {err}")))?;
     check_time(exp.as_ref(), nbf.as_ref(), policy, now)?;
     check_claims(iss.as_ref(), aud.as_ref(), sub.as_ref(), policy)?;
     // check_time let through exp and nbf numeric or absent (exp absent only when the policy
@@ -315,9 +345,17 @@ pub fn verify(token: &[u8], keys: &KeySet, policy: &Policy, now: i64) -> Result<
         return Err(Error::new(Reason::Claim, "exp is missing"));
     }
     let window = time_window(exp.as_ref(), nbf.as_ref());
-    let sub = match &sub {
-        Some(Field::Str(Cow::Borrowed(sub))) => offset_in(payload, sub.as_bytes())
-            .map(|at| header_len + at..header_len + at + sub.len()),
+    let range = |field: &Option<Field>| match field {
+        None => Located::Absent,
+        Some(Field::Str(Cow::Borrowed(s))) => offset_in(payload, s.as_bytes())
+            .map_or(Located::Elsewhere, |at| {
+                Located::At(header_len + at..header_len + at + s.len())
+            }),
+        Some(_) => Located::Elsewhere,
+    };
+    let (sub, jti) = (range(&sub), range(&jti));
+    let iat = match &iat {
+        Some(Field::Num(n)) => whole_seconds(n),
         _ => None,
     };
 
@@ -328,9 +366,20 @@ pub fn verify(token: &[u8], keys: &KeySet, policy: &Policy, now: i64) -> Result<
         text,
         header_len,
         sub,
+        jti,
+        iat,
         exp,
         nbf,
         window,
+    })
+}
+
+/// A time claim in whole seconds, a fraction cut off (toward the past).
+fn whole_seconds(n: &Number) -> Option<i64> {
+    n.as_i64().or_else(|| {
+        n.as_f64()
+            .filter(|f| f.is_finite())
+            .map(|f| f.floor() as i64)
     })
 }
 

@@ -17,6 +17,7 @@ use jwt_core::SourceKind;
 use ngx::ffi::ngx_http_request_t;
 
 use crate::ngx::conf::{ComplexValue, Pos};
+use crate::revocation::{Revocation, ZoneConf};
 
 pub use keys::{KeyOrigin, KeyRegistry, KeySource, ServerPos};
 use settings::settings;
@@ -77,6 +78,10 @@ pub struct LocConf {
     pub check: CheckConf,
     /// A directive of this module is written here or at an enclosing level.
     pub touched: bool,
+    /// `auth_jwt_revocation_api`: the zone's name as written; its index in
+    /// `MainConf::revocation_zones`, found at merge.
+    pub api_name: Option<At<String>>,
+    pub api: Option<usize>,
     /// Compiled at merge. `None`: no key here.
     pub auth: Option<Rc<Auth>>,
     merged: bool,
@@ -185,6 +190,10 @@ pub struct MainConf {
     /// nginx's rewrite module's index (`ctx_index`), if nginx has it: whether a server has
     /// rewrite directives of its own.
     pub rewrite_index: Option<usize>,
+    /// `auth_jwt_revocation_zone`, each in the order written, boxed: nginx keeps each one's
+    /// address for its zone's initialisation, and the `Vec` may move as it grows.
+    #[allow(clippy::vec_box)]
+    pub revocation_zones: Vec<Box<ZoneConf>>,
     /// `server{}` blocks read so far, and a digest of each configuration file they are in.
     servers: Cell<u64>,
 }
@@ -229,6 +238,24 @@ impl MainConf {
             let conf = *r.loc_conf.add(index);
             !conf.is_null() && !(*conf.cast::<*const c_void>()).is_null()
         }
+    }
+
+    /// The `auth_jwt_revocation_zone` named `name`.
+    pub fn revocation_zone(&self, name: &str) -> Option<&ZoneConf> {
+        self.revocation_zones
+            .iter()
+            .map(|z| &**z)
+            .find(|z| z.name == name)
+    }
+
+    /// The zone `name` of `auth_jwt_revocation` or `auth_jwt_revocation_api` written at `pos`.
+    fn zone_named(&self, name: &str, directive: &str, pos: &Pos) -> Result<&ZoneConf, MergeError> {
+        self.revocation_zone(name).ok_or_else(|| MergeError {
+            message: format!(
+                "\"{directive}\" names \"{name}\", which no \"auth_jwt_revocation_zone\" declares"
+            ),
+            pos: Some(pos.clone()),
+        })
     }
 
     /// The `server{}` block starting at `pos`, ranked in the order blocks are read.
@@ -316,15 +343,37 @@ impl LocConf {
             }
         }
         let key = self.verify.choose_key()?;
+        let revocation = match &self.verify.revocation {
+            Some(At {
+                value: Some(name),
+                pos,
+            }) => {
+                let zone = cx.main.zone_named(name, "auth_jwt_revocation", pos)?;
+                zone.shm.map(|shm| Revocation { shm })
+            }
+            _ => None,
+        };
+        if let Some(At { value, pos }) = &self.api_name {
+            cx.main.zone_named(value, "auth_jwt_revocation_api", pos)?;
+            self.api = cx
+                .main
+                .revocation_zones
+                .iter()
+                .position(|z| z.name == *value);
+        }
         if let (Some(written), false) = (own_key, own_enabled) {
             self.warn_if_off(written, cx.warnings);
         }
         if prev.merged && !own_verify {
             self.auth.clone_from(&prev.auth);
         } else {
-            self.auth = self
-                .verify
-                .compile(key, &cx.main.keys, &cx.srv.position, cx.warnings)?;
+            self.auth = self.verify.compile(
+                key,
+                revocation,
+                &cx.main.keys,
+                &cx.srv.position,
+                cx.warnings,
+            )?;
         }
         if let (Some(pos), false) = (own_key_files, own_enabled) {
             self.warn_if_unchecked(prev, pos, cx.warnings);

@@ -13,6 +13,7 @@ use jwt_core::refresh::Timing;
 use jwt_core::{Algorithm, KeySet, Policy, Source, SourceKind};
 
 use crate::ngx::conf::{ComplexValue, Pos};
+use crate::revocation::Revocation;
 use crate::token::describe_source;
 
 use super::keys::{scope_of, KeyRegistry, KeySource, ServerPos};
@@ -47,6 +48,8 @@ settings! {
         audiences: Vec<String>,
         /// `auth_jwt_validate_sub`.
         require_sub: bool,
+        /// `auth_jwt_revocation`: the zone's name, `None` for `off`.
+        revocation: At<Option<String>>,
     }
 }
 
@@ -94,6 +97,8 @@ pub struct Auth {
     pub missing: String,
     /// Keys fetched over HTTP (`auth_jwt_key_request`), used with `keys`.
     pub fetched: Option<Fetched>,
+    /// `auth_jwt_revocation`: the list a valid token is checked against.
+    pub revocation: Option<Revocation>,
 }
 
 /// The key requests of an `Auth`: `keys` and `scope` then hold only the keys of files, and
@@ -163,6 +168,7 @@ impl VerifyConf {
     pub fn compile(
         &self,
         chosen: Vec<Rc<KeySource>>,
+        revocation: Option<Revocation>,
         keys: &KeyRegistry,
         server: &ServerPos,
         warnings: &mut Warnings,
@@ -215,6 +221,7 @@ impl VerifyConf {
         });
         Ok(Some(Rc::new(Auth {
             fetched,
+            revocation,
             scope: scope_of(loaded.fingerprint, &policy),
             keys: loaded.keys,
             missing,

@@ -84,7 +84,12 @@ impl ConfArgs {
 
     /// Argument `i` as a path, relative ones resolved against nginx's prefix.
     pub fn full_name(&mut self, i: usize) -> Result<String, String> {
-        let arg = self.get(i).unwrap_or(&[]);
+        let arg = self.get(i).unwrap_or(&[]).to_vec();
+        self.full_name_of(&arg)
+    }
+
+    /// `arg` as a path, a relative one resolved against nginx's prefix.
+    pub fn full_name_of(&mut self, arg: &[u8]) -> Result<String, String> {
         if arg.is_empty() {
             return Err("needs a path".into());
         }
@@ -114,7 +119,12 @@ impl ConfArgs {
 
     /// Argument `i` as an nginx size (`512k`, `2m`), in bytes.
     pub fn parse_size(&mut self, i: usize) -> Result<usize, String> {
-        let arg = self.get(i).unwrap_or(&[]);
+        let arg = self.get(i).unwrap_or(&[]).to_vec();
+        self.parse_size_of(&arg)
+    }
+
+    /// `arg` as an nginx size (`512k`, `2m`), in bytes.
+    pub fn parse_size_of(&mut self, arg: &[u8]) -> Result<usize, String> {
         let mut s = pool_str(self.pool(), arg).ok_or("out of memory")?;
         // SAFETY: `s` is a pool copy; ngx_parse_size only reads it.
         let size = unsafe { ngx::ffi::ngx_parse_size(&mut s) };
@@ -154,6 +164,11 @@ impl ConfArgs {
             return Err("has an invalid value".into());
         }
         Ok(ComplexValue(cv))
+    }
+
+    /// The configuration being read, for what nginx records in it (a shared zone).
+    pub fn cf(&self) -> NonNull<ngx_conf_t> {
+        self.cf
     }
 
     fn pool(&self) -> *mut ngx::ffi::ngx_pool_t {

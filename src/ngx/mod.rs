@@ -8,6 +8,7 @@ pub mod headers;
 pub mod phases;
 pub mod pool;
 pub mod request;
+pub mod response;
 pub mod shm;
 pub mod string;
 pub mod subrequest;

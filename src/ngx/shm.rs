@@ -9,41 +9,84 @@ use core::ffi::c_void;
 use core::ptr::NonNull;
 
 use ngx::ffi::{
-    ngx_conf_t, ngx_int_t, ngx_shared_memory_add, ngx_shm_zone_t, ngx_slab_calloc, ngx_slab_pool_t,
-    NGX_ERROR, NGX_OK,
+    ngx_conf_t, ngx_int_t, ngx_palloc, ngx_shared_memory_add, ngx_shm_zone_t, ngx_shmtx_lock,
+    ngx_shmtx_t, ngx_shmtx_unlock, ngx_slab_calloc, ngx_slab_pool_t, NGX_ERROR, NGX_OK,
 };
+
+use super::pool::pool_str;
 
 /// Room for the slab allocator's own records besides a block (its page descriptors).
 const SLAB_OVERHEAD: usize = 256 * 1024;
 
 /// Prepares a zone's memory: its block, the zone's slab allocator (whose mutex the block may
-/// use), and whether the zone is kept from the previous configuration (a reload).
-pub type Init = unsafe fn(addr: *mut u8, pool: *mut ngx_slab_pool_t, reused: bool);
+/// use), whether the zone is kept from the previous configuration (a reload), and the `arg`
+/// given to `add_zone`.
+pub type Init =
+    unsafe fn(addr: *mut u8, pool: *mut ngx_slab_pool_t, reused: bool, arg: *const c_void);
 
-/// Declares the zone `name` holding a block of `size` bytes, owned by `tag`; `init` runs when
-/// nginx has mapped it (at start, and at each reload). The same zone, if already declared.
+/// What `init_zone` runs, kept in the configuration pool until it has.
+struct Pending {
+    init: Init,
+    arg: *const c_void,
+}
+
+/// Declares the zone `name` holding a block of `size` bytes, owned by `tag`; `init` runs with
+/// `arg` when nginx has mapped it (at start, and at each reload), while `arg`, if a pointer,
+/// must still be valid (it may point into the configuration). `None` when nginx refuses it
+/// (a zone of that name declared for another use); it has then logged why.
 pub fn add_zone(
     cf: NonNull<ngx_conf_t>,
-    name: &'static str,
+    name: &str,
     size: usize,
     tag: *const c_void,
     init: Init,
+    arg: *const c_void,
 ) -> Option<NonNull<ngx_shm_zone_t>> {
-    let mut name = ngx::ffi::ngx_str_t {
-        len: name.len(),
-        data: name.as_ptr().cast_mut(),
-    };
-    // SAFETY: `cf` is the configuration being read; nginx copies nothing it does not own
-    // (the name is static).
+    // SAFETY: `cf` is the configuration being read.
+    let pool = unsafe { cf.as_ref().pool };
+    // nginx keeps the name for the cycle's life: a copy in the configuration pool.
+    let mut name = pool_str(pool, name.as_bytes())?;
+    // SAFETY: as above; nginx keeps the name, which lives as long as the cycle.
     let zone = unsafe {
         ngx_shared_memory_add(cf.as_ptr(), &mut name, size + SLAB_OVERHEAD, tag.cast_mut())
     };
     let mut zone = NonNull::new(zone)?;
+    // SAFETY: the pool is the configuration's; `Pending` needs no drop.
+    let pending = unsafe { ngx_palloc(pool, core::mem::size_of::<Pending>()) }.cast::<Pending>();
+    let pending = NonNull::new(pending)?;
+    // SAFETY: freshly allocated, aligned by nginx's pool for any object of this size.
+    unsafe { pending.as_ptr().write(Pending { init, arg }) };
     // SAFETY: nginx returned a zone record of this cycle.
     let z = unsafe { zone.as_mut() };
     z.init = Some(init_zone);
-    z.data = init as *mut c_void;
+    z.data = pending.as_ptr().cast();
     Some(zone)
+}
+
+/// A zone's slab mutex, held: the zone's lock, which the master releases when a worker dies
+/// holding it.
+pub struct ShmLock(*mut ngx_shmtx_t);
+
+impl ShmLock {
+    /// Locks the mutex of `pool`; `None` for a NULL pool (a zone not yet prepared).
+    pub fn of(pool: *mut ngx_slab_pool_t) -> Option<ShmLock> {
+        if pool.is_null() {
+            return None;
+        }
+        // SAFETY: a non-NULL pool is a zone's slab allocator, mapped for the life of the
+        // process; its mutex is nginx's shared one.
+        let mutex = unsafe { core::ptr::addr_of_mut!((*pool).mutex) };
+        // SAFETY: as above.
+        unsafe { ngx_shmtx_lock(mutex) };
+        Some(ShmLock(mutex))
+    }
+}
+
+impl Drop for ShmLock {
+    fn drop(&mut self) {
+        // SAFETY: locked by `ShmLock::of`, by this process.
+        unsafe { ngx_shmtx_unlock(self.0) };
+    }
 }
 
 /// The block of a mapped zone; `None` before nginx maps it.
@@ -57,8 +100,8 @@ pub fn zone_memory(zone: NonNull<ngx_shm_zone_t>) -> Option<NonNull<u8>> {
 }
 
 /// nginx's zone initialiser: `data` is the previous configuration's zone data when the zone
-/// is kept over a reload, else NULL. Our `data` holds the `Init` until it has run, then the
-/// zone's address.
+/// is kept over a reload, else NULL. Our `data` holds the `Pending` until it has run, then the
+/// zone's block.
 unsafe extern "C" fn init_zone(zone: *mut ngx_shm_zone_t, data: *mut c_void) -> ngx_int_t {
     // SAFETY: nginx passes the zone record it has just mapped.
     let Some(zone) = (unsafe { zone.as_mut() }) else {
@@ -67,8 +110,8 @@ unsafe extern "C" fn init_zone(zone: *mut ngx_shm_zone_t, data: *mut c_void) -> 
     if zone.data.is_null() || zone.shm.addr.is_null() {
         return NGX_ERROR as ngx_int_t;
     }
-    // SAFETY: `add_zone` stored an `Init` function pointer in `data`.
-    let init: Init = unsafe { core::mem::transmute::<*mut c_void, Init>(zone.data) };
+    // SAFETY: `add_zone` stored a `Pending` in `data`, in the configuration pool.
+    let Pending { init, arg } = unsafe { zone.data.cast::<Pending>().read() };
     // SAFETY: nginx mapped the zone and started it with its slab allocator.
     let Some(pool) = (unsafe { zone.shm.addr.cast::<ngx_slab_pool_t>().as_mut() }) else {
         return NGX_ERROR as ngx_int_t;
@@ -82,7 +125,7 @@ unsafe extern "C" fn init_zone(zone: *mut ngx_shm_zone_t, data: *mut c_void) -> 
         }
     }
     // SAFETY: the block is `size` bytes of the zone, mapped for the life of the process.
-    unsafe { init(pool.data.cast(), pool, reused) };
+    unsafe { init(pool.data.cast(), pool, reused, arg) };
     zone.data = pool.data;
     NGX_OK as ngx_int_t
 }

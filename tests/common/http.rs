@@ -34,6 +34,28 @@ impl Nginx {
         self.raw(raw.as_bytes(), method == "HEAD")
     }
 
+    /// A request with a body (`Content-Length` set), `Host: 127.0.0.1:PORT` and
+    /// `Connection: close`.
+    pub fn send(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> Response {
+        let mut raw = format!("{method} {path} HTTP/1.1\r\nHost: {}\r\n", self.host());
+        for (k, v) in headers {
+            raw.push_str(&format!("{k}: {v}\r\n"));
+        }
+        raw.push_str(&format!(
+            "Content-Length: {}\r\nConnection: close\r\n\r\n",
+            body.len()
+        ));
+        let mut raw = raw.into_bytes();
+        raw.extend_from_slice(body);
+        self.raw(&raw, method == "HEAD")
+    }
+
     /// Sends raw bytes (a complete request) and reads the response until the server closes.
     pub fn raw(&self, request: &[u8], head: bool) -> Response {
         let mut s = TcpStream::connect(("127.0.0.1", self.port)).expect("connect to nginx");

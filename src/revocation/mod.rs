@@ -1,0 +1,151 @@
+//! Revocation: tokens refused before their expiry, by `jti` or by subject (`sub` with a cutoff
+//! time, "log out everywhere").
+//!
+//! - `zone`: the list in shared memory, one per `auth_jwt_revocation_zone`;
+//! - `state`: its state file (`state=`), read at load and written after each change;
+//! - `api`: the content handler of `auth_jwt_revocation_api`, the login service's way in.
+//!
+//! The check runs where a token is judged (`verdict`), on every request, cached tokens
+//! included: a revoked token is an invalid one for the access check and for every `$jwt_*`
+//! variable, in every phase.
+
+pub mod api;
+pub mod state;
+pub mod zone;
+
+use core::ffi::c_void;
+use core::ptr::NonNull;
+
+use jwt_core::revocation::{cut_off, Entry, Kind};
+use jwt_core::{Claims, Error, Reason};
+use ngx::ffi::{ngx_shm_zone_t, ngx_slab_pool_t};
+
+use crate::ngx::shm::zone_memory;
+
+use zone::Table;
+
+/// One `auth_jwt_revocation_zone`.
+pub struct ZoneConf {
+    pub name: String,
+    /// The table's bytes (`zone=NAME:SIZE`).
+    pub size: usize,
+    /// `state=`: the file the list is kept in, resolved against nginx's prefix.
+    pub state: Option<String>,
+    /// `ttl=`, in seconds: how long a subject's cutoff counts.
+    pub ttl: i64,
+    /// What the state file held when the configuration was read.
+    pub loaded: Vec<Entry>,
+    pub shm: Option<NonNull<ngx_shm_zone_t>>,
+}
+
+/// The owner of every revocation zone, for nginx's check that a zone name is not declared
+/// for two uses.
+pub static TAG: u8 = 0;
+
+/// `ttl=`'s default: a week, the longest token lifetime among the deployments served.
+pub const DEFAULT_TTL: i64 = 7 * 24 * 60 * 60;
+
+impl ZoneConf {
+    /// The zone's table; `None` before nginx maps it.
+    pub fn table(&self) -> Option<&'static Table> {
+        table_of(self.shm?)
+    }
+}
+
+fn table_of(shm: NonNull<ngx_shm_zone_t>) -> Option<&'static Table> {
+    let addr = zone_memory(shm)?;
+    // SAFETY: a revocation zone's block was prepared by `init_zone`, mapped for the life of
+    // the process.
+    Some(unsafe { Table::at(addr.as_ptr()) })
+}
+
+/// Prepares a revocation zone's block and merges what the state file held into it: at start,
+/// and at each reload (an entry the zone already holds keeps the later time).
+///
+/// # Safety
+/// As `shm::Init`; `arg` is the zone's `ZoneConf`, alive while the configuration is.
+pub unsafe fn init_zone(
+    addr: *mut u8,
+    pool: *mut ngx_slab_pool_t,
+    _reused: bool,
+    arg: *const c_void,
+) {
+    // SAFETY: `arg` is the `ZoneConf` `add_zone` was given, in the configuration being
+    // applied.
+    let Some(conf) = (unsafe { arg.cast::<ZoneConf>().as_ref() }) else {
+        return;
+    };
+    let seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64)
+        ^ u64::from(std::process::id()).rotate_left(32);
+    // SAFETY: as this function's: the zone's block of `conf.size` bytes.
+    unsafe { Table::init(addr, conf.size, pool, conf.ttl, seed) };
+    // SAFETY: as above.
+    let table = unsafe { Table::at(addr) };
+    // Room was checked when the state file was read.
+    let _ = table.insert(&conf.loaded, unix_now());
+}
+
+/// Wall-clock seconds, for the master (nginx's cached time serves requests).
+pub fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
+
+/// `auth_jwt_revocation NAME` as compiled into an `Auth`.
+pub struct Revocation {
+    pub shm: NonNull<ngx_shm_zone_t>,
+}
+
+impl Revocation {
+    /// Why `claims`, of a valid token, are refused at `now`: its `jti` is listed, or its
+    /// subject's cutoff is later than its `iat` (or it has none). A zone not yet mapped holds
+    /// nothing.
+    pub fn check(&self, claims: &Claims, now: i64) -> Option<Error> {
+        let table = table_of(self.shm)?;
+        if table.is_empty() {
+            return None;
+        }
+        let (jti, sub) = (claims.jti(), claims.sub());
+        let lock = table.lock()?;
+        if let Some(jti) = jti {
+            if table.lookup(&lock, Kind::Jti, jti, now).is_some() {
+                drop(lock);
+                return Some(revoked(format_args!("jti {} is revoked", quoted(jti))));
+            }
+        }
+        let cutoff = sub.and_then(|sub| table.lookup(&lock, Kind::Sub, sub, now));
+        drop(lock);
+        let (Some(sub), Some(cutoff)) = (sub, cutoff) else {
+            return None;
+        };
+        let iat = claims.iat();
+        if !cut_off(iat, cutoff) {
+            return None;
+        }
+        Some(match iat {
+            Some(iat) => revoked(format_args!(
+                "sub {} is cut off at {cutoff}, the token was issued at {iat}",
+                quoted(sub)
+            )),
+            None => revoked(format_args!(
+                "sub {} is cut off at {cutoff}, the token has no iat",
+                quoted(sub)
+            )),
+        })
+    }
+}
+
+#[cold]
+fn revoked(detail: core::fmt::Arguments) -> Error {
+    Error {
+        reason: Reason::Revoked,
+        detail: detail.to_string(),
+    }
+}
+
+fn quoted(value: &str) -> String {
+    format!("\"{}\"", value.escape_debug())
+}

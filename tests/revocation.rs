@@ -1,0 +1,310 @@
+//! Revocation (docs/DIRECTIVES.md: auth_jwt_revocation_zone, auth_jwt_revocation,
+//! auth_jwt_revocation_api; docs/REVOCATION.md): a real nginx, real tokens, the list changed
+//! through the API while nginx serves.
+
+mod common;
+use common::*;
+
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+
+/// Checked `/` (401 with `$jwt_error` shown), a redirecting `/page`, and the API at `/revoke`
+/// for 127.0.0.1 only; `zone` is the rest of `auth_jwt_revocation_zone`.
+fn conf(zone: &str) -> String {
+    format!(
+        "auth_jwt_revocation_zone zone=logout:64k {zone};\n\
+         {}",
+        server(&format!(
+            "auth_jwt_key {hex};\n\
+             auth_jwt_enabled on;\n\
+             auth_jwt_revocation logout;\n\
+             location / {{ add_header X-Jwt-Error $jwt_error always; add_header X-Sub $jwt_claim_sub; \
+             empty_gif; }}\n\
+             location /page {{ auth_jwt_redirect on; auth_jwt_loginurl http://login.example/in; \
+             empty_gif; }}\n\
+             location /open {{ auth_jwt_revocation off; add_header X-Jwt-Error $jwt_error always; \
+             empty_gif; }}\n\
+             location = /revoke {{ auth_jwt_enabled off; allow 127.0.0.1; deny all; \
+             auth_jwt_revocation_api logout; }}",
+            hex = secret_hex()
+        ))
+    )
+}
+
+fn token_of(claims: serde_json::Value) -> String {
+    hs256(SECRET, claims)
+}
+
+fn get(n: &Nginx, path: &str, token: &str) -> Response {
+    n.get(path, &[("Authorization", &format!("Bearer {token}"))])
+}
+
+fn api(n: &Nginx, method: &str, body: &str) -> Response {
+    n.send(
+        method,
+        "/revoke",
+        &[("Content-Type", "application/json")],
+        body.as_bytes(),
+    )
+}
+
+#[test]
+fn a_subject_cut_off_is_refused_everywhere_a_later_login_is_not() {
+    let n = Nginx::start(&conf(""));
+    let old = token_of(json!({"sub": "alice", "iat": now() - 10, "exp": now() + 3600}));
+    let bob = token_of(json!({"sub": "bob", "iat": now() - 10, "exp": now() + 3600}));
+    // Verified once and cached: the revocation must reach the cached token too.
+    assert_eq!(get(&n, "/", &old).status, 200);
+    assert_eq!(get(&n, "/", &old).header("X-Sub"), Some("alice"));
+
+    let r = api(&n, "POST", r#"{"sub":"alice"}"#);
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body, "{\"stored\":1}\n");
+    assert_eq!(r.header("Content-Type"), Some("application/json"));
+
+    let r = get(&n, "/", &old);
+    assert_eq!(r.status, 401);
+    assert_eq!(r.header("X-Jwt-Error"), Some("revoked"));
+    assert!(r
+        .header("WWW-Authenticate")
+        .unwrap()
+        .contains("error_description=\"the token has been revoked\""));
+    let r = get(&n, "/page", &old);
+    assert_eq!(
+        r.status, 302,
+        "a page redirects to the login as for any invalid token"
+    );
+    assert!(r
+        .header("Location")
+        .unwrap()
+        .starts_with("http://login.example/in?return_url="));
+    // Other subjects, later tokens of the subject, and locations with revocation off pass.
+    assert_eq!(get(&n, "/", &bob).status, 200);
+    let later = token_of(json!({"sub": "alice", "iat": now() + 1, "exp": now() + 3600}));
+    assert_eq!(get(&n, "/", &later).status, 200);
+    let r = get(&n, "/open", &old);
+    assert_eq!((r.status, r.header("X-Jwt-Error")), (200, None));
+    // A token of the subject without iat cannot show it was issued after the cutoff.
+    let no_iat = token_of(json!({"sub": "alice", "exp": now() + 3600}));
+    assert_eq!(get(&n, "/", &no_iat).header("X-Jwt-Error"), Some("revoked"));
+    let lines = n.jwt_log_lines();
+    assert!(
+        lines.iter().any(|l| l.contains("[error]")
+            && l.contains("auth_jwt: revoked: sub \"alice\" is cut off at")),
+        "{lines:?}"
+    );
+}
+
+#[test]
+fn a_token_is_revoked_by_its_jti_until_its_expiry() {
+    let n = Nginx::start(&conf(""));
+    let exp = now() + 3600;
+    let t1 = token_of(json!({"sub": "alice", "jti": "t-1", "iat": now(), "exp": exp}));
+    let t2 = token_of(json!({"sub": "alice", "jti": "t-2", "iat": now(), "exp": exp}));
+    assert_eq!(get(&n, "/", &t1).status, 200);
+    let r = api(&n, "POST", &format!(r#"[{{"jti":"t-1","exp":{exp}}}]"#));
+    assert_eq!(r.body, "{\"stored\":1}\n");
+    assert_eq!(get(&n, "/", &t1).header("X-Jwt-Error"), Some("revoked"));
+    assert_eq!(
+        get(&n, "/", &t2).status,
+        200,
+        "the other session of the user stays"
+    );
+    // An entry whose time has passed is not in effect and is not stored.
+    let r = api(&n, "POST", r#"{"jti":"t-2","exp":1000}"#);
+    assert_eq!(r.body, "{\"stored\":0}\n");
+    assert_eq!(get(&n, "/", &t2).status, 200);
+}
+
+#[test]
+fn the_api_lists_deletes_and_refuses_bad_input_changing_nothing() {
+    let n = Nginx::start(&conf(""));
+    let r = api(&n, "GET", "");
+    assert_eq!((r.status, r.body.as_str()), (200, "[]\n"));
+    let exp = now() + 600;
+    let body = format!(r#"[{{"sub":"alice"}},{{"jti":"x","exp":{exp}}}]"#);
+    assert_eq!(api(&n, "POST", &body).status, 200);
+    let listed: serde_json::Value = serde_json::from_str(&api(&n, "GET", "").body).unwrap();
+    let mut items = listed.as_array().unwrap().clone();
+    items.sort_by_key(|v| v.get("jti").is_none());
+    assert_eq!(items.len(), 2);
+    assert_eq!(items[0], json!({"jti": "x", "exp": exp}));
+    assert_eq!(items[1]["sub"], "alice");
+    let cutoff = items[1]["cutoff"].as_i64().unwrap();
+    assert!((now() - cutoff).abs() <= 2, "cutoff {cutoff} is now");
+
+    // Bad input: 400, one line of JSON, and nothing changed (the good entry before the bad
+    // one is not stored either).
+    let cases = [
+        ("POST", "{", "truncated JSON"),
+        (
+            "POST",
+            r#"[{"sub":"carol"},{"sub":""}]"#,
+            "entry 2: \\\"sub\\\" is empty",
+        ),
+        ("POST", r#"{"sub":"carol","role":"x"}"#, "unexpected member"),
+        ("POST", "", "the body is empty"),
+        ("POST", "7", "not a JSON object or array"),
+        (
+            "DELETE",
+            r#"{"sub":"carol","cutoff":3}"#,
+            "unexpected member",
+        ),
+    ];
+    for (method, body, why) in cases {
+        let r = api(&n, method, body);
+        assert_eq!(r.status, 400, "{method} {body}: {}", r.body);
+        assert!(
+            r.body.starts_with("{\"error\":") && r.body.contains(why),
+            "{}",
+            r.body
+        );
+        assert_eq!(r.body.matches('\n').count(), 1, "one line: {:?}", r.body);
+    }
+    let after: serde_json::Value = serde_json::from_str(&api(&n, "GET", "").body).unwrap();
+    assert_eq!(after.as_array().unwrap().len(), 2, "{after}");
+
+    let r = api(&n, "DELETE", r#"{"sub":"alice"}"#);
+    assert_eq!((r.status, r.body.as_str()), (200, "{\"deleted\":1}\n"));
+    let r = api(&n, "DELETE", r#"{"sub":"alice"}"#);
+    assert_eq!(r.status, 404, "{}", r.body);
+    let old = token_of(json!({"sub": "alice", "iat": now() - 10, "exp": now() + 60}));
+    assert_eq!(get(&n, "/", &old).status, 200, "deleted: in effect no more");
+    let r = api(&n, "PUT", "{}");
+    assert_eq!(r.status, 405);
+    assert_eq!(r.header("Allow"), Some("GET, HEAD, POST, DELETE"));
+}
+
+#[test]
+fn a_full_zone_refuses_the_whole_request_and_evicts_nothing() {
+    let n = Nginx::start(&conf("").replace("zone=logout:64k", "zone=logout:16k"));
+    let entries: Vec<String> = (0..200).map(|i| format!(r#"{{"sub":"u{i}"}}"#)).collect();
+    let mut stored = 0;
+    for chunk in entries.chunks(10) {
+        let r = api(&n, "POST", &format!("[{}]", chunk.join(",")));
+        if r.status != 200 {
+            assert_eq!(r.status, 507, "{}", r.body);
+            assert!(r.body.contains("zone \\\"logout\\\" is full"), "{}", r.body);
+            break;
+        }
+        stored += chunk.len();
+    }
+    assert!((64..200).contains(&stored), "{stored} stored");
+    let listed: serde_json::Value = serde_json::from_str(&api(&n, "GET", "").body).unwrap();
+    assert_eq!(
+        listed.as_array().unwrap().len(),
+        stored,
+        "nothing of the refused batch"
+    );
+    // Every earlier revocation still holds.
+    let first = token_of(json!({"sub": "u0", "iat": now() - 5, "exp": now() + 60}));
+    assert_eq!(get(&n, "/", &first).header("X-Jwt-Error"), Some("revoked"));
+    assert!(n
+        .jwt_log_lines()
+        .iter()
+        .any(|l| l.contains("auth_jwt_revocation_api: zone \"logout\" is full")));
+    // Updating an entry it holds needs no room.
+    assert_eq!(api(&n, "POST", r#"{"sub":"u0"}"#).status, 200);
+}
+
+#[test]
+fn the_state_file_keeps_every_acknowledged_change_across_a_restart() {
+    let dir = std::env::temp_dir().join(format!("ngx-jwt-state-{}", std::process::id()));
+    let _ = fs::remove_dir_all(&dir);
+    fs::create_dir_all(&dir).unwrap();
+    // Workers run as an unprivileged user: the directory is theirs to write in.
+    fs::set_permissions(&dir, fs::Permissions::from_mode(0o777)).unwrap();
+    let state = dir.join("revoked.json");
+    let zone = format!("state={} ttl=1d", state.display());
+    let old =
+        token_of(json!({"sub": "alice", "jti": "j1", "iat": now() - 10, "exp": now() + 3600}));
+    let exp = now() + 3600;
+    {
+        let n = Nginx::start(&conf(&zone));
+        assert_eq!(api(&n, "POST", r#"{"sub":"alice"}"#).status, 200);
+        assert_eq!(
+            api(&n, "POST", &format!(r#"{{"jti":"j9","exp":{exp}}}"#)).status,
+            200
+        );
+        let saved: serde_json::Value =
+            serde_json::from_str(&fs::read_to_string(&state).unwrap()).unwrap();
+        assert_eq!(saved.as_array().unwrap().len(), 2, "{saved}");
+        let leftovers: Vec<_> = fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .filter(|f| f.to_string_lossy().ends_with(".tmp"))
+            .collect();
+        assert!(leftovers.is_empty(), "{leftovers:?}");
+    }
+    // A new nginx (a new zone) reads the list back.
+    let n = Nginx::start(&conf(&zone));
+    assert_eq!(get(&n, "/", &old).header("X-Jwt-Error"), Some("revoked"));
+    let listed: serde_json::Value = serde_json::from_str(&api(&n, "GET", "").body).unwrap();
+    assert_eq!(listed.as_array().unwrap().len(), 2);
+    drop(n);
+    fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn a_state_file_that_cannot_be_used_fails_nginx_t_naming_it() {
+    let dir = std::env::temp_dir().join(format!("ngx-jwt-badstate-{}", std::process::id()));
+    let _ = fs::remove_dir_all(&dir);
+    fs::create_dir_all(&dir).unwrap();
+    let corrupt = dir.join("corrupt.json");
+    fs::write(&corrupt, r#"[{"sub":"alice"}]"#).unwrap();
+    let (ok, log) = nginx_t(&conf(&format!("state={}", corrupt.display())));
+    assert!(!ok);
+    assert!(
+        log.contains(&format!(
+            "state file \"{}\" is corrupt: entry 1: \"cutoff\" is missing",
+            corrupt.display()
+        )),
+        "{log}"
+    );
+    let unreadable = dir.join("a-directory");
+    fs::create_dir_all(&unreadable).unwrap();
+    let (ok, log) = nginx_t(&conf(&format!("state={}", unreadable.display())));
+    assert!(!ok);
+    assert!(
+        log.contains(&format!(
+            "cannot read state file \"{}\"",
+            unreadable.display()
+        )),
+        "{log}"
+    );
+    fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn configuration_errors_name_the_directive() {
+    let cases = [
+        ("auth_jwt_revocation_zone zone=a;", "invalid zone \"a\", it must be zone=NAME:SIZE"),
+        ("auth_jwt_revocation_zone zone=a:1k;", "zone \"a\" is too small"),
+        ("auth_jwt_revocation_zone zone=a:64k ttl=0;", "longer than 0"),
+        ("auth_jwt_revocation_zone zone=a:64k bogus=1;", "invalid parameter \"bogus=1\""),
+        ("auth_jwt_revocation_zone state=/x;", "needs \"zone=NAME:SIZE\""),
+        (
+            "auth_jwt_revocation_zone zone=a:64k; auth_jwt_revocation_zone zone=a:64k;",
+            "declares zone \"a\" again",
+        ),
+        (
+            "auth_jwt_revocation nope;",
+            "\"auth_jwt_revocation\" names \"nope\", which no \"auth_jwt_revocation_zone\" declares",
+        ),
+    ];
+    for (text, want) in cases {
+        let (ok, log) = nginx_t(&format!("{text}\n{}", server("location / { empty_gif; }")));
+        assert!(!ok, "{text}");
+        assert!(log.contains(want), "{text}: {log}");
+    }
+    let (ok, log) = nginx_t(&server("location / { auth_jwt_revocation_api nope; }"));
+    assert!(
+        !ok && log.contains("no \"auth_jwt_revocation_zone\" declares"),
+        "{log}"
+    );
+    let (ok, log) = nginx_t(&server("auth_jwt_revocation_api x;"));
+    assert!(
+        !ok && log.contains("\"auth_jwt_revocation_api\" directive is not allowed here"),
+        "{log}"
+    );
+}
