@@ -22,7 +22,8 @@ posts {"sub": USER} to the module's revocation API (--revoke-url, a location wit
 auth_jwt_revocation_api), which from then on refuses every token of that user issued before
 that second, in every server that has auth_jwt_revocation, then clears the cookie (same
 Domain and Path, Max-Age=0). When the revocation API does not answer 200, logout says so,
-with a 502, and leaves the cookie: the user is still signed in and can try again.
+with a 502, and leaves the cookie: the user's sessions may still be valid, and the user can
+try again.
 
 The revocation works by the second: tokens whose iat is before the logout's second are refused,
 tokens issued within that second or later are accepted (so a new login right after a logout
@@ -342,9 +343,10 @@ class LoginHandler(BaseHTTPRequestHandler):
         failure = revoke(c.revoke_url, user)
         if failure:
             self.note(f"logout of {user} failed: {failure}")
-            self.send(502, page("Logout failed", f"""<p class="error" id="message">Logout failed: your
-sessions could not be revoked ({html.escape(failure)}). You are still signed in, here and
-everywhere else; try again later.</p><p>{link(c.default_url, 'Back to the site')}</p>"""))
+            self.send(502, page("Logout failed", f"""<p class="error" id="message">Logout failed: the
+revocation of your sessions was not confirmed ({html.escape(failure)}). They may still be valid,
+here and elsewhere, and this browser keeps its cookie: try again later.</p>
+<p>{link(c.default_url, 'Back to the site')}</p>"""))
             return
         self.note(f"logout: {user}, every session revoked")
         self.send(200, page("Signed out everywhere", f"""<p id="message">Signed out everywhere:

@@ -23,6 +23,8 @@ import argparse
 import base64
 import http.client
 import json
+import os
+import pwd
 import secrets
 import shutil
 import socket
@@ -88,10 +90,19 @@ def stop(process: subprocess.Popen):
 
 # --- nginx and the login service ---------------------------------------------------------------
 
+def state_dir(path: Path):
+    """The directory of the revocation state file, which the workers write in: started as root,
+    they run as nobody."""
+    path.mkdir()
+    if os.geteuid() == 0:
+        os.chown(path, pwd.getpwnam("nobody").pw_uid, -1)
+
+
 def write_conf(prefix: Path, ports: dict):
     """The prefix: nginx-conf/ as build-nginx.sh installs it, the example on the ports given."""
     shutil.copytree(ROOT / "nginx-conf", prefix / "conf")
     (prefix / "logs").mkdir()
+    state_dir(prefix / "state")
     text = CONF.read_text()
     for name, port in CONF_PORTS.items():
         check(str(port) in text, f"{CONF.name} no longer uses port {port} ({name})")
