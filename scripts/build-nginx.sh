@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
 # Builds ngx_http_auth_jwt_module for an nginx and checks every configuration in nginx-conf/.
 #
-#   scripts/build-nginx.sh [vendored] [--serve] [--test] [--debug]
+#   scripts/build-nginx.sh [vendored] [--serve [logout]] [--test] [--debug]
 #       nginx 1.28.3 from the nginx-src crate (offline) and the module, installed as a
 #       self-contained prefix in build/nginx/ (sbin/nginx, modules/, conf/ = nginx-conf/).
 #       --serve then serves nginx-conf/quickstart.conf on 127.0.0.1:8080 (Ctrl-C stops).
+#       --serve logout serves nginx-conf/logout-everywhere.conf on 127.0.0.1:8090 and 8091 with
+#       the login service of examples/login-service/ on 127.0.0.1:8092, and prints the URLs to
+#       open in a browser and a password for user alice (Ctrl-C stops both).
 #
 #   scripts/build-nginx.sh debian [--test]
 #       The module for Debian's own nginx (/usr/sbin/nginx, no nginx rebuild): installs nginx and
@@ -33,7 +36,10 @@ while [ $# -gt 0 ]; do
     case "$1" in
         vendored|debian) mode=$1 ;;
         source) mode=source; source_dir=${2:-}; [ -n "$source_dir" ] || die "source needs a DIR"; shift ;;
-        --serve) serve=yes ;;
+        --serve)
+            serve=quickstart
+            if [ "${2:-}" = logout ]; then serve=logout; shift; fi
+            ;;
         --test) run_tests=yes ;;
         --debug) profile=debug ;;
         -h|--help) usage 0 ;;
@@ -109,11 +115,41 @@ build_vendored() {
     log "$("$prefix/sbin/nginx" -v 2>&1) with the module in $prefix"
     check_confs "$prefix/sbin/nginx" "$prefix"
     [ "$run_tests" = no ] || run_suite "$prefix/sbin/nginx" "$prefix/modules/$MODULE"
-    if [ "$serve" = yes ]; then
+    [ "$serve" != logout ] || serve_logout "$prefix"
+    if [ "$serve" = quickstart ]; then
         log "serving nginx-conf/quickstart.conf on http://127.0.0.1:8080 (Ctrl-C stops)"
         log "try:  curl -i -H \"Authorization: Bearer \$(scripts/mint-token.py alice)\" http://127.0.0.1:8080/api/"
         exec "$prefix/sbin/nginx" -p "$prefix" -c conf/quickstart.conf -g 'daemon off; master_process on;'
     fi
+}
+
+# nginx with nginx-conf/logout-everywhere.conf and the login service of examples/login-service/
+# in the prefix given, user alice with a new password each time; Ctrl-C stops both.
+serve_logout() {
+    local prefix=$1 py=${PYTHON:-python3} login=examples/login-service/login.py
+    local users=$prefix/logout-users.txt password
+    # The workers write the revocation state file in state/: started as root, they run as nobody.
+    mkdir -p "$prefix/state"
+    [ "$(id -u)" -ne 0 ] || chown nobody "$prefix/state"
+    password=$("$py" -c 'import secrets; print(secrets.token_urlsafe(9))')
+    rm -f "$users"
+    printf '%s\n' "$password" | "$py" "$login" add-user alice --users "$users"
+    "$py" "$login" serve --users "$users" --key-file "$prefix/conf/keys/logout-demo.jwk" \
+        --cookie-domain example.localhost --default-url http://app.example.localhost:8090/ \
+        --revoke-url http://127.0.0.1:8091/revoke --listen 127.0.0.1:8092 &
+    login_pid=$!
+    trap 'kill "$login_pid" 2>/dev/null || true; wait "$login_pid" 2>/dev/null || true' EXIT
+    log "serving nginx-conf/logout-everywhere.conf with the login service (Ctrl-C stops both)"
+    cat >&2 <<EOF
+    In a browser (names under .localhost are this machine), sign in as alice, password $password:
+      1. http://app.example.localhost:8090/orders/42?tab=items   a page: to the login page and back
+      2. http://wiki.example.localhost:8090/                     another site: no second login
+      3. http://api.example.localhost:8090/v1/me                 the API: who you are, as JSON
+      4. "Log out everywhere" on a page: every site asks to sign in again, and the old cookie is
+         refused:  curl -i --cookie auth=OLD-COOKIE http://api.example.localhost:8090/v1/me
+      5. the revocation list:  curl http://127.0.0.1:8091/revoke
+EOF
+    "$prefix/sbin/nginx" -p "$prefix" -c conf/logout-everywhere.conf -g 'daemon off; master_process on;'
 }
 
 # Configures a copy of nginx-dev's tree exactly as Debian configured its nginx.
