@@ -308,3 +308,115 @@ fn configuration_errors_name_the_directive() {
         "{log}"
     );
 }
+
+/// The lifecycle around one revocation of `alice`: the phases, subrequests and internal
+/// redirects that reach a checked location by another way.
+fn lifecycle_conf() -> String {
+    format!(
+        "auth_jwt_revocation_zone zone=logout:64k;\n\
+         {}",
+        server(&format!(
+            "auth_jwt_key {hex};\n\
+             auth_jwt_enabled on;\n\
+             auth_jwt_revocation logout;\n\
+             location / {{ add_header X-Jwt-Error $jwt_error always; empty_gif; }}\n\
+             location = /who {{ auth_jwt_enabled off; \
+             return 200 \"[$jwt_claim_sub][$jwt_error]\"; }}\n\
+             location /via-auth-request {{ auth_jwt_enabled off; auth_request /auth; empty_gif; }}\n\
+             location = /auth {{ internal; empty_gif; }}\n\
+             location /redirected {{ auth_jwt_revocation off; error_page 404 = /; \
+             try_files /nothing-here =404; }}\n\
+             location /ssi {{ auth_jwt_enabled off; ssi on; ssi_types *; \
+             return 200 '<!--# include virtual=\"/revoke\" -->'; }}\n\
+             location /mirrored {{ auth_jwt_enabled off; mirror /revoke; \
+             mirror_request_body on; {PROXY} }}\n\
+             location = /revoke {{ auth_jwt_enabled off; allow 127.0.0.1; deny all; \
+             auth_jwt_revocation_api logout; }}",
+            hex = secret_hex()
+        ))
+    )
+}
+
+#[test]
+fn a_revoked_token_is_invalid_in_every_phase_subrequest_and_redirect() {
+    let n = Nginx::start(&lifecycle_conf());
+    let old = token_of(json!({"sub": "alice", "iat": now() - 10, "exp": now() + 3600}));
+    for path in ["/", "/via-auth-request", "/redirected"] {
+        assert_eq!(get(&n, path, &old).status, 200, "{path} before");
+    }
+    assert_eq!(get(&n, "/who", &old).body, "[alice][]");
+    assert_eq!(api(&n, "POST", r#"{"sub":"alice"}"#).status, 200);
+    // The rewrite phase reads the variables before any access check.
+    assert_eq!(get(&n, "/who", &old).body, "[][revoked]");
+    // auth_request's subrequest, and an internal redirect from an unchecked location.
+    assert_eq!(get(&n, "/via-auth-request", &old).status, 401);
+    assert_eq!(get(&n, "/redirected", &old).status, 401);
+    assert_eq!(get(&n, "/", &old).status, 401);
+}
+
+#[test]
+fn the_api_answers_no_subrequest_which_would_skip_allow_and_deny() {
+    let n = Nginx::start(&lifecycle_conf());
+    let exp = now() + 600;
+    assert_eq!(api(&n, "POST", &format!(r#"{{"jti":"secret-jti","exp":{exp}}}"#)).status, 200);
+    // An SSI include would show the list to whoever loads the page.
+    let r = n.get("/ssi", &[]);
+    assert!(!r.body.contains("secret-jti"), "{}", r.body);
+    // A mirror replays the client's POST to the API.
+    let r = n.send("POST", "/mirrored", &[], br#"{"sub":"victim"}"#);
+    assert_eq!(r.status, 200);
+    n.wait_for("the mirror's refusal", || {
+        n.jwt_log_lines()
+            .iter()
+            .filter(|l| l.contains("the revocation API does not answer subrequests"))
+            .count()
+            >= 2
+    });
+    let listed = api(&n, "GET", "").body;
+    assert!(!listed.contains("victim"), "{listed}");
+}
+
+#[test]
+fn every_worker_sees_a_change_at_once_and_a_reload_keeps_the_list() {
+    let n = Nginx::start_full("worker_processes 2;", &conf(""), &[]);
+    let old = token_of(json!({"sub": "alice", "iat": now() - 10, "exp": now() + 3600}));
+    // Both workers verify (and cache) the token first.
+    for _ in 0..20 {
+        assert_eq!(get(&n, "/", &old).status, 200);
+    }
+    assert_eq!(api(&n, "POST", r#"{"sub":"alice"}"#).status, 200);
+    for _ in 0..40 {
+        assert_eq!(get(&n, "/", &old).header("X-Jwt-Error"), Some("revoked"));
+    }
+    n.reload();
+    for _ in 0..20 {
+        assert_eq!(get(&n, "/", &old).header("X-Jwt-Error"), Some("revoked"));
+    }
+    let listed: serde_json::Value = serde_json::from_str(&api(&n, "GET", "").body).unwrap();
+    assert_eq!(listed.as_array().unwrap().len(), 1);
+}
+
+#[test]
+fn the_plus_family_checks_the_list_too() {
+    let jwks = jwks(&[json!({"kty": "oct", "kid": "k1", "k": b64(SECRET)})]);
+    let http = format!(
+        "auth_jwt_revocation_zone zone=logout:64k;\n{}",
+        server(
+            "auth_jwt \"api\";\nauth_jwt_key_file conf/keys.json;\nauth_jwt_revocation logout;\n\
+             location / { add_header X-Jwt-Error $jwt_error always; empty_gif; }\n\
+             location = /revoke { auth_jwt off; auth_jwt_revocation_api logout; }"
+        )
+    );
+    let n = Nginx::start_full("", &http, &[("conf/keys.json", &jwks)]);
+    let exp = now() + 3600;
+    let t = hs_kid(
+        Algorithm::HS256,
+        SECRET,
+        Some("k1"),
+        &json!({"sub": "alice", "jti": "j-1", "exp": exp}),
+    );
+    assert_eq!(get(&n, "/", &t).status, 200);
+    assert_eq!(api(&n, "POST", &format!(r#"{{"jti":"j-1","exp":{exp}}}"#)).status, 200);
+    let r = get(&n, "/", &t);
+    assert_eq!((r.status, r.header("X-Jwt-Error")), (401, Some("revoked")));
+}
