@@ -297,6 +297,36 @@ fn configuration_errors_name_the_directive() {
         assert!(!ok, "{text}");
         assert!(log.contains(want), "{text}: {log}");
     }
+    let cases = [
+        (
+            "auth_jwt_revocation_request /list 10s;",
+            "\"auth_jwt_revocation_request\" needs \"auth_jwt_revocation\"",
+        ),
+        (
+            "auth_jwt_revocation_request /list$arg_x 10s;",
+            "does not support variables",
+        ),
+        (
+            "auth_jwt_revocation_request http://x/ 10s;",
+            "it must be a local URI",
+        ),
+        (
+            "auth_jwt_revocation_request /list 0;",
+            "needs an interval longer than 0",
+        ),
+    ];
+    for (text, want) in cases {
+        let http = format!(
+            "auth_jwt_revocation_zone zone=z:64k;\n{}",
+            server(&format!(
+                "auth_jwt_key {};\n{text}\nlocation / {{ empty_gif; }}",
+                secret_hex()
+            ))
+        );
+        let (ok, log) = nginx_t(&http);
+        assert!(!ok, "{text}");
+        assert!(log.contains(want), "{text}: {log}");
+    }
     let (ok, log) = nginx_t(&server("location / { auth_jwt_revocation_api nope; }"));
     assert!(
         !ok && log.contains("no \"auth_jwt_revocation_zone\" declares"),
@@ -358,7 +388,15 @@ fn a_revoked_token_is_invalid_in_every_phase_subrequest_and_redirect() {
 fn the_api_answers_no_subrequest_which_would_skip_allow_and_deny() {
     let n = Nginx::start(&lifecycle_conf());
     let exp = now() + 600;
-    assert_eq!(api(&n, "POST", &format!(r#"{{"jti":"secret-jti","exp":{exp}}}"#)).status, 200);
+    assert_eq!(
+        api(
+            &n,
+            "POST",
+            &format!(r#"{{"jti":"secret-jti","exp":{exp}}}"#)
+        )
+        .status,
+        200
+    );
     // An SSI include would show the list to whoever loads the page.
     let r = n.get("/ssi", &[]);
     assert!(!r.body.contains("secret-jti"), "{}", r.body);
@@ -416,7 +454,140 @@ fn the_plus_family_checks_the_list_too() {
         &json!({"sub": "alice", "jti": "j-1", "exp": exp}),
     );
     assert_eq!(get(&n, "/", &t).status, 200);
-    assert_eq!(api(&n, "POST", &format!(r#"{{"jti":"j-1","exp":{exp}}}"#)).status, 200);
+    assert_eq!(
+        api(&n, "POST", &format!(r#"{{"jti":"j-1","exp":{exp}}}"#)).status,
+        200
+    );
     let r = get(&n, "/", &t);
     assert_eq!((r.status, r.header("X-Jwt-Error")), (401, Some("revoked")));
+}
+
+/// A server checked against `logout`, which follows the list `p` publishes every second.
+fn follower_conf(port: u16, extra: &str) -> String {
+    format!(
+        "auth_jwt_revocation_zone zone=logout:64k {extra};\n{}",
+        server(&format!(
+            "auth_jwt_key {hex};\n\
+             auth_jwt_enabled on;\n\
+             auth_jwt_revocation logout;\n\
+             auth_jwt_revocation_request /revocations 1s;\n\
+             location / {{ add_header X-Jwt-Error $jwt_error always; empty_gif; }}\n\
+             location = /revocations {{ internal; proxy_pass http://127.0.0.1:{port}/revoke; \
+             proxy_read_timeout 2s; subrequest_output_buffer_size 1m; }}\n\
+             location = /revoke {{ auth_jwt_enabled off; auth_jwt_revocation_api logout; }}",
+            hex = secret_hex()
+        ))
+    )
+}
+
+/// How long `/` takes to answer `token`, up to the end of its body: nginx holds the
+/// connection of a request until its background subrequests end, but the answer is sent.
+fn time_to_answer(n: &Nginx, token: &str) -> std::time::Duration {
+    use std::io::{Read, Write};
+    let started = std::time::Instant::now();
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", n.port)).unwrap();
+    let request = format!(
+        "GET / HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\nConnection: close\r\n\r\n"
+    );
+    s.write_all(request.as_bytes()).unwrap();
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        let k = s.read(&mut buf).unwrap();
+        assert!(
+            k > 0,
+            "closed before the answer: {:?}",
+            String::from_utf8_lossy(&got)
+        );
+        got.extend_from_slice(&buf[..k]);
+        let text = String::from_utf8_lossy(&got);
+        if let Some(end) = text.find("\r\n\r\n") {
+            assert!(text.starts_with("HTTP/1.1 200"), "{text}");
+            // empty_gif's 43 bytes.
+            if got.len() >= end + 4 + 43 {
+                return started.elapsed();
+            }
+        }
+    }
+}
+
+#[test]
+fn a_fleet_follows_one_list_within_its_interval_and_keeps_it_when_the_publisher_fails() {
+    let p = Provider::start(Answer::ok("[]"));
+    let n = Nginx::start(&follower_conf(p.port, ""));
+    let old = token_of(json!({"sub": "alice", "iat": now() - 10, "exp": now() + 3600}));
+    assert_eq!(get(&n, "/", &old).status, 200);
+    n.wait_for("the first fetch", || p.fetches() == 1);
+    // The request that finds the list due does not wait for the fetch.
+    p.set(Answer::Slow(
+        std::time::Duration::from_millis(1500),
+        Box::new(Answer::ok(&format!(
+            r#"[{{"sub":"alice","cutoff":{}}}]"#,
+            now()
+        ))),
+    ));
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let waited = time_to_answer(&n, &old);
+    assert!(waited.as_millis() < 1000, "{waited:?}");
+    n.wait_for("the list merged", || {
+        get(&n, "/", &old).header("X-Jwt-Error") == Some("revoked")
+    });
+    // The publisher fails: what is known stays, the failure is logged, and it is backed off.
+    p.set(Answer::status(503, "down"));
+    let fetches = p.fetches();
+    // Requests drive the fetches.
+    n.wait_for("a failed fetch", || {
+        get(&n, "/", &old);
+        p.fetches() > fetches
+    });
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    assert_eq!(get(&n, "/", &old).header("X-Jwt-Error"), Some("revoked"));
+    let lines = n.jwt_log_lines();
+    assert!(
+        lines.iter().any(|l| l.contains("[error]")
+            && l.contains(
+                "auth_jwt: revocations: \"/revocations\" answered 503, not 200; \
+                           the revocations merged before stay in effect"
+            )),
+        "{lines:?}"
+    );
+    // An unusable list merges nothing.
+    p.set(Answer::ok(r#"[{"sub":"bob","cutoff":1},{"sub":""}]"#));
+    n.wait_for("the bad list", || {
+        get(&n, "/", &old);
+        n.jwt_log_lines()
+            .iter()
+            .any(|l| l.contains("answered an unusable revocation list: entry 2"))
+    });
+    let listed = api(&n, "GET", "").body;
+    assert!(
+        listed.contains("alice") && !listed.contains("bob"),
+        "{listed}"
+    );
+}
+
+#[test]
+fn followers_honour_a_logout_at_the_publisher_within_the_interval() {
+    // The publisher: an nginx whose API the login service posts to.
+    let publisher = Nginx::start(&conf(""));
+    let followers: Vec<Nginx> = (0..2)
+        .map(|_| Nginx::start(&follower_conf(publisher.port, "")))
+        .collect();
+    let old = token_of(json!({"sub": "alice", "iat": now() - 10, "exp": now() + 3600}));
+    for f in &followers {
+        assert_eq!(get(f, "/", &old).status, 200);
+    }
+    assert_eq!(api(&publisher, "POST", r#"{"sub":"alice"}"#).status, 200);
+    let posted = std::time::Instant::now();
+    for f in &followers {
+        f.wait_for("the logout to reach the follower", || {
+            get(f, "/", &old).header("X-Jwt-Error") == Some("revoked")
+        });
+    }
+    // One interval (1 s) and the fetch itself; polling adds a little.
+    assert!(
+        posted.elapsed().as_millis() < 3000,
+        "{:?}",
+        posted.elapsed()
+    );
 }

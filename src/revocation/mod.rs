@@ -10,6 +10,7 @@
 //! variable, in every phase.
 
 pub mod api;
+pub mod fleet;
 pub mod state;
 pub mod zone;
 
@@ -20,6 +21,7 @@ use jwt_core::revocation::{cut_off, Entry, Kind};
 use jwt_core::{Claims, Error, Reason};
 use ngx::ffi::{ngx_shm_zone_t, ngx_slab_pool_t};
 
+use crate::conf::FetchSource;
 use crate::ngx::shm::zone_memory;
 
 use zone::Table;
@@ -97,6 +99,16 @@ pub fn unix_now() -> i64 {
 /// `auth_jwt_revocation NAME` as compiled into an `Auth`.
 pub struct Revocation {
     pub shm: NonNull<ngx_shm_zone_t>,
+    /// The zone's index in `MainConf::revocation_zones`.
+    pub zone: usize,
+    /// `auth_jwt_revocation_request`.
+    pub follow: Option<Follow>,
+}
+
+/// A list followed: where it is fetched, and how often.
+pub struct Follow {
+    pub source: FetchSource,
+    pub interval_ms: u64,
 }
 
 impl Revocation {
