@@ -591,3 +591,15 @@ fn followers_honour_a_logout_at_the_publisher_within_the_interval() {
         posted.elapsed()
     );
 }
+
+#[test]
+fn entries_expire_on_their_own_a_subject_after_ttl_a_token_at_its_exp() {
+    let n = Nginx::start(&conf("ttl=2s"));
+    let old = token_of(json!({"sub": "alice", "jti": "j", "iat": now() - 10, "exp": now() + 3600}));
+    let body = format!(r#"[{{"sub":"alice"}},{{"jti":"k","exp":{}}}]"#, now() + 2);
+    assert_eq!(api(&n, "POST", &body).status, 200);
+    assert_eq!(get(&n, "/", &old).header("X-Jwt-Error"), Some("revoked"));
+    std::thread::sleep(std::time::Duration::from_millis(3100));
+    assert_eq!(get(&n, "/", &old).status, 200, "the cutoff is past its ttl");
+    assert_eq!(api(&n, "GET", "").body, "[]\n", "neither entry is listed any more");
+}
