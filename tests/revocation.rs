@@ -601,5 +601,39 @@ fn entries_expire_on_their_own_a_subject_after_ttl_a_token_at_its_exp() {
     assert_eq!(get(&n, "/", &old).header("X-Jwt-Error"), Some("revoked"));
     std::thread::sleep(std::time::Duration::from_millis(3100));
     assert_eq!(get(&n, "/", &old).status, 200, "the cutoff is past its ttl");
-    assert_eq!(api(&n, "GET", "").body, "[]\n", "neither entry is listed any more");
+    assert_eq!(
+        api(&n, "GET", "").body,
+        "[]\n",
+        "neither entry is listed any more"
+    );
+}
+
+#[test]
+fn a_state_file_the_workers_cannot_write_is_said_at_start_and_a_change_is_not_acknowledged() {
+    let dir = std::env::temp_dir().join(format!("ngx-jwt-rostate-{}", std::process::id()));
+    let _ = fs::remove_dir_all(&dir);
+    fs::create_dir_all(&dir).unwrap();
+    // Root's, not writable by the workers' user.
+    fs::set_permissions(&dir, fs::Permissions::from_mode(0o755)).unwrap();
+    let state = dir.join("revoked.json");
+    let n = Nginx::start(&conf(&format!("state={}", state.display())));
+    n.wait_for("the worker's warning", || {
+        n.error_log().contains(&format!(
+            "auth_jwt_revocation_zone \"logout\": cannot write \"{}.",
+            state.display()
+        ))
+    });
+    let r = api(&n, "POST", r#"{"sub":"alice"}"#);
+    assert_eq!(r.status, 500, "{}", r.body);
+    assert!(
+        r.body.contains("the change is in effect but not saved"),
+        "{}",
+        r.body
+    );
+    // In effect all the same: refusing more is the safe side.
+    let old = token_of(json!({"sub": "alice", "iat": now() - 10, "exp": now() + 60}));
+    assert_eq!(get(&n, "/", &old).header("X-Jwt-Error"), Some("revoked"));
+    assert!(!state.exists());
+    drop(n);
+    fs::remove_dir_all(&dir).unwrap();
 }
