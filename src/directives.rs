@@ -18,12 +18,12 @@ use ngx::ngx_string;
 
 use crate::conf::{
     is_enabled_value, At, ClaimHeader, Enabled, FieldSet, KeyFamily, KeyOrigin, KeySource, LocConf,
-    MainConf, Realm, Require, Tokens, DEFAULT_KEY_CACHE,
+    MainConf, Realm, Require, Tokens, ZoneConf, DEFAULT_KEY_CACHE, DEFAULT_TTL,
 };
 use crate::ngx::conf::{run_setter, ConfArgs};
 use crate::ngx::shm::add_zone;
 use crate::revocation::zone::capacity;
-use crate::revocation::{init_zone, state, ZoneConf, DEFAULT_TTL, TAG};
+use crate::revocation::{init_zone, state, TAG};
 
 /// `http`, `server` and `location`.
 const ANY_LEVEL: u32 = NGX_HTTP_MAIN_CONF | NGX_HTTP_SRV_CONF | NGX_HTTP_LOC_CONF;

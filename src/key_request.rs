@@ -23,6 +23,7 @@ use ngx::ffi::{
 };
 use ngx::http::{HttpModuleLocationConf, NgxHttpCoreModule};
 
+use crate::conf::ZoneConf;
 use crate::conf::{Auth, FetchSource, Fetched, MainConf};
 use crate::key_zone::{Finish, Zone, MAX_BODY};
 use crate::ngx::guard::guard;
@@ -31,8 +32,7 @@ use crate::ngx::request::{log, now_ms};
 use crate::ngx::shm::zone_memory;
 use crate::ngx::subrequest;
 use crate::ngx::timer::Resume;
-use crate::revocation::fleet::{merge, MAX_LIST};
-use crate::revocation::ZoneConf;
+use crate::revocation::{merge, MAX_LIST};
 
 /// The most `Auth`s with key requests whose combined keys a worker keeps.
 const MAX_AUTHS: usize = 1 << 16;

@@ -5,6 +5,7 @@
 //! of `verify`, shared by `Rc` with every location that writes none of its settings.
 
 mod keys;
+mod revocation;
 mod settings;
 mod verify;
 
@@ -17,12 +18,14 @@ use jwt_core::SourceKind;
 use ngx::ffi::ngx_http_request_t;
 
 use crate::ngx::conf::{ComplexValue, Pos};
-use crate::revocation::ZoneConf;
 
 pub use keys::{KeyOrigin, KeyRegistry, KeySource, ServerPos};
+pub use revocation::{ZoneConf, DEFAULT_TTL};
 use settings::settings;
 pub use settings::{At, MergeError, Warnings};
-pub use verify::{Auth, FetchSource, Fetched, KeyFamily, Tokens, VerifyConf, DEFAULT_KEY_CACHE};
+pub use verify::{
+    Auth, FetchSource, Fetched, KeyFamily, Revocation, Tokens, VerifyConf, DEFAULT_KEY_CACHE,
+};
 
 /// `auth_jwt_enabled`: a constant, or a value with variables evaluated per request.
 #[derive(Clone)]

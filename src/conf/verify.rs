@@ -15,7 +15,6 @@ use jwt_core::{Algorithm, KeySet, Policy, Source, SourceKind};
 use ngx::ffi::ngx_shm_zone_t;
 
 use crate::ngx::conf::{ComplexValue, Pos};
-use crate::revocation::{Follow, Revocation};
 use crate::token::describe_source;
 
 use super::keys::{scope_of, KeyRegistry, KeySource, ServerPos};
@@ -124,6 +123,21 @@ pub struct FetchSource {
     pub args: String,
     /// The server block and URI, hashed: the source's slot in the shared zone.
     pub id: u64,
+}
+
+/// `auth_jwt_revocation NAME` as compiled into an `Auth`.
+pub struct Revocation {
+    pub shm: NonNull<ngx_shm_zone_t>,
+    /// The zone's index in `MainConf::revocation_zones`.
+    pub zone: usize,
+    /// `auth_jwt_revocation_request`.
+    pub follow: Option<Follow>,
+}
+
+/// A list followed: where it is fetched, and how often.
+pub struct Follow {
+    pub source: FetchSource,
+    pub interval_ms: u64,
 }
 
 /// `auth_jwt_key_cache`'s default: no reuse beyond the fetch a request shares (NGINX Plus's

@@ -8,18 +8,11 @@
 //! keeps the later time, so nothing known is lost); a failed fetch keeps the zone as it is.
 
 use jwt_core::refresh::follow_due;
-use jwt_core::revocation::parse_entries;
-use ngx::ffi::{ngx_http_request_t, NGX_LOG_ERR};
+use ngx::ffi::ngx_http_request_t;
 
-use crate::conf::MainConf;
+use crate::conf::{MainConf, Revocation};
 use crate::key_request::{key_zone, start_claimed, Purpose};
-use crate::ngx::request::{now, now_ms};
-
-use super::zone::Refused;
-use super::{state, Revocation, ZoneConf};
-
-/// The largest list fetched: 16 MiB, some 250,000 entries.
-pub const MAX_LIST: usize = 16 * 1024 * 1024;
+use crate::ngx::request::now_ms;
 
 /// Starts the fetch of `revocation`'s followed list in the background, if it is due.
 pub fn follow(r: &mut ngx_http_request_t, main: &'static MainConf, revocation: &Revocation) {
@@ -47,39 +40,4 @@ pub fn follow(r: &mut ngx_http_request_t, main: &'static MainConf, revocation: &
     };
     let purpose = Purpose::Revocations { zone };
     start_claimed(r, keys, i, &follow.source, start, now_ms, purpose);
-}
-
-/// Merges the list `uri` answered into `zone`, all or nothing, and saves the zone's state
-/// file if it changed; what to log beside, or why nothing was merged.
-pub fn merge(zone: &ZoneConf, uri: &str, body: &[u8]) -> Result<Vec<(u32, String)>, String> {
-    let entries = parse_entries(body, None)
-        .map_err(|e| format!("\"{uri}\" answered an unusable revocation list: {e}"))?;
-    let table = zone
-        .table()
-        .ok_or_else(|| format!("zone \"{}\" is not ready", zone.name))?;
-    let changed = match table.insert(&entries, now()) {
-        Ok((_, changed)) => changed,
-        Err(Refused::Full(max)) => {
-            return Err(format!(
-                "zone \"{}\" cannot hold the list ({max} entries at most): nothing of it was \
-                 merged",
-                zone.name
-            ))
-        }
-        Err(Refused::Unavailable) => return Err(format!("zone \"{}\" is not ready", zone.name)),
-    };
-    let mut problems = Vec::new();
-    if let (true, Some(path)) = (changed, &zone.state) {
-        let saved = table
-            .list(now())
-            .map_err(|_| "the zone is not ready".to_owned())
-            .and_then(|(entries, version)| state::save(path, table, &entries, version));
-        if let Err(e) = saved {
-            problems.push((
-                NGX_LOG_ERR,
-                format!("merged, but not saved (a restart would lose it): {e}"),
-            ));
-        }
-    }
-    Ok(problems)
 }
