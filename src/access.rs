@@ -40,6 +40,7 @@ use crate::ngx::headers::{headers, push_header};
 use crate::ngx::phases::skip_rest_of_phase;
 use crate::ngx::request::{complex_value, complex_value_fresh, log};
 use crate::ngx::string::bytes;
+use crate::revocation::fleet::follow;
 use crate::verdict::{mark_unmet, Verdicts};
 
 /// Where in the request's life the check runs.
@@ -235,6 +236,10 @@ fn check(
         log(r, NGX_LOG_ERR, format_args!("auth_jwt: key: {why}"));
         return NGX_HTTP_INTERNAL_SERVER_ERROR as ngx_int_t;
     };
+    // A followed revocation list is fetched again in the background when due.
+    if let (Some(revocation), false) = (&auth.revocation, stage == Stage::Last) {
+        follow(r, conf.main, revocation);
+    }
     // Keys fetched over HTTP: the request may have to wait for them.
     if auth.fetched.is_some() {
         if let Some(wait) = have_keys(r, conf, verdicts) {

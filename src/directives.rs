@@ -10,19 +10,20 @@ use jwt_core::refresh::Timing;
 use jwt_core::{loose_name_eq, Algorithm, SecretEncoding, Source};
 use ngx::ffi::{
     ngx_command_t, ngx_conf_t, ngx_uint_t, NGX_CONF_1MORE, NGX_CONF_2MORE, NGX_CONF_FLAG,
-    NGX_CONF_TAKE1, NGX_CONF_TAKE12, NGX_HTTP_LIF_CONF, NGX_HTTP_LMT_CONF, NGX_HTTP_LOC_CONF,
-    NGX_HTTP_LOC_CONF_OFFSET, NGX_HTTP_MAIN_CONF, NGX_HTTP_MAIN_CONF_OFFSET, NGX_HTTP_SRV_CONF,
+    NGX_CONF_TAKE1, NGX_CONF_TAKE12, NGX_CONF_TAKE2, NGX_HTTP_LIF_CONF, NGX_HTTP_LMT_CONF,
+    NGX_HTTP_LOC_CONF, NGX_HTTP_LOC_CONF_OFFSET, NGX_HTTP_MAIN_CONF, NGX_HTTP_MAIN_CONF_OFFSET,
+    NGX_HTTP_SRV_CONF,
 };
 use ngx::ngx_string;
 
 use crate::conf::{
     is_enabled_value, At, ClaimHeader, Enabled, FieldSet, KeyFamily, KeyOrigin, KeySource, LocConf,
-    MainConf, Realm, Require, Tokens, DEFAULT_KEY_CACHE,
+    MainConf, Realm, Require, Tokens, ZoneConf, DEFAULT_KEY_CACHE, DEFAULT_TTL,
 };
 use crate::ngx::conf::{run_setter, ConfArgs};
 use crate::ngx::shm::add_zone;
 use crate::revocation::zone::capacity;
-use crate::revocation::{init_zone, state, ZoneConf, DEFAULT_TTL, TAG};
+use crate::revocation::{init_zone, state, TAG};
 
 /// `http`, `server` and `location`.
 const ANY_LEVEL: u32 = NGX_HTTP_MAIN_CONF | NGX_HTTP_SRV_CONF | NGX_HTTP_LOC_CONF;
@@ -78,7 +79,7 @@ macro_rules! main_command {
 }
 
 /// The module's directives; nginx only reads this table.
-pub static mut COMMANDS: [ngx_command_t; 30] = [
+pub static mut COMMANDS: [ngx_command_t; 31] = [
     loc_command!(
         "auth_jwt_enabled",
         ANY_LEVEL_IF | NGX_CONF_TAKE1,
@@ -174,6 +175,11 @@ pub static mut COMMANDS: [ngx_command_t; 30] = [
         "auth_jwt_revocation",
         ANY_LEVEL | NGX_CONF_TAKE1,
         cmd_revocation
+    ),
+    loc_command!(
+        "auth_jwt_revocation_request",
+        ANY_LEVEL | NGX_CONF_TAKE2,
+        cmd_revocation_request
     ),
     loc_command!(
         "auth_jwt_revocation_api",
@@ -492,9 +498,36 @@ fn plus_key(
 /// location of the same server, usually `internal` and proxying to the identity provider).
 /// Repeatable; combined with the level's key files.
 fn cmd_key_request(conf: &mut LocConf, args: &mut ConfArgs) -> SetResult {
+    let uri = local_uri(args, "keys")?;
+    let origin = KeyOrigin::Request { uri };
+    plus_key(conf, origin, "auth_jwt_key_request", args)
+}
+
+/// `auth_jwt_revocation_request uri interval`: the zone of `auth_jwt_revocation` follows the
+/// list `uri` answers, fetched again every `interval`.
+fn cmd_revocation_request(conf: &mut LocConf, args: &mut ConfArgs) -> SetResult {
+    let uri = local_uri(args, "revocations")?;
+    let interval = args.parse_time(2)?;
+    if interval == 0 {
+        return Err("needs an interval longer than 0".into());
+    }
+    let pos = args.pos();
+    set_once(
+        &mut conf.verify.revocation_request,
+        At {
+            value: (uri, interval),
+            pos,
+        },
+    )
+}
+
+/// Argument 1 as the URI of a fetch of `what`: local, fixed (no variable).
+fn local_uri(args: &ConfArgs, what: &str) -> Result<String, String> {
     let uri = utf8_arg(args, 1)?;
     if has_variable(uri.as_bytes()) {
-        return Err("does not support variables: keys come only from the configured source".into());
+        return Err(format!(
+            "does not support variables: {what} come only from the configured source"
+        ));
     }
     if !uri.starts_with('/') || uri.bytes().any(|b| b.is_ascii_control() || b == b' ') {
         return Err(format!(
@@ -502,10 +535,7 @@ fn cmd_key_request(conf: &mut LocConf, args: &mut ConfArgs) -> SetResult {
             uri.escape_debug()
         ));
     }
-    let origin = KeyOrigin::Request {
-        uri: uri.to_owned(),
-    };
-    plus_key(conf, origin, "auth_jwt_key_request", args)
+    Ok(uri.to_owned())
 }
 
 /// `auth_jwt_key_cache time [stale=time]`: fetched keys serve `time` after their fetch, and

@@ -23,6 +23,7 @@ use ngx::ffi::{
 };
 use ngx::http::{HttpModuleLocationConf, NgxHttpCoreModule};
 
+use crate::conf::ZoneConf;
 use crate::conf::{Auth, FetchSource, Fetched, MainConf};
 use crate::key_zone::{Finish, Zone, MAX_BODY};
 use crate::ngx::guard::guard;
@@ -31,6 +32,7 @@ use crate::ngx::request::{log, now_ms};
 use crate::ngx::shm::zone_memory;
 use crate::ngx::subrequest;
 use crate::ngx::timer::Resume;
+use crate::revocation::{merge, MAX_LIST};
 
 /// The most `Auth`s with key requests whose combined keys a worker keeps.
 const MAX_AUTHS: usize = 1 << 16;
@@ -89,8 +91,9 @@ thread_local! {
     static COMBINED: RefCell<Vec<Option<Rc<Combined>>>> = const { RefCell::new(Vec::new()) };
 }
 
-/// The zone of `main`'s key requests, once nginx has mapped it.
-fn zone(main: &MainConf) -> Option<&'static Zone> {
+/// The zone of `main`'s key requests (and followed revocation lists), once nginx has mapped
+/// it.
+pub fn key_zone(main: &MainConf) -> Option<&'static Zone> {
     let addr = zone_memory(main.key_zone?)?;
     // SAFETY: the zone was declared ZONE_SIZE bytes long and `Zone::init` prepared it.
     Some(unsafe { Zone::at(addr.as_ptr()) })
@@ -111,7 +114,7 @@ fn combined(
     fetched: &Fetched,
 ) -> Rc<Combined> {
     let now = now_ms();
-    let zone = zone(main);
+    let zone = key_zone(main);
     let state_of = |source: &FetchSource, hint: Option<usize>| {
         source_state(r, zone, source, hint, now, fetched.timing)
     };
@@ -306,7 +309,7 @@ fn waiting<'p>(r: &ngx_http_request_t) -> Option<&'p mut Waiting> {
 /// serve but are due for one.
 pub fn prepare(r: &mut ngx_http_request_t, main: &MainConf, auth: &Auth) -> Option<ngx_int_t> {
     let fetched = auth.fetched.as_ref()?;
-    let zone = zone(main)?;
+    let zone = key_zone(main)?;
     let now = now_ms();
     let (mut wait, mut started) = (false, false);
     for source in &fetched.sources {
@@ -342,7 +345,7 @@ pub fn prepare(r: &mut ngx_http_request_t, main: &MainConf, auth: &Auth) -> Opti
 /// `Some(NGX_DONE)` when `r` waits.
 pub fn refetch(r: &mut ngx_http_request_t, main: &MainConf, auth: &Auth) -> Option<ngx_int_t> {
     let fetched = auth.fetched.as_ref()?;
-    let zone = zone(main)?;
+    let zone = key_zone(main)?;
     let refetched = waiting(r).is_some_and(|w| w.refetched);
     let now = now_ms();
     let mut wait = false;
@@ -414,7 +417,7 @@ enum Waited {
 }
 
 #[derive(PartialEq, Eq)]
-enum Started {
+pub enum Started {
     Yes,
     /// Another request holds the fetch (or may not start one yet).
     Claimed,
@@ -434,14 +437,32 @@ fn start(
     let Some(start) = zone.claim(i, source.id, now, refetch) else {
         return Started::Claimed;
     };
+    let purpose = Purpose::Keys {
+        algorithm: fetched.algorithm,
+        timing: fetched.timing,
+    };
+    start_claimed(r, zone, i, source, start, now, purpose)
+}
+
+/// Starts the fetch of source `source` claimed with `start` (slot `i`) as a background
+/// subrequest of `r`, for `purpose`.
+pub fn start_claimed(
+    r: &mut ngx_http_request_t,
+    zone: &'static Zone,
+    i: usize,
+    source: &FetchSource,
+    start: u64,
+    now: u64,
+    purpose: Purpose,
+) -> Started {
+    let what = fetch_of(&purpose);
     let fetch = Fetch {
         zone,
         slot: i,
         id: source.id,
         start,
         uri: source.uri.clone(),
-        algorithm: fetched.algorithm,
-        timing: fetched.timing,
+        purpose,
         done: false,
         seen: 0,
         too_big: None,
@@ -472,9 +493,28 @@ fn start(
     log(
         main,
         NGX_LOG_ERR,
-        format_args!("auth_jwt: keys: cannot start the subrequest to \"{uri}\""),
+        format_args!("auth_jwt: {what}: cannot start the subrequest to \"{uri}\""),
     );
     Started::Failed
+}
+
+/// What a fetch brings.
+pub enum Purpose {
+    /// A JWK set, kept in the zone for the requests of `auth_jwt_key_request`.
+    Keys {
+        algorithm: Option<Algorithm>,
+        timing: Timing,
+    },
+    /// A revocation list, merged into its zone (`auth_jwt_revocation_request`).
+    Revocations { zone: &'static ZoneConf },
+}
+
+/// The word log lines about a fetch for `purpose` start with.
+fn fetch_of(purpose: &Purpose) -> &'static str {
+    match purpose {
+        Purpose::Keys { .. } => "keys",
+        Purpose::Revocations { .. } => "revocations",
+    }
 }
 
 /// One fetch under way, in the pool of the request that started it.
@@ -485,8 +525,7 @@ struct Fetch {
     /// The claim, which ends it.
     start: u64,
     uri: String,
-    algorithm: Option<Algorithm>,
-    timing: Timing,
+    purpose: Purpose,
     done: bool,
     /// The body's bytes seen so far, and whether they passed the limit (`body_filter`).
     seen: usize,
@@ -546,31 +585,44 @@ impl Fetch {
         self.done = true;
         let now = now_ms();
         let (zone, i, id) = (self.zone, self.slot, self.id);
-        match self.judge(sr, rc) {
-            Ok((body, warnings)) => {
+        let what = fetch_of(&self.purpose);
+        let uri = &self.uri;
+        let outcome = self.answer(sr, rc).and_then(|body| match &self.purpose {
+            Purpose::Keys { algorithm, .. } => {
+                let warnings = key_set(uri, body, *algorithm)?;
+                Ok((Finish::Body(body), warnings))
+            }
+            Purpose::Revocations { zone } => {
+                let problems = merge(zone, uri, body)?;
+                Ok((Finish::Done, problems))
+            }
+        });
+        match outcome {
+            Ok((finish, notes)) => {
                 let before = zone.snapshot(i, id, now).map(|s| s.generation);
-                zone.finish(i, id, self.start, now, Finish::Body(body));
+                let body = matches!(finish, Finish::Body(_));
+                zone.finish(i, id, self.start, now, finish);
                 let after = zone.snapshot(i, id, now).map(|s| s.generation);
-                if before != after {
-                    for warning in warnings {
-                        let uri = &self.uri;
+                // A key set's warnings are said once per new set; a merge's problems always.
+                if before != after || !body {
+                    for (level, note) in notes {
                         log(
                             sr,
-                            NGX_LOG_WARN,
-                            format_args!("auth_jwt: keys: \"{uri}\": {warning}"),
+                            level,
+                            format_args!("auth_jwt: {what}: \"{uri}\": {note}"),
                         );
                     }
                 }
             }
-            // Refused by this server, not by the provider (the key location's own rules, which
-            // a client's request may trip): not the provider's failure, so no back-off for
+            // Refused by this server, not by the provider (the location's own rules, which a
+            // client's request may trip): not the provider's failure, so no back-off for
             // every request.
             Err(why) if sr.upstream.is_null() => {
                 zone.finish(i, id, self.start, now, Finish::Abandoned);
                 log(
                     sr,
                     NGX_LOG_WARN,
-                    format_args!("auth_jwt: keys: {why}, from this server, not the provider"),
+                    format_args!("auth_jwt: {what}: {why}, from this server, not the provider"),
                 );
             }
             Err(why) => {
@@ -582,24 +634,21 @@ impl Fetch {
                 log(
                     sr,
                     NGX_LOG_ERR,
-                    format_args!("auth_jwt: keys: {why}; {then}"),
+                    format_args!("auth_jwt: {what}: {why}; {then}"),
                 );
             }
         }
     }
 
-    /// The JWK set the subrequest answered, and what parsing it has to say; or why it is not
-    /// one.
-    fn judge<'s>(
-        &self,
-        sr: &'s ngx_http_request_t,
-        rc: ngx_int_t,
-    ) -> Result<(&'s [u8], Vec<String>), String> {
+    /// The body the subrequest answered, whole, with 200 and no content coding; or why not.
+    fn answer<'s>(&self, sr: &'s ngx_http_request_t, rc: ngx_int_t) -> Result<&'s [u8], String> {
         let uri = &self.uri;
-        if let Some(limit) = self.too_big {
+        let (what, limit) = self.purpose.limit();
+        if let Some(max) = self.too_big {
             return Err(format!(
-                "\"{uri}\" answered more than {limit} bytes, the most a key set may have here \
-                 (64 KiB, and no more than the location's \"subrequest_output_buffer_size\")"
+                "\"{uri}\" answered more than {max} bytes, the most {what} may have here \
+                 ({} KiB, and no more than the location's \"subrequest_output_buffer_size\")",
+                limit / 1024
             ));
         }
         if rc == NGX_ERROR as ngx_int_t {
@@ -615,37 +664,35 @@ impl Fetch {
         if let Some(encoding) = subrequest::content_encoding(sr) {
             if !encoding.eq_ignore_ascii_case(b"identity") {
                 return Err(format!(
-                    "\"{uri}\" answered with Content-Encoding \"{}\": the key set must come \
+                    "\"{uri}\" answered with Content-Encoding \"{}\": {what} must come \
                      uncompressed",
                     String::from_utf8_lossy(encoding).escape_debug()
                 ));
             }
         }
-        if body.len() > MAX_BODY {
+        if body.len() > limit {
             return Err(format!(
-                "\"{uri}\" answered {} bytes, more than the {} KiB a key set may have",
+                "\"{uri}\" answered {} bytes, more than the {} KiB {what} may have",
                 body.len(),
-                MAX_BODY / 1024
+                limit / 1024
             ));
         }
-        if !body.trim_ascii_start().starts_with(b"{") {
-            return Err(format!("\"{uri}\" answered something other than a JWK set"));
-        }
-        let (set, warnings) = KeySet::from_material(body, self.algorithm)
-            .map_err(|e| format!("\"{uri}\" answered an unusable JWK set: {e}"))?;
-        if set.is_empty() {
-            return Err(format!("\"{uri}\" answered a JWK set with no usable key"));
-        }
-        Ok((body, warnings))
+        Ok(body)
     }
 
     /// What a failed fetch leaves in use.
     fn consequence(&self, s: &Snapshot, now: u64) -> String {
+        let timing = match &self.purpose {
+            Purpose::Keys { timing, .. } => *timing,
+            Purpose::Revocations { .. } => {
+                return "the revocations merged before stay in effect".to_owned()
+            }
+        };
         if s.fetched_at == 0 {
             return "no keys from it are available: requests that need them get 500".to_owned();
         }
         let age = now.saturating_sub(s.fetched_at);
-        let limit = self.timing.cache_ms.saturating_add(self.timing.stale_ms);
+        let limit = timing.cache_ms.saturating_add(timing.stale_ms);
         if age <= limit {
             format!(
                 "the keys fetched {}s ago stay in use for up to {}s more",
@@ -658,6 +705,33 @@ impl Fetch {
                  500",
                 age / 1000
             )
+        }
+    }
+}
+
+/// The warnings of the JWK set `body` answered by `uri`; or why it is not a usable one.
+fn key_set(
+    uri: &str,
+    body: &[u8],
+    algorithm: Option<Algorithm>,
+) -> Result<Vec<(u32, String)>, String> {
+    if !body.trim_ascii_start().starts_with(b"{") {
+        return Err(format!("\"{uri}\" answered something other than a JWK set"));
+    }
+    let (set, warnings) = KeySet::from_material(body, algorithm)
+        .map_err(|e| format!("\"{uri}\" answered an unusable JWK set: {e}"))?;
+    if set.is_empty() {
+        return Err(format!("\"{uri}\" answered a JWK set with no usable key"));
+    }
+    Ok(warnings.into_iter().map(|w| (NGX_LOG_WARN, w)).collect())
+}
+
+impl Purpose {
+    /// What is fetched, and the most bytes it may have.
+    fn limit(&self) -> (&'static str, usize) {
+        match self {
+            Purpose::Keys { .. } => ("a key set", MAX_BODY),
+            Purpose::Revocations { .. } => ("a revocation list", MAX_LIST),
         }
     }
 }
@@ -712,7 +786,7 @@ unsafe extern "C" fn body_filter(r: *mut ngx_http_request_t, body: *mut ngx_chai
 fn too_big(r: &ngx_http_request_t, fetch: &mut Fetch, body: *mut ngx_chain_t) -> bool {
     let limit = NgxHttpCoreModule::location_conf(r)
         .map_or(0, |clcf| clcf.subrequest_output_buffer_size)
-        .min(MAX_BODY);
+        .min(fetch.purpose.limit().1);
     let declared = usize::try_from(r.headers_out.content_length_n).unwrap_or(0);
     // SAFETY: the chain nginx passes, valid during the call.
     let size = unsafe { chain_size(body) };

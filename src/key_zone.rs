@@ -160,16 +160,29 @@ impl Zone {
     /// Claims the fetch of slot `i` (single flight): `Some(start)` for the one caller that may
     /// fetch, with the value that later releases it. `refetch`: for an unknown `kid`.
     pub fn claim(&self, i: usize, id: u64, now: u64, refetch: bool) -> Option<u64> {
+        self.claim_when(i, id, now, refetch, |s| {
+            if refetch {
+                s.may_refetch(now)
+            } else {
+                s.may_fetch(now)
+            }
+        })
+    }
+
+    /// `claim`, when `allowed` holds of the slot's state, read under the lock.
+    pub fn claim_when(
+        &self,
+        i: usize,
+        id: u64,
+        now: u64,
+        refetch: bool,
+        allowed: impl FnOnce(&Snapshot) -> bool,
+    ) -> Option<u64> {
         let head = self.heads.get(i)?;
         // Under the lock: the slot cannot be given to another source meanwhile.
         let _guard = self.lock()?;
         let s = self.snapshot(i, id, now)?;
-        let allowed = if refetch {
-            s.may_refetch(now)
-        } else {
-            s.may_fetch(now)
-        };
-        if !allowed {
+        if !allowed(&s) {
             return None;
         }
         let start = now.max(1);
@@ -221,6 +234,12 @@ impl Zone {
                 head.failures.store(0, Ordering::Release);
                 head.attempted_at.store(now, Ordering::Release);
             }
+            Finish::Done => {
+                head.fetched_at.store(now.max(1), Ordering::Release);
+                head.epoch.store(self.epoch(), Ordering::Release);
+                head.failures.store(0, Ordering::Release);
+                head.attempted_at.store(now, Ordering::Release);
+            }
             Finish::Failed => {
                 head.failures.fetch_add(1, Ordering::AcqRel);
                 head.attempted_at.store(now, Ordering::Release);
@@ -253,6 +272,8 @@ impl Zone {
 /// How a fetch ended.
 pub enum Finish<'a> {
     Body(&'a [u8]),
+    /// Succeeded, with what it brought kept elsewhere (a revocation list, merged).
+    Done,
     Failed,
     Abandoned,
 }

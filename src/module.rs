@@ -10,7 +10,7 @@ use ngx::ffi::{
     ngx_http_phases_NGX_HTTP_POST_READ_PHASE, ngx_http_phases_NGX_HTTP_PREACCESS_PHASE,
     ngx_http_phases_NGX_HTTP_REWRITE_PHASE, ngx_http_phases_NGX_HTTP_SERVER_REWRITE_PHASE,
     ngx_http_request_t, ngx_int_t, ngx_module_t, ngx_uint_t, NGX_ERROR, NGX_HTTP_MODULE,
-    NGX_LOG_EMERG, NGX_LOG_WARN, NGX_OK,
+    NGX_LOG_EMERG, NGX_LOG_ERR, NGX_LOG_WARN, NGX_OK,
 };
 use ngx::http::{
     HttpModule, HttpModuleLocationConf, HttpModuleMainConf, HttpModuleServerConf, NgxHttpCoreModule,
@@ -52,6 +52,7 @@ pub static mut ngx_http_auth_jwt_module: ngx_module_t = ngx_module_t {
     commands: ptr::addr_of_mut!(COMMANDS) as *mut _,
     type_: NGX_HTTP_MODULE as ngx_uint_t,
     init_module: Some(init_module),
+    init_process: Some(init_process),
     ..ngx_module_t::default()
 };
 
@@ -326,6 +327,32 @@ unsafe extern "C" fn init_module(cycle: *mut ngx_cycle_t) -> ngx_int_t {
         // No http block: nothing to do.
         if let Some(cmcf) = NgxHttpCoreModule::main_conf_mut(cycle) {
             crate::headers::uncache_variables(cmcf);
+        }
+    });
+    NGX_OK as ngx_int_t
+}
+
+/// A worker starting: says at once if it cannot write a revocation zone's state file (its
+/// user lacks the directory), rather than at the first change, which it would answer 500.
+unsafe extern "C" fn init_process(cycle: *mut ngx_cycle_t) -> ngx_int_t {
+    // SAFETY: nginx passes the cycle the worker runs; its log is open.
+    let Some(cycle) = (unsafe { cycle.as_ref() }) else {
+        return NGX_OK as ngx_int_t;
+    };
+    guard(cycle.log, "init_process", (), || {
+        let Some(main) = Module::main_conf(cycle) else {
+            return;
+        };
+        for zone in &main.revocation_zones {
+            if let Some(Err(e)) = zone.state.as_deref().map(revocation::state::writable) {
+                ngx::ngx_log_error!(
+                    NGX_LOG_ERR,
+                    cycle.log,
+                    "auth_jwt_revocation_zone \"{}\": {e}: changes through the API will be \
+                     refused with 500",
+                    zone.name
+                );
+            }
         }
     });
     NGX_OK as ngx_int_t

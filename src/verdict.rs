@@ -20,6 +20,7 @@ use crate::conf::{Auth, LocConf, Lookup, MainConf, RequestConf};
 use crate::key_request::{keys_now, suspensions, KeysNow};
 use crate::ngx::pool::{pool_box_with, pool_find, pool_mark, pool_marked, Mark};
 use crate::ngx::request::{complex_value_raw, now};
+use crate::revocation;
 use crate::token::{find_token, usable, Found};
 
 pub type Outcome = Result<Claims, Error>;
@@ -285,7 +286,7 @@ fn compute(auth: &Auth, keys: &KeysNow, found: Found, cache_size: usize) -> Verd
     let mut judged = judge(auth, keys, token, now, cache_size);
     // Every request, cached tokens included: a revocation applies from the next request.
     if let (Ok(claims), Some(revocation)) = (&judged.outcome, &auth.revocation) {
-        if let Some(revoked) = revocation.check(claims, now) {
+        if let Some(revoked) = revocation::check(revocation, claims, now) {
             judged.outcome = Err(revoked);
         }
     }

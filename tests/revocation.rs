@@ -297,6 +297,36 @@ fn configuration_errors_name_the_directive() {
         assert!(!ok, "{text}");
         assert!(log.contains(want), "{text}: {log}");
     }
+    let cases = [
+        (
+            "auth_jwt_revocation_request /list 10s;",
+            "\"auth_jwt_revocation_request\" needs \"auth_jwt_revocation\"",
+        ),
+        (
+            "auth_jwt_revocation_request /list$arg_x 10s;",
+            "does not support variables",
+        ),
+        (
+            "auth_jwt_revocation_request http://x/ 10s;",
+            "it must be a local URI",
+        ),
+        (
+            "auth_jwt_revocation_request /list 0;",
+            "needs an interval longer than 0",
+        ),
+    ];
+    for (text, want) in cases {
+        let http = format!(
+            "auth_jwt_revocation_zone zone=z:64k;\n{}",
+            server(&format!(
+                "auth_jwt_key {};\n{text}\nlocation / {{ empty_gif; }}",
+                secret_hex()
+            ))
+        );
+        let (ok, log) = nginx_t(&http);
+        assert!(!ok, "{text}");
+        assert!(log.contains(want), "{text}: {log}");
+    }
     let (ok, log) = nginx_t(&server("location / { auth_jwt_revocation_api nope; }"));
     assert!(
         !ok && log.contains("no \"auth_jwt_revocation_zone\" declares"),
@@ -307,4 +337,303 @@ fn configuration_errors_name_the_directive() {
         !ok && log.contains("\"auth_jwt_revocation_api\" directive is not allowed here"),
         "{log}"
     );
+}
+
+/// The lifecycle around one revocation of `alice`: the phases, subrequests and internal
+/// redirects that reach a checked location by another way.
+fn lifecycle_conf() -> String {
+    format!(
+        "auth_jwt_revocation_zone zone=logout:64k;\n\
+         {}",
+        server(&format!(
+            "auth_jwt_key {hex};\n\
+             auth_jwt_enabled on;\n\
+             auth_jwt_revocation logout;\n\
+             location / {{ add_header X-Jwt-Error $jwt_error always; empty_gif; }}\n\
+             location = /who {{ auth_jwt_enabled off; \
+             return 200 \"[$jwt_claim_sub][$jwt_error]\"; }}\n\
+             location /via-auth-request {{ auth_jwt_enabled off; auth_request /auth; empty_gif; }}\n\
+             location = /auth {{ internal; empty_gif; }}\n\
+             location /redirected {{ auth_jwt_revocation off; error_page 404 = /; \
+             try_files /nothing-here =404; }}\n\
+             location /ssi {{ auth_jwt_enabled off; ssi on; ssi_types *; \
+             return 200 '<!--# include virtual=\"/revoke\" -->'; }}\n\
+             location /mirrored {{ auth_jwt_enabled off; mirror /revoke; \
+             mirror_request_body on; {PROXY} }}\n\
+             location = /revoke {{ auth_jwt_enabled off; allow 127.0.0.1; deny all; \
+             auth_jwt_revocation_api logout; }}",
+            hex = secret_hex()
+        ))
+    )
+}
+
+#[test]
+fn a_revoked_token_is_invalid_in_every_phase_subrequest_and_redirect() {
+    let n = Nginx::start(&lifecycle_conf());
+    let old = token_of(json!({"sub": "alice", "iat": now() - 10, "exp": now() + 3600}));
+    for path in ["/", "/via-auth-request", "/redirected"] {
+        assert_eq!(get(&n, path, &old).status, 200, "{path} before");
+    }
+    assert_eq!(get(&n, "/who", &old).body, "[alice][]");
+    assert_eq!(api(&n, "POST", r#"{"sub":"alice"}"#).status, 200);
+    // The rewrite phase reads the variables before any access check.
+    assert_eq!(get(&n, "/who", &old).body, "[][revoked]");
+    // auth_request's subrequest, and an internal redirect from an unchecked location.
+    assert_eq!(get(&n, "/via-auth-request", &old).status, 401);
+    assert_eq!(get(&n, "/redirected", &old).status, 401);
+    assert_eq!(get(&n, "/", &old).status, 401);
+}
+
+#[test]
+fn the_api_answers_no_subrequest_which_would_skip_allow_and_deny() {
+    let n = Nginx::start(&lifecycle_conf());
+    let exp = now() + 600;
+    assert_eq!(
+        api(
+            &n,
+            "POST",
+            &format!(r#"{{"jti":"secret-jti","exp":{exp}}}"#)
+        )
+        .status,
+        200
+    );
+    // An SSI include would show the list to whoever loads the page.
+    let r = n.get("/ssi", &[]);
+    assert!(!r.body.contains("secret-jti"), "{}", r.body);
+    // A mirror replays the client's POST to the API.
+    let r = n.send("POST", "/mirrored", &[], br#"{"sub":"victim"}"#);
+    assert_eq!(r.status, 200);
+    n.wait_for("the mirror's refusal", || {
+        n.jwt_log_lines()
+            .iter()
+            .filter(|l| l.contains("the revocation API does not answer subrequests"))
+            .count()
+            >= 2
+    });
+    let listed = api(&n, "GET", "").body;
+    assert!(!listed.contains("victim"), "{listed}");
+}
+
+#[test]
+fn every_worker_sees_a_change_at_once_and_a_reload_keeps_the_list() {
+    let n = Nginx::start_full("worker_processes 2;", &conf(""), &[]);
+    let old = token_of(json!({"sub": "alice", "iat": now() - 10, "exp": now() + 3600}));
+    // Both workers verify (and cache) the token first.
+    for _ in 0..20 {
+        assert_eq!(get(&n, "/", &old).status, 200);
+    }
+    assert_eq!(api(&n, "POST", r#"{"sub":"alice"}"#).status, 200);
+    for _ in 0..40 {
+        assert_eq!(get(&n, "/", &old).header("X-Jwt-Error"), Some("revoked"));
+    }
+    n.reload();
+    for _ in 0..20 {
+        assert_eq!(get(&n, "/", &old).header("X-Jwt-Error"), Some("revoked"));
+    }
+    let listed: serde_json::Value = serde_json::from_str(&api(&n, "GET", "").body).unwrap();
+    assert_eq!(listed.as_array().unwrap().len(), 1);
+}
+
+#[test]
+fn the_plus_family_checks_the_list_too() {
+    let jwks = jwks(&[json!({"kty": "oct", "kid": "k1", "k": b64(SECRET)})]);
+    let http = format!(
+        "auth_jwt_revocation_zone zone=logout:64k;\n{}",
+        server(
+            "auth_jwt \"api\";\nauth_jwt_key_file conf/keys.json;\nauth_jwt_revocation logout;\n\
+             location / { add_header X-Jwt-Error $jwt_error always; empty_gif; }\n\
+             location = /revoke { auth_jwt off; auth_jwt_revocation_api logout; }"
+        )
+    );
+    let n = Nginx::start_full("", &http, &[("conf/keys.json", &jwks)]);
+    let exp = now() + 3600;
+    let t = hs_kid(
+        Algorithm::HS256,
+        SECRET,
+        Some("k1"),
+        &json!({"sub": "alice", "jti": "j-1", "exp": exp}),
+    );
+    assert_eq!(get(&n, "/", &t).status, 200);
+    assert_eq!(
+        api(&n, "POST", &format!(r#"{{"jti":"j-1","exp":{exp}}}"#)).status,
+        200
+    );
+    let r = get(&n, "/", &t);
+    assert_eq!((r.status, r.header("X-Jwt-Error")), (401, Some("revoked")));
+}
+
+/// A server checked against `logout`, which follows the list `p` publishes every second.
+fn follower_conf(port: u16, extra: &str) -> String {
+    format!(
+        "auth_jwt_revocation_zone zone=logout:64k {extra};\n{}",
+        server(&format!(
+            "auth_jwt_key {hex};\n\
+             auth_jwt_enabled on;\n\
+             auth_jwt_revocation logout;\n\
+             auth_jwt_revocation_request /revocations 1s;\n\
+             location / {{ add_header X-Jwt-Error $jwt_error always; empty_gif; }}\n\
+             location = /revocations {{ internal; proxy_pass http://127.0.0.1:{port}/revoke; \
+             proxy_read_timeout 2s; subrequest_output_buffer_size 1m; }}\n\
+             location = /revoke {{ auth_jwt_enabled off; auth_jwt_revocation_api logout; }}",
+            hex = secret_hex()
+        ))
+    )
+}
+
+/// How long `/` takes to answer `token`, up to the end of its body: nginx holds the
+/// connection of a request until its background subrequests end, but the answer is sent.
+fn time_to_answer(n: &Nginx, token: &str) -> std::time::Duration {
+    use std::io::{Read, Write};
+    let started = std::time::Instant::now();
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", n.port)).unwrap();
+    let request = format!(
+        "GET / HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\nConnection: close\r\n\r\n"
+    );
+    s.write_all(request.as_bytes()).unwrap();
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        let k = s.read(&mut buf).unwrap();
+        assert!(
+            k > 0,
+            "closed before the answer: {:?}",
+            String::from_utf8_lossy(&got)
+        );
+        got.extend_from_slice(&buf[..k]);
+        let text = String::from_utf8_lossy(&got);
+        if let Some(end) = text.find("\r\n\r\n") {
+            assert!(text.starts_with("HTTP/1.1 200"), "{text}");
+            // empty_gif's 43 bytes.
+            if got.len() >= end + 4 + 43 {
+                return started.elapsed();
+            }
+        }
+    }
+}
+
+#[test]
+fn a_fleet_follows_one_list_within_its_interval_and_keeps_it_when_the_publisher_fails() {
+    let p = Provider::start(Answer::ok("[]"));
+    let n = Nginx::start(&follower_conf(p.port, ""));
+    let old = token_of(json!({"sub": "alice", "iat": now() - 10, "exp": now() + 3600}));
+    assert_eq!(get(&n, "/", &old).status, 200);
+    n.wait_for("the first fetch", || p.fetches() == 1);
+    // The request that finds the list due does not wait for the fetch.
+    p.set(Answer::Slow(
+        std::time::Duration::from_millis(1500),
+        Box::new(Answer::ok(&format!(
+            r#"[{{"sub":"alice","cutoff":{}}}]"#,
+            now()
+        ))),
+    ));
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let waited = time_to_answer(&n, &old);
+    assert!(waited.as_millis() < 1000, "{waited:?}");
+    n.wait_for("the list merged", || {
+        get(&n, "/", &old).header("X-Jwt-Error") == Some("revoked")
+    });
+    // The publisher fails: what is known stays, the failure is logged, and it is backed off.
+    p.set(Answer::status(503, "down"));
+    let fetches = p.fetches();
+    // Requests drive the fetches.
+    n.wait_for("a failed fetch", || {
+        get(&n, "/", &old);
+        p.fetches() > fetches
+    });
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    assert_eq!(get(&n, "/", &old).header("X-Jwt-Error"), Some("revoked"));
+    let lines = n.jwt_log_lines();
+    assert!(
+        lines.iter().any(|l| l.contains("[error]")
+            && l.contains(
+                "auth_jwt: revocations: \"/revocations\" answered 503, not 200; \
+                           the revocations merged before stay in effect"
+            )),
+        "{lines:?}"
+    );
+    // An unusable list merges nothing.
+    p.set(Answer::ok(r#"[{"sub":"bob","cutoff":1},{"sub":""}]"#));
+    n.wait_for("the bad list", || {
+        get(&n, "/", &old);
+        n.jwt_log_lines()
+            .iter()
+            .any(|l| l.contains("answered an unusable revocation list: entry 2"))
+    });
+    let listed = api(&n, "GET", "").body;
+    assert!(
+        listed.contains("alice") && !listed.contains("bob"),
+        "{listed}"
+    );
+}
+
+#[test]
+fn followers_honour_a_logout_at_the_publisher_within_the_interval() {
+    // The publisher: an nginx whose API the login service posts to.
+    let publisher = Nginx::start(&conf(""));
+    let followers: Vec<Nginx> = (0..2)
+        .map(|_| Nginx::start(&follower_conf(publisher.port, "")))
+        .collect();
+    let old = token_of(json!({"sub": "alice", "iat": now() - 10, "exp": now() + 3600}));
+    for f in &followers {
+        assert_eq!(get(f, "/", &old).status, 200);
+    }
+    assert_eq!(api(&publisher, "POST", r#"{"sub":"alice"}"#).status, 200);
+    let posted = std::time::Instant::now();
+    for f in &followers {
+        f.wait_for("the logout to reach the follower", || {
+            get(f, "/", &old).header("X-Jwt-Error") == Some("revoked")
+        });
+    }
+    // One interval (1 s) and the fetch itself; polling adds a little.
+    assert!(
+        posted.elapsed().as_millis() < 3000,
+        "{:?}",
+        posted.elapsed()
+    );
+}
+
+#[test]
+fn entries_expire_on_their_own_a_subject_after_ttl_a_token_at_its_exp() {
+    let n = Nginx::start(&conf("ttl=2s"));
+    let old = token_of(json!({"sub": "alice", "jti": "j", "iat": now() - 10, "exp": now() + 3600}));
+    let body = format!(r#"[{{"sub":"alice"}},{{"jti":"k","exp":{}}}]"#, now() + 2);
+    assert_eq!(api(&n, "POST", &body).status, 200);
+    assert_eq!(get(&n, "/", &old).header("X-Jwt-Error"), Some("revoked"));
+    std::thread::sleep(std::time::Duration::from_millis(3100));
+    assert_eq!(get(&n, "/", &old).status, 200, "the cutoff is past its ttl");
+    assert_eq!(
+        api(&n, "GET", "").body,
+        "[]\n",
+        "neither entry is listed any more"
+    );
+}
+
+#[test]
+fn a_state_file_the_workers_cannot_write_is_said_at_start_and_a_change_is_not_acknowledged() {
+    let dir = std::env::temp_dir().join(format!("ngx-jwt-rostate-{}", std::process::id()));
+    let _ = fs::remove_dir_all(&dir);
+    fs::create_dir_all(&dir).unwrap();
+    // Root's, not writable by the workers' user.
+    fs::set_permissions(&dir, fs::Permissions::from_mode(0o755)).unwrap();
+    let state = dir.join("revoked.json");
+    let n = Nginx::start(&conf(&format!("state={}", state.display())));
+    n.wait_for("the worker's warning", || {
+        n.error_log().contains(&format!(
+            "auth_jwt_revocation_zone \"logout\": cannot write \"{}.",
+            state.display()
+        ))
+    });
+    let r = api(&n, "POST", r#"{"sub":"alice"}"#);
+    assert_eq!(r.status, 500, "{}", r.body);
+    assert!(
+        r.body.contains("the change is in effect but not saved"),
+        "{}",
+        r.body
+    );
+    // In effect all the same: refusing more is the safe side.
+    let old = token_of(json!({"sub": "alice", "iat": now() - 10, "exp": now() + 60}));
+    assert_eq!(get(&n, "/", &old).header("X-Jwt-Error"), Some("revoked"));
+    assert!(!state.exists());
+    drop(n);
+    fs::remove_dir_all(&dir).unwrap();
 }

@@ -134,9 +134,29 @@ pub fn decide(
     without_keys()
 }
 
+/// Whether a followed list (`auth_jwt_revocation_request`) is due to be fetched again: never
+/// fetched, fetched `interval_ms` ago or more, or under an earlier configuration. Nobody waits
+/// for it; `Snapshot::may_fetch` still applies (one fetch at a time, back-off after failures).
+pub fn follow_due(s: &Snapshot, now: u64, epoch: u64, interval_ms: u64) -> bool {
+    s.fetched_at == 0 || now.saturating_sub(s.fetched_at) >= interval_ms || s.epoch != epoch
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_followed_list_is_due_after_its_interval_or_a_reload() {
+        let s = Snapshot {
+            fetched_at: 10_000,
+            epoch: 3,
+            ..Snapshot::default()
+        };
+        assert!(!follow_due(&s, 14_999, 3, 5_000));
+        assert!(follow_due(&s, 15_000, 3, 5_000));
+        assert!(follow_due(&s, 11_000, 4, 5_000));
+        assert!(follow_due(&Snapshot::default(), 1, 0, 5_000));
+    }
 
     const T: Timing = Timing {
         cache_ms: 60_000,

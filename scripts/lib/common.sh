@@ -138,8 +138,16 @@ bench_setup() { # NAME PORT [DIRECTIVE...]
 k = base64.urlsafe_b64encode(sys.argv[1].encode()).rstrip(b"=").decode()
 print(json.dumps({"keys": [{"kty": "oct", "kid": "bench", "alg": "HS256", "k": k}]}))' \
         "$bench_secret" > "$dir/conf/plus-keys.json"
+    # The revocation list of /revocation/: $bench_revocations entries (100,000 unless set; half
+    # subjects, half token ids), none of them the bench token's, which each request looks up.
+    "$py" -c 'import json, sys, time
+now, half = int(time.time()), int(sys.argv[1]) // 2
+subs = [{"sub": "user-%d@example.com" % i, "cutoff": now} for i in range(half)]
+jtis = [{"jti": "%032x" % (i * 2654435761), "exp": now + 86400} for i in range(half)]
+json.dump(subs + jtis, sys.stdout)' "${bench_revocations:-100000}" > "$dir/conf/revocations.json"
     write_nginx_conf "$dir/conf/nginx.conf" "$module" "$@" <<EOF
     access_log off;
+    auth_jwt_revocation_zone zone=bench:20m state=conf/revocations.json;
     keepalive_requests 1000000;
     root html;
     server {
@@ -154,8 +162,8 @@ EOF
 # The locations scripts/perf/bench.sh and scripts/perf/instructions.sh measure, for a server
 # block: no auth, HS256 by header and by cookie (secret HEX), one whose test token is invalid,
 # RS256 and ES256 with the test keys, and HS256 configured as NGINX Plus has it (auth_jwt and a
-# key file, or the same JWK set fetched by auth_jwt_key_request from an internal location);
-# each serves html/a/.
+# key file, or the same JWK set fetched by auth_jwt_key_request from an internal location), and
+# HS256 checked against a revocation list of 100,000 entries; each serves html/a/.
 bench_locations() {
     local hex=$1 keys=$ROOT/testdata/keys
     cat <<EOF
@@ -177,15 +185,18 @@ bench_locations() {
             auth_jwt "bench"; auth_jwt_key_request /bench-jwks; auth_jwt_key_cache 1h;
         }
         location = /bench-jwks { internal; alias conf/plus-keys.json; }
+        location /revocation/ { alias html/a/; auth_jwt_key "$hex"; auth_jwt_revocation bench; }
 EOF
 }
 
-# The tokens of bench_locations: $hs (HS256), $hsk (HS256 with kid "bench"), $rs (RS256), $es
-# (ES256), each valid for a day, and $bad, $hs with its signature changed.
+# The tokens of bench_locations: $hs (HS256), $hsk (HS256 with kid "bench"), $hsj (HS256 with a
+# jti), $rs (RS256), $es (ES256), each valid for a day, and $bad, $hs with its
+# signature changed.
 bench_tokens() {
     local mint=(mint_token bench --ttl 86400)
     hs=$("${mint[@]}" --secret "$bench_secret")
     hsk=$("${mint[@]}" --secret "$bench_secret" --header kid=bench)
+    hsj=$("${mint[@]}" --secret "$bench_secret" --claim jti=7f3a9c1e-bench)
     rs=$("${mint[@]}" --alg RS256 --key "$ROOT/testdata/keys/rsa2048.pk8.pem")
     es=$("${mint[@]}" --alg ES256 --key "$ROOT/testdata/keys/ec256.pk8.pem")
     bad=${hs%?}A
@@ -208,6 +219,7 @@ bench_cases() {
     bench_case noauth-rs /noauth/ "$bearer $rs" 200
     bench_case noauth-es /noauth/ "$bearer $es" 200
     bench_case noauth-kid /noauth/ "$bearer $hsk" 200
+    bench_case noauth-jti /noauth/ "$bearer $hsj" 200
     bench_case hs256-header /hs-header/ "$bearer $hs" 200 noauth
     bench_case hs256-cookie /hs-cookie/ "$cookie" 200 noauth-cookie
     bench_case rs256 /rs256/ "$bearer $rs" 200 noauth-rs
@@ -215,6 +227,7 @@ bench_cases() {
     bench_case invalid /invalid/ "$bearer $bad" 401 noauth
     bench_case plus /plus/ "$bearer $hsk" 200 noauth-kid
     bench_case key-request /key-request/ "$bearer $hsk" 200 noauth-kid
+    bench_case revocation /revocation/ "$bearer $hsj" 200 noauth-jti
 }
 # shellcheck disable=SC2034  # the arrays of bench_cases, read by the scripts
 bench_case() { # CASE URL HEADER STATUS [BASELINE]

@@ -19,7 +19,8 @@
 #
 # Cases: hs256-header, hs256-cookie, rs256, es256, plus (HS256 configured as NGINX Plus has
 # it: auth_jwt and auth_jwt_key_file), key-request (the same keys fetched by
-# auth_jwt_key_request) (the same token repeated: cache hits), invalid (a bad
+# auth_jwt_key_request), revocation (HS256 with a jti, looked up by jti and sub in a revocation
+# zone of 100,000 entries) (the same token repeated: cache hits), invalid (a bad
 # signature: 401 and one error-log line each), and control: noauth against itself, the noise
 # floor.
 #
@@ -100,7 +101,7 @@ sleep 0.5
 # Each case, compared with its baseline (bench_cases), in the order printed; control is the
 # baseline against itself.
 bench_case control /noauth/ "${hdr[noauth]}" 200 noauth
-cases=(hs256-header hs256-cookie rs256 es256 plus key-request invalid control)
+cases=(hs256-header hs256-cookie rs256 es256 plus key-request revocation invalid control)
 
 # Every request once, checking it answers what it should before timing it.
 for c in "${!url[@]}"; do

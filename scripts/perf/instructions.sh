@@ -18,7 +18,7 @@
 # The profiles stay in build/instructions/CASE.N.callgrind (callgrind_annotate reads them).
 #
 # --check fails (exit 1) when a request served from the cache makes the module allocate on
-# the heap (hs256-header, hs256-cookie, rs256, es256, plus, key-request), or when a unique RS256
+# the heap (hs256-header, hs256-cookie, rs256, es256, plus, key-request, revocation), or when a unique RS256
 # token costs more than 1.2 times its RSA verification. scripts/test.sh runs it so.
 set -euo pipefail
 source "$(dirname "$0")/../lib/common.sh"
@@ -30,6 +30,9 @@ load_test_setup
 need_packages valgrind
 
 port=${INSTRUCTIONS_PORT:-18996}
+# A revocation list of 1,000 entries: 100,000 take minutes to load under callgrind (the
+# throughput benchmark, scripts/perf/bench.sh, has them).
+bench_revocations=1000
 bench_setup instructions "$port" 'master_process off;' 'daemon off;'
 # One for the warm-up and one per request of the longer run.
 log "minting tokens"
@@ -37,8 +40,8 @@ unique_rs256_tokens 121 > "$dir/unique.tokens"
 # The cases of bench_cases, and rs256-unique: a new RS256 token each time ("@unique" as the
 # header).
 bench_case rs256-unique /rs256/ @unique 200 noauth-rs
-cases=(hs256-header hs256-cookie rs256 es256 plus key-request invalid rs256-unique)
-hits=(hs256-header hs256-cookie rs256 es256 plus key-request)
+cases=(hs256-header hs256-cookie rs256 es256 plus key-request revocation invalid rs256-unique)
+hits=(hs256-header hs256-cookie rs256 es256 plus key-request revocation)
 
 # Sends the warm-up request and N more; fails on any unexpected status.
 client() { # N URL HEADER STATUS
@@ -140,7 +143,7 @@ measure() {
 }
 
 declare -A figures
-for c in "${cases[@]}" noauth noauth-cookie noauth-rs noauth-es noauth-kid; do
+for c in "${cases[@]}" noauth noauth-cookie noauth-rs noauth-es noauth-kid noauth-jti; do
     [ -n "${figures[$c]:-}" ] && continue
     log "measuring $c"
     figures[$c]=$(measure "$c")

@@ -5,6 +5,7 @@
 //! of `verify`, shared by `Rc` with every location that writes none of its settings.
 
 mod keys;
+mod revocation;
 mod settings;
 mod verify;
 
@@ -17,12 +18,14 @@ use jwt_core::SourceKind;
 use ngx::ffi::ngx_http_request_t;
 
 use crate::ngx::conf::{ComplexValue, Pos};
-use crate::revocation::{Revocation, ZoneConf};
 
 pub use keys::{KeyOrigin, KeyRegistry, KeySource, ServerPos};
+pub use revocation::{ZoneConf, DEFAULT_TTL};
 use settings::settings;
 pub use settings::{At, MergeError, Warnings};
-pub use verify::{Auth, FetchSource, Fetched, KeyFamily, Tokens, VerifyConf, DEFAULT_KEY_CACHE};
+pub use verify::{
+    Auth, FetchSource, Fetched, KeyFamily, Revocation, Tokens, VerifyConf, DEFAULT_KEY_CACHE,
+};
 
 /// `auth_jwt_enabled`: a constant, or a value with variables evaluated per request.
 #[derive(Clone)]
@@ -348,10 +351,29 @@ impl LocConf {
                 value: Some(name),
                 pos,
             }) => {
-                let zone = cx.main.zone_named(name, "auth_jwt_revocation", pos)?;
-                zone.shm.map(|shm| Revocation { shm })
+                cx.main.zone_named(name, "auth_jwt_revocation", pos)?;
+                let index = cx
+                    .main
+                    .revocation_zones
+                    .iter()
+                    .position(|z| z.name == *name);
+                let shm = index.and_then(|i| cx.main.revocation_zones.get(i)?.shm);
+                index.zip(shm)
             }
-            _ => None,
+            _ => {
+                if let Some(At { pos, .. }) = &self.verify.revocation_request {
+                    if self.verify.revocation.is_none() {
+                        return Err(MergeError {
+                            message:
+                                "\"auth_jwt_revocation_request\" needs \"auth_jwt_revocation\" \
+                                      to name the zone it fills"
+                                    .into(),
+                            pos: Some(pos.clone()),
+                        });
+                    }
+                }
+                None
+            }
         };
         if let Some(At { value, pos }) = &self.api_name {
             cx.main.zone_named(value, "auth_jwt_revocation_api", pos)?;

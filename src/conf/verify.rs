@@ -6,14 +6,15 @@
 //! compiles its own `Auth`, one that writes none shares its parent's, and no other setting can
 //! reach a verification.
 
+use core::ptr::NonNull;
 use std::rc::Rc;
 use std::sync::Arc;
 
 use jwt_core::refresh::Timing;
 use jwt_core::{Algorithm, KeySet, Policy, Source, SourceKind};
+use ngx::ffi::ngx_shm_zone_t;
 
 use crate::ngx::conf::{ComplexValue, Pos};
-use crate::revocation::Revocation;
 use crate::token::describe_source;
 
 use super::keys::{scope_of, KeyRegistry, KeySource, ServerPos};
@@ -50,6 +51,8 @@ settings! {
         require_sub: bool,
         /// `auth_jwt_revocation`: the zone's name, `None` for `off`.
         revocation: At<Option<String>>,
+        /// `auth_jwt_revocation_request`: the URI and the interval, in seconds.
+        revocation_request: At<(String, u64)>,
     }
 }
 
@@ -122,6 +125,21 @@ pub struct FetchSource {
     pub id: u64,
 }
 
+/// `auth_jwt_revocation NAME` as compiled into an `Auth`.
+pub struct Revocation {
+    pub shm: NonNull<ngx_shm_zone_t>,
+    /// The zone's index in `MainConf::revocation_zones`.
+    pub zone: usize,
+    /// `auth_jwt_revocation_request`.
+    pub follow: Option<Follow>,
+}
+
+/// A list followed: where it is fetched, and how often.
+pub struct Follow {
+    pub source: FetchSource,
+    pub interval_ms: u64,
+}
+
 /// `auth_jwt_key_cache`'s default: no reuse beyond the fetch a request shares (NGINX Plus's
 /// default, which fetches for every request), and keys used up to an hour past it while the
 /// provider fails.
@@ -168,7 +186,7 @@ impl VerifyConf {
     pub fn compile(
         &self,
         chosen: Vec<Rc<KeySource>>,
-        revocation: Option<Revocation>,
+        revocation: Option<(usize, NonNull<ngx_shm_zone_t>)>,
         keys: &KeyRegistry,
         server: &ServerPos,
         warnings: &mut Warnings,
@@ -218,6 +236,18 @@ impl VerifyConf {
                 .collect(),
             timing: self.key_cache.unwrap_or(DEFAULT_KEY_CACHE),
             algorithm: self.algorithm,
+        });
+        let revocation = revocation.map(|(zone, shm)| Revocation {
+            shm,
+            zone,
+            follow: self.revocation_request.as_ref().map(
+                |At {
+                     value: (uri, secs), ..
+                 }| Follow {
+                    source: fetch_source(server, uri, keys),
+                    interval_ms: secs.saturating_mul(1000),
+                },
+            ),
         });
         Ok(Some(Rc::new(Auth {
             fetched,

@@ -27,7 +27,9 @@ use crate::ngx::request::{log, now};
 use crate::ngx::response::send;
 
 use super::zone::Refused;
-use super::ZoneConf;
+use crate::conf::ZoneConf;
+
+use super::table;
 
 const JSON: &[u8] = b"application/json";
 
@@ -107,7 +109,7 @@ fn api_zone<L: Lookup>(r: &ngx_http_request_t) -> Option<&'static ZoneConf> {
 }
 
 fn list(r: &mut ngx_http_request_t, zone: &ZoneConf) -> ngx_int_t {
-    let Some(table) = zone.table() else {
+    let Some(table) = table(zone) else {
         return unavailable(r, zone);
     };
     match table.list(now()) {
@@ -124,7 +126,7 @@ fn change(r: &mut ngx_http_request_t, zone: &ZoneConf) -> ngx_int_t {
             "the body is larger than \"client_body_buffer_size\"",
         );
     };
-    let Some(table) = zone.table() else {
+    let Some(table) = table(zone) else {
         return unavailable(r, zone);
     };
     let now = now();
@@ -164,7 +166,7 @@ fn change(r: &mut ngx_http_request_t, zone: &ZoneConf) -> ngx_int_t {
 
 /// Answers a change once the state file (if any) holds it.
 fn saved(r: &mut ngx_http_request_t, zone: &ZoneConf, answer: &[u8]) -> ngx_int_t {
-    if let (Some(path), Some(table)) = (&zone.state, zone.table()) {
+    if let (Some(path), Some(table)) = (&zone.state, table(zone)) {
         let written = table
             .list(now())
             .map_err(|_| "the zone is not ready".to_owned())

@@ -10,46 +10,33 @@
 //! variable, in every phase.
 
 pub mod api;
+pub mod fleet;
 pub mod state;
 pub mod zone;
 
 use core::ffi::c_void;
 use core::ptr::NonNull;
 
-use jwt_core::revocation::{cut_off, Entry, Kind};
+use jwt_core::revocation::{cut_off, parse_entries, Kind};
 use jwt_core::{Claims, Error, Reason};
-use ngx::ffi::{ngx_shm_zone_t, ngx_slab_pool_t};
+use ngx::ffi::{ngx_shm_zone_t, ngx_slab_pool_t, NGX_LOG_ERR};
 
+use crate::conf::{Revocation, ZoneConf};
+use crate::ngx::request::now;
 use crate::ngx::shm::zone_memory;
 
-use zone::Table;
-
-/// One `auth_jwt_revocation_zone`.
-pub struct ZoneConf {
-    pub name: String,
-    /// The table's bytes (`zone=NAME:SIZE`).
-    pub size: usize,
-    /// `state=`: the file the list is kept in, resolved against nginx's prefix.
-    pub state: Option<String>,
-    /// `ttl=`, in seconds: how long a subject's cutoff counts.
-    pub ttl: i64,
-    /// What the state file held when the configuration was read.
-    pub loaded: Vec<Entry>,
-    pub shm: Option<NonNull<ngx_shm_zone_t>>,
-}
+use zone::{Refused, Table};
 
 /// The owner of every revocation zone, for nginx's check that a zone name is not declared
 /// for two uses.
 pub static TAG: u8 = 0;
 
-/// `ttl=`'s default: a week, the longest token lifetime among the deployments served.
-pub const DEFAULT_TTL: i64 = 7 * 24 * 60 * 60;
+/// The largest list fetched by `auth_jwt_revocation_request`: 16 MiB, some 250,000 entries.
+pub const MAX_LIST: usize = 16 * 1024 * 1024;
 
-impl ZoneConf {
-    /// The zone's table; `None` before nginx maps it.
-    pub fn table(&self) -> Option<&'static Table> {
-        table_of(self.shm?)
-    }
+/// The table of `zone`; `None` before nginx maps it.
+pub fn table(zone: &ZoneConf) -> Option<&'static Table> {
+    table_of(zone.shm?)
 }
 
 fn table_of(shm: NonNull<ngx_shm_zone_t>) -> Option<&'static Table> {
@@ -94,48 +81,41 @@ pub fn unix_now() -> i64 {
         .map_or(0, |d| d.as_secs() as i64)
 }
 
-/// `auth_jwt_revocation NAME` as compiled into an `Auth`.
-pub struct Revocation {
-    pub shm: NonNull<ngx_shm_zone_t>,
-}
-
-impl Revocation {
-    /// Why `claims`, of a valid token, are refused at `now`: its `jti` is listed, or its
-    /// subject's cutoff is later than its `iat` (or it has none). A zone not yet mapped holds
-    /// nothing.
-    pub fn check(&self, claims: &Claims, now: i64) -> Option<Error> {
-        let table = table_of(self.shm)?;
-        if table.is_empty() {
-            return None;
-        }
-        let (jti, sub) = (claims.jti(), claims.sub());
-        let lock = table.lock()?;
-        if let Some(jti) = jti {
-            if table.lookup(&lock, Kind::Jti, jti, now).is_some() {
-                drop(lock);
-                return Some(revoked(format_args!("jti {} is revoked", quoted(jti))));
-            }
-        }
-        let cutoff = sub.and_then(|sub| table.lookup(&lock, Kind::Sub, sub, now));
-        drop(lock);
-        let (Some(sub), Some(cutoff)) = (sub, cutoff) else {
-            return None;
-        };
-        let iat = claims.iat();
-        if !cut_off(iat, cutoff) {
-            return None;
-        }
-        Some(match iat {
-            Some(iat) => revoked(format_args!(
-                "sub {} is cut off at {cutoff}, the token was issued at {iat}",
-                quoted(sub)
-            )),
-            None => revoked(format_args!(
-                "sub {} is cut off at {cutoff}, the token has no iat",
-                quoted(sub)
-            )),
-        })
+/// Why `claims`, of a valid token, are refused by `revocation` at `now`: its `jti` is listed,
+/// or its subject's cutoff is later than its `iat` (or it has none). A zone not yet mapped
+/// holds nothing.
+pub fn check(revocation: &Revocation, claims: &Claims, now: i64) -> Option<Error> {
+    let table = table_of(revocation.shm)?;
+    if table.is_empty() {
+        return None;
     }
+    let (jti, sub) = (claims.jti(), claims.sub());
+    let lock = table.lock()?;
+    if let Some(jti) = jti {
+        if table.lookup(&lock, Kind::Jti, jti, now).is_some() {
+            drop(lock);
+            return Some(revoked(format_args!("jti {} is revoked", quoted(jti))));
+        }
+    }
+    let cutoff = sub.and_then(|sub| table.lookup(&lock, Kind::Sub, sub, now));
+    drop(lock);
+    let (Some(sub), Some(cutoff)) = (sub, cutoff) else {
+        return None;
+    };
+    let iat = claims.iat();
+    if !cut_off(iat, cutoff) {
+        return None;
+    }
+    Some(match iat {
+        Some(iat) => revoked(format_args!(
+            "sub {} is cut off at {cutoff}, the token was issued at {iat}",
+            quoted(sub)
+        )),
+        None => revoked(format_args!(
+            "sub {} is cut off at {cutoff}, the token has no iat",
+            quoted(sub)
+        )),
+    })
 }
 
 #[cold]
@@ -148,4 +128,37 @@ fn revoked(detail: core::fmt::Arguments) -> Error {
 
 fn quoted(value: &str) -> String {
     format!("\"{}\"", value.escape_debug())
+}
+
+/// Merges the list `uri` answered into `zone`, all or nothing, and saves the zone's state
+/// file if it changed; what to log beside, or why nothing was merged.
+pub fn merge(zone: &ZoneConf, uri: &str, body: &[u8]) -> Result<Vec<(u32, String)>, String> {
+    let entries = parse_entries(body, None)
+        .map_err(|e| format!("\"{uri}\" answered an unusable revocation list: {e}"))?;
+    let table = table(zone).ok_or_else(|| format!("zone \"{}\" is not ready", zone.name))?;
+    let changed = match table.insert(&entries, now()) {
+        Ok((_, changed)) => changed,
+        Err(Refused::Full(max)) => {
+            return Err(format!(
+                "zone \"{}\" cannot hold the list ({max} entries at most): nothing of it was \
+                 merged",
+                zone.name
+            ))
+        }
+        Err(Refused::Unavailable) => return Err(format!("zone \"{}\" is not ready", zone.name)),
+    };
+    let mut problems = Vec::new();
+    if let (true, Some(path)) = (changed, &zone.state) {
+        let saved = table
+            .list(now())
+            .map_err(|_| "the zone is not ready".to_owned())
+            .and_then(|(entries, version)| state::save(path, table, &entries, version));
+        if let Err(e) = saved {
+            problems.push((
+                NGX_LOG_ERR,
+                format!("merged, but not saved (a restart would lose it): {e}"),
+            ));
+        }
+    }
+    Ok(problems)
 }

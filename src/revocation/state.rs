@@ -52,6 +52,15 @@ pub fn save(path: &str, table: &Table, entries: &[Entry], version: u64) -> Resul
     Ok(())
 }
 
+/// Whether this process may write the state file at `path`: it writes a temporary file beside
+/// it, as `save` does, and removes it.
+pub fn writable(path: &str) -> Result<(), String> {
+    let tmp = format!("{path}.{}.tmp", std::process::id());
+    write_synced(&tmp, b"")
+        .and_then(|()| fs::remove_file(&tmp))
+        .map_err(|e| format!("cannot write \"{tmp}\": {e}"))
+}
+
 fn write_synced(path: &str, body: &[u8]) -> std::io::Result<()> {
     let mut file = fs::File::create(path)?;
     file.write_all(body)?;
