@@ -587,13 +587,20 @@ impl Fetch {
         let (zone, i, id) = (self.zone, self.slot, self.id);
         let what = fetch_of(&self.purpose);
         let uri = &self.uri;
+        // A failed subrequest or another status than 200 with no upstream is this server's
+        // refusal (the location's own rules, which a client's request may trip), not the
+        // source's failure; what the answer holds is always the source's.
+        let (status, _) = subrequest::answer(sr, rc);
+        let refused_here = sr.upstream.is_null()
+            && self.too_big.is_none()
+            && (rc == NGX_ERROR as ngx_int_t || status != 200);
         let outcome = self.answer(sr, rc).and_then(|body| match &self.purpose {
             Purpose::Keys { algorithm, .. } => {
                 let warnings = key_set(uri, body, *algorithm)?;
                 Ok((Finish::Body(body), warnings))
             }
             Purpose::Revocations { zone } => {
-                let problems = merge(zone, uri, body)?;
+                let problems = merge(zone, self.id, uri, body)?;
                 Ok((Finish::Done, problems))
             }
         });
@@ -614,10 +621,8 @@ impl Fetch {
                     }
                 }
             }
-            // Refused by this server, not by the provider (the location's own rules, which a
-            // client's request may trip): not the provider's failure, so no back-off for
-            // every request.
-            Err(why) if sr.upstream.is_null() => {
+            // Not the provider's failure: no back-off for every request.
+            Err(why) if refused_here => {
                 zone.finish(i, id, self.start, now, Finish::Abandoned);
                 log(
                     sr,
