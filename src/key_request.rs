@@ -375,6 +375,17 @@ pub fn suspensions() -> u64 {
     SUSPENSIONS.with(core::cell::Cell::get)
 }
 
+/// Makes `r` wait for a fetch under way (`started`: by `r`) and look at the zone again
+/// shortly; `None` once it has waited too long.
+pub fn wait_for_fetch(r: &mut ngx_http_request_t, now: u64, started: bool) -> Option<ngx_int_t> {
+    wait_for_keys(r, now, Waited::Fetch { started })
+}
+
+/// Whether `r` has waited for a fetch it started itself: it starts no other, which could loop.
+pub fn started_own_fetch(r: &ngx_http_request_t) -> bool {
+    waiting(r).is_some_and(|w| w.started)
+}
+
 /// Makes `r` wait and look at the zone again shortly.
 fn wait_for_keys(r: &mut ngx_http_request_t, now: u64, why: Waited) -> Option<ngx_int_t> {
     SUSPENSIONS.with(|n| n.set(n.get().wrapping_add(1)));

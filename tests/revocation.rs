@@ -785,3 +785,28 @@ fn a_list_this_server_serves_badly_is_backed_off_like_any_failed_fetch() {
         .count();
     assert_eq!(fetches, 1, "{:?}", n.jwt_log_lines());
 }
+
+#[test]
+fn a_follower_back_from_an_idle_spell_judges_with_the_list_of_now() {
+    let publisher = Nginx::start(&conf(""));
+    let follower = Nginx::start(&follower_conf(publisher.port, ""));
+    let old = token_of(json!({"sub": "alice", "iat": now() - 10, "exp": now() + 3600}));
+    // A fresh start waits for the first fetch, which lists nothing yet.
+    assert_eq!(get(&follower, "/", &old).status, 200);
+    // Idle for more than twice the interval, during which the publisher revokes alice.
+    std::thread::sleep(std::time::Duration::from_millis(1200));
+    assert_eq!(api(&publisher, "POST", r#"{"sub":"alice"}"#).status, 200);
+    std::thread::sleep(std::time::Duration::from_millis(1300));
+    // The first request waits for the fetch it starts; none of the burst is let through.
+    let answers: Vec<Option<String>> = (0..20)
+        .map(|_| {
+            get(&follower, "/", &old)
+                .header("X-Jwt-Error")
+                .map(str::to_owned)
+        })
+        .collect();
+    assert!(
+        answers.iter().all(|a| a.as_deref() == Some("revoked")),
+        "{answers:?}"
+    );
+}
