@@ -29,8 +29,8 @@ use ngx::ffi::{
 use ngx::http::{HttpModuleLocationConf, NgxHttpCoreModule};
 
 use crate::conf::{
-    is_enabled_value, Enabled, LocConf, Lookup, MainConf, Realm, RequestConf, Require, UrlParts,
-    DEFAULT_CHALLENGE,
+    is_enabled_value, Auth, Enabled, LocConf, Lookup, MainConf, Realm, RequestConf, Require,
+    UrlParts, DEFAULT_CHALLENGE,
 };
 use crate::headers::{push_challenge, push_claims, set_request_claims, Direction};
 use crate::key_request::{is_fetch, prepare, refetch};
@@ -139,7 +139,11 @@ unsafe fn keys<L: Lookup>(r: *mut ngx_http_request_t, server: bool) -> ngx_int_t
         }
         return declined;
     }
-    let fetched = conf.loc.auth.as_ref().is_some_and(|a| a.fetched.is_some());
+    let fetched = conf
+        .loc
+        .auth
+        .as_deref()
+        .is_some_and(|a| a.fetched.is_some() || follows(a));
     if !fetched || server && !conf.main.has_rewrites(r) {
         return declined;
     }
@@ -166,6 +170,14 @@ fn have_keys(
     let auth = conf.loc.auth.as_deref()?;
     if verdicts.keys_had(conf.loc) {
         return None;
+    }
+    // Before the token is judged: the list it is judged against may be due.
+    if let Some(wait) = auth
+        .revocation
+        .as_ref()
+        .and_then(|rev| follow(r, conf.main, rev))
+    {
+        return Some(wait);
     }
     if let Some(wait) = prepare(r, conf.main, auth) {
         return Some(wait);
@@ -236,12 +248,8 @@ fn check(
         log(r, NGX_LOG_ERR, format_args!("auth_jwt: key: {why}"));
         return NGX_HTTP_INTERNAL_SERVER_ERROR as ngx_int_t;
     };
-    // A followed revocation list is fetched again in the background when due.
-    if let (Some(revocation), false) = (&auth.revocation, stage == Stage::Last) {
-        follow(r, conf.main, revocation);
-    }
-    // Keys fetched over HTTP: the request may have to wait for them.
-    if auth.fetched.is_some() {
+    // Keys fetched over HTTP, or a followed revocation list: the request may have to wait.
+    if auth.fetched.is_some() || follows(auth) {
         if let Some(wait) = have_keys(r, conf, verdicts) {
             return wait;
         }
@@ -283,6 +291,11 @@ fn check(
         }
         None => NGX_HTTP_INTERNAL_SERVER_ERROR as ngx_int_t,
     }
+}
+
+/// Whether `auth` checks tokens against a followed revocation list.
+fn follows(auth: &Auth) -> bool {
+    auth.revocation.as_ref().is_some_and(|r| r.follow.is_some())
 }
 
 /// Whether the check applies to this request.

@@ -21,7 +21,7 @@ use crate::conf::{
     MainConf, Realm, Require, Tokens, ZoneConf, DEFAULT_KEY_CACHE, DEFAULT_TTL,
 };
 use crate::ngx::conf::{run_setter, ConfArgs};
-use crate::ngx::shm::add_zone;
+use crate::ngx::shm::{add_zone, previous_block};
 use crate::revocation::zone::capacity;
 use crate::revocation::{init_zone, state, TAG};
 
@@ -814,6 +814,8 @@ fn cmd_revocation_zone(conf: &mut MainConf, args: &mut ConfArgs) -> SetResult {
             loaded.len()
         ));
     }
+    let tag: *const c_void = (&TAG as *const u8).cast();
+    let previous = previous_block(args.cf(), &name, tag);
     let mut record = Box::new(ZoneConf {
         name,
         size,
@@ -821,18 +823,12 @@ fn cmd_revocation_zone(conf: &mut MainConf, args: &mut ConfArgs) -> SetResult {
         ttl: ttl.unwrap_or(DEFAULT_TTL),
         loaded,
         shm: None,
+        previous,
     });
     let arg: *const ZoneConf = &*record;
     // The record keeps its address in the `Box` while the configuration lives.
-    let shm = add_zone(
-        args.cf(),
-        &record.name,
-        size,
-        &TAG as *const u8 as *const c_void,
-        init_zone,
-        arg.cast(),
-    )
-    .ok_or_else(|| format!("cannot declare zone \"{}\"", record.name))?;
+    let shm = add_zone(args.cf(), &record.name, size, tag, init_zone, arg.cast())
+        .ok_or_else(|| format!("cannot declare zone \"{}\"", record.name))?;
     record.shm = Some(shm);
     conf.revocation_zones.push(record);
     Ok(())

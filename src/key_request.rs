@@ -375,6 +375,17 @@ pub fn suspensions() -> u64 {
     SUSPENSIONS.with(core::cell::Cell::get)
 }
 
+/// Makes `r` wait for a fetch under way (`started`: by `r`) and look at the zone again
+/// shortly; `None` once it has waited too long.
+pub fn wait_for_fetch(r: &mut ngx_http_request_t, now: u64, started: bool) -> Option<ngx_int_t> {
+    wait_for_keys(r, now, Waited::Fetch { started })
+}
+
+/// Whether `r` has waited for a fetch it started itself: it starts no other, which could loop.
+pub fn started_own_fetch(r: &ngx_http_request_t) -> bool {
+    waiting(r).is_some_and(|w| w.started)
+}
+
 /// Makes `r` wait and look at the zone again shortly.
 fn wait_for_keys(r: &mut ngx_http_request_t, now: u64, why: Waited) -> Option<ngx_int_t> {
     SUSPENSIONS.with(|n| n.set(n.get().wrapping_add(1)));
@@ -587,13 +598,20 @@ impl Fetch {
         let (zone, i, id) = (self.zone, self.slot, self.id);
         let what = fetch_of(&self.purpose);
         let uri = &self.uri;
+        // A failed subrequest or another status than 200 with no upstream is this server's
+        // refusal (the location's own rules, which a client's request may trip), not the
+        // source's failure; what the answer holds is always the source's.
+        let (status, _) = subrequest::answer(sr, rc);
+        let refused_here = sr.upstream.is_null()
+            && self.too_big.is_none()
+            && (rc == NGX_ERROR as ngx_int_t || status != 200);
         let outcome = self.answer(sr, rc).and_then(|body| match &self.purpose {
             Purpose::Keys { algorithm, .. } => {
                 let warnings = key_set(uri, body, *algorithm)?;
                 Ok((Finish::Body(body), warnings))
             }
             Purpose::Revocations { zone } => {
-                let problems = merge(zone, uri, body)?;
+                let problems = merge(zone, self.id, uri, body)?;
                 Ok((Finish::Done, problems))
             }
         });
@@ -614,10 +632,8 @@ impl Fetch {
                     }
                 }
             }
-            // Refused by this server, not by the provider (the location's own rules, which a
-            // client's request may trip): not the provider's failure, so no back-off for
-            // every request.
-            Err(why) if sr.upstream.is_null() => {
+            // Not the provider's failure: no back-off for every request.
+            Err(why) if refused_here => {
                 zone.finish(i, id, self.start, now, Finish::Abandoned);
                 log(
                     sr,

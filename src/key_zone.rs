@@ -85,7 +85,12 @@ impl Zone {
     /// `addr` is as for `at`. Called by the master before this configuration's workers start;
     /// the workers of the previous one may read the zone meanwhile, and see only atomic writes
     /// (a cleared zone reads as empty).
-    pub unsafe fn init(addr: *mut u8, pool: *mut ngx_slab_pool_t, reused: bool, _: *const c_void) {
+    pub unsafe fn init(
+        addr: *mut u8,
+        pool: *mut ngx_slab_pool_t,
+        reused: bool,
+        _: *const c_void,
+    ) -> bool {
         // SAFETY: as this function's.
         let zone = unsafe { Zone::at(addr) };
         if zone.magic.load(Ordering::Acquire) != MAGIC {
@@ -97,6 +102,7 @@ impl Zone {
             zone.epoch.fetch_add(1, Ordering::AcqRel);
         }
         zone.pool.store(pool, Ordering::Release);
+        true
     }
 
     pub fn epoch(&self) -> u64 {

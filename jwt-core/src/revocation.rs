@@ -10,8 +10,9 @@ use serde_json::{Map, Value};
 use crate::json;
 use crate::text::quoted;
 
-/// The longest `sub` or `jti` an entry holds, in bytes: an entry has a fixed size in the zone.
-pub const MAX_VALUE: usize = 110;
+/// The longest `sub` or `jti` an entry holds, in bytes (OpenID Connect's longest `sub`): an
+/// entry has a fixed size in the zone.
+pub const MAX_VALUE: usize = 255;
 
 /// What an entry names.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -269,7 +270,7 @@ mod tests {
         let long = format!(r#"{{"jti":"{}"}}"#, "x".repeat(MAX_VALUE + 1));
         assert!(parse_entries(long.as_bytes(), D)
             .unwrap_err()
-            .contains("longer than 110"));
+            .contains("longer than 255"));
         let at_limit = format!(r#"{{"jti":"{}"}}"#, "x".repeat(MAX_VALUE));
         assert!(parse_entries(at_limit.as_bytes(), D).is_ok());
     }

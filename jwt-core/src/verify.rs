@@ -165,6 +165,29 @@ impl Claims {
         self.located(&self.jwt.jti, "jti")
     }
 
+    /// `sub` as text: a string as it is, a number as its JSON text (as `$jwt_claim_sub` reads
+    /// it); `None` for anything else.
+    pub fn sub_text(&self) -> Option<Cow<'_, str>> {
+        self.located_text(&self.jwt.sub, "sub")
+    }
+
+    /// `jti` as text, as `sub_text`.
+    pub fn jti_text(&self) -> Option<Cow<'_, str>> {
+        self.located_text(&self.jwt.jti, "jti")
+    }
+
+    fn located_text(&self, at: &Located, name: &str) -> Option<Cow<'_, str>> {
+        match at {
+            Located::Absent => None,
+            Located::At(range) => self.jwt.text.get(range.clone()).map(Cow::Borrowed),
+            Located::Elsewhere => match self.payload().get(name)? {
+                Value::String(s) => Some(Cow::Borrowed(s)),
+                Value::Number(n) => Some(Cow::Owned(n.to_string())),
+                _ => None,
+            },
+        }
+    }
+
     fn located(&self, at: &Located, name: &str) -> Option<&str> {
         match at {
             Located::Absent => None,

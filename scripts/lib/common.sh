@@ -147,7 +147,7 @@ jtis = [{"jti": "%032x" % (i * 2654435761), "exp": now + 86400} for i in range(h
 json.dump(subs + jtis, sys.stdout)' "${bench_revocations:-100000}" > "$dir/conf/revocations.json"
     write_nginx_conf "$dir/conf/nginx.conf" "$module" "$@" <<EOF
     access_log off;
-    auth_jwt_revocation_zone zone=bench:20m state=conf/revocations.json;
+    auth_jwt_revocation_zone zone=bench:40m state=conf/revocations.json;
     keepalive_requests 1000000;
     root html;
     server {

@@ -18,6 +18,9 @@ pub struct ZoneConf {
     /// What the state file held when the configuration was read.
     pub loaded: Vec<Entry>,
     pub shm: Option<NonNull<ngx_shm_zone_t>>,
+    /// At a reload, the running configuration's block of this zone and its size: a zone of
+    /// another size is a new one, which takes its entries over.
+    pub previous: Option<(NonNull<u8>, usize)>,
 }
 
 /// `ttl=`'s default: a week, the longest token lifetime among the deployments served.

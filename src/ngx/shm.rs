@@ -21,8 +21,10 @@ const SLAB_OVERHEAD: usize = 256 * 1024;
 /// Prepares a zone's memory: its block, the zone's slab allocator (whose mutex the block may
 /// use), whether the zone is kept from the previous configuration (a reload), and the `arg`
 /// given to `add_zone`.
+/// `false` fails the configuration's start (a reload keeps the running one); the function has
+/// logged why.
 pub type Init =
-    unsafe fn(addr: *mut u8, pool: *mut ngx_slab_pool_t, reused: bool, arg: *const c_void);
+    unsafe fn(addr: *mut u8, pool: *mut ngx_slab_pool_t, reused: bool, arg: *const c_void) -> bool;
 
 /// What `init_zone` runs, kept in the configuration pool until it has.
 struct Pending {
@@ -61,6 +63,43 @@ pub fn add_zone(
     z.init = Some(init_zone);
     z.data = pending.as_ptr().cast();
     Some(zone)
+}
+
+/// The block of the running configuration's zone `name` of owner `tag` (at a reload, while the
+/// new configuration is read), and its size: the zone a new one of another size replaces, and
+/// whose content it may take over. nginx keeps it mapped until the new zones are prepared.
+pub fn previous_block(
+    cf: NonNull<ngx_conf_t>,
+    name: &str,
+    tag: *const c_void,
+) -> Option<(NonNull<u8>, usize)> {
+    // SAFETY: `cf` is the configuration being read; its cycle's `old_cycle` is the running one
+    // (at a first start, nginx's initial cycle, without zones).
+    let old = unsafe { cf.as_ref().cycle.as_ref()?.old_cycle.as_ref()? };
+    let mut part: *const ngx::ffi::ngx_list_part_t = &old.shared_memory.part;
+    // SAFETY: the list of the old cycle's zones, as nginx built it: parts of `nelts`
+    // `ngx_shm_zone_t` each, NULL-terminated.
+    while let Some(p) = unsafe { part.as_ref() } {
+        let zones = p.elts.cast::<ngx_shm_zone_t>();
+        for i in 0..p.nelts {
+            // SAFETY: `i` < `nelts`.
+            let z = unsafe { &*zones.add(i) };
+            if z.shm.name.data.is_null() {
+                continue;
+            }
+            // SAFETY: a zone's name is its bytes, kept for the cycle's life.
+            let named = unsafe { core::slice::from_raw_parts(z.shm.name.data, z.shm.name.len) };
+            if named == name.as_bytes() && core::ptr::eq(z.tag, tag) {
+                // SAFETY: a mapped zone starts with its slab allocator, whose `data` is the
+                // block `init_zone` allocated.
+                let pool = unsafe { z.shm.addr.cast::<ngx_slab_pool_t>().as_ref()? };
+                let size = z.shm.size.checked_sub(SLAB_OVERHEAD)?;
+                return NonNull::new(pool.data.cast()).map(|b| (b, size));
+            }
+        }
+        part = p.next;
+    }
+    None
 }
 
 /// A zone's slab mutex, held: the zone's lock, which the master releases when a worker dies
@@ -125,7 +164,9 @@ unsafe extern "C" fn init_zone(zone: *mut ngx_shm_zone_t, data: *mut c_void) -> 
         }
     }
     // SAFETY: the block is `size` bytes of the zone, mapped for the life of the process.
-    unsafe { init(pool.data.cast(), pool, reused, arg) };
+    if !unsafe { init(pool.data.cast(), pool, reused, arg) } {
+        return NGX_ERROR as ngx_int_t;
+    }
     zone.data = pool.data;
     NGX_OK as ngx_int_t
 }

@@ -149,7 +149,8 @@ fn change(r: &mut ngx_http_request_t, zone: &ZoneConf) -> ngx_int_t {
     match table.insert(&entries, now) {
         Ok((stored, changed)) => {
             let answer = format!("{{\"stored\":{stored}}}\n");
-            if changed {
+            // Also a change the state file missed (its last write failed), retried.
+            if changed || table.unsaved() {
                 saved(r, zone, answer.as_bytes())
             } else {
                 send(r, 200, JSON, answer.as_bytes(), &[])

@@ -7,37 +7,49 @@
 //! last fetch, and never waits for it. What arrives is merged into the zone (an entry held
 //! keeps the later time, so nothing known is lost); a failed fetch keeps the zone as it is.
 
-use jwt_core::refresh::follow_due;
-use ngx::ffi::ngx_http_request_t;
+use jwt_core::refresh::{follow_due, Snapshot};
+use ngx::ffi::{ngx_http_request_t, ngx_int_t};
 
 use crate::conf::{MainConf, Revocation};
-use crate::key_request::{key_zone, start_claimed, Purpose};
+use crate::key_request::{
+    key_zone, start_claimed, started_own_fetch, wait_for_fetch, Purpose, Started,
+};
 use crate::ngx::request::now_ms;
 
-/// Starts the fetch of `revocation`'s followed list in the background, if it is due.
-pub fn follow(r: &mut ngx_http_request_t, main: &'static MainConf, revocation: &Revocation) {
-    let Some(follow) = &revocation.follow else {
-        return;
-    };
-    let (Some(zone), Some(keys)) = (main.revocation_zones.get(revocation.zone), key_zone(main))
-    else {
-        return;
-    };
-    let (now_ms, id) = (now_ms(), follow.source.id);
-    let Some(i) = keys.slot_of(id, now_ms) else {
-        return;
-    };
+/// Starts the fetch of `revocation`'s followed list in the background when it is due, and
+/// makes `r` wait for it (`Some(NGX_DONE)`) only when the list is older than twice its
+/// interval (nothing checked for a while, or a fresh start) and its last fetch did not fail:
+/// a server back from an idle spell does not judge with what it knew before it.
+pub fn follow(
+    r: &mut ngx_http_request_t,
+    main: &'static MainConf,
+    revocation: &Revocation,
+) -> Option<ngx_int_t> {
+    let follow = revocation.follow.as_ref()?;
+    let zone = main.revocation_zones.get(revocation.zone)?;
+    let keys = key_zone(main)?;
+    let (now_ms, id, interval) = (now_ms(), follow.source.id, follow.interval_ms);
+    let i = keys.slot_of(id, now_ms)?;
     let epoch = keys.epoch();
-    let due = |s: &jwt_core::refresh::Snapshot| {
-        follow_due(s, now_ms, epoch, follow.interval_ms) && s.may_fetch(now_ms)
-    };
+    let due = |s: &Snapshot| follow_due(s, now_ms, epoch, interval) && s.may_fetch(now_ms);
     // Read without the lock first: nearly every request finds nothing due.
-    if !keys.snapshot(i, id, now_ms).is_some_and(|s| due(&s)) {
-        return;
+    let s = keys.snapshot(i, id, now_ms)?;
+    let mut started = false;
+    if due(&s) && !started_own_fetch(r) {
+        if let Some(start) = keys.claim_when(i, id, now_ms, false, due) {
+            let purpose = Purpose::Revocations { zone };
+            started =
+                start_claimed(r, keys, i, &follow.source, start, now_ms, purpose) == Started::Yes;
+        }
     }
-    let Some(start) = keys.claim_when(i, id, now_ms, false, due) else {
-        return;
-    };
-    let purpose = Purpose::Revocations { zone };
-    start_claimed(r, keys, i, &follow.source, start, now_ms, purpose);
+    let stale =
+        s.fetched_at == 0 || now_ms.saturating_sub(s.fetched_at) > interval.saturating_mul(2);
+    let failing = s.failures > 0 && s.attempted_at >= s.fetched_at;
+    let fetching = started
+        || keys
+            .snapshot(i, id, now_ms)
+            .is_some_and(|s| s.fetching(now_ms));
+    (stale && !failing && fetching)
+        .then(|| wait_for_fetch(r, now_ms, started))
+        .flatten()
 }

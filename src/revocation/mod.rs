@@ -14,8 +14,10 @@ pub mod fleet;
 pub mod state;
 pub mod zone;
 
+use core::cell::RefCell;
 use core::ffi::c_void;
 use core::ptr::NonNull;
+use std::collections::HashMap;
 
 use jwt_core::revocation::{cut_off, parse_entries, Kind};
 use jwt_core::{Claims, Error, Reason};
@@ -46,21 +48,23 @@ fn table_of(shm: NonNull<ngx_shm_zone_t>) -> Option<&'static Table> {
     Some(unsafe { Table::at(addr.as_ptr()) })
 }
 
-/// Prepares a revocation zone's block and merges what the state file held into it: at start,
-/// and at each reload (an entry the zone already holds keeps the later time).
+/// Prepares a revocation zone's block and merges into it what it must hold: at a reload that
+/// changed its size, the entries of the zone it replaces (never dropped silently), and what
+/// the state file held (an entry already held keeps the later time). `false`, logged, when they
+/// do not fit: nginx then keeps the running configuration.
 ///
 /// # Safety
 /// As `shm::Init`; `arg` is the zone's `ZoneConf`, alive while the configuration is.
 pub unsafe fn init_zone(
     addr: *mut u8,
     pool: *mut ngx_slab_pool_t,
-    _reused: bool,
+    reused: bool,
     arg: *const c_void,
-) {
+) -> bool {
     // SAFETY: `arg` is the `ZoneConf` `add_zone` was given, in the configuration being
     // applied.
     let Some(conf) = (unsafe { arg.cast::<ZoneConf>().as_ref() }) else {
-        return;
+        return false;
     };
     let seed = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -70,8 +74,41 @@ pub unsafe fn init_zone(
     unsafe { Table::init(addr, conf.size, pool, conf.ttl, seed) };
     // SAFETY: as above.
     let table = unsafe { Table::at(addr) };
-    // Room was checked when the state file was read.
-    let _ = table.insert(&conf.loaded, unix_now());
+    let now = unix_now();
+    let mut carried = Vec::new();
+    if let (false, Some((block, size))) = (reused, conf.previous) {
+        // SAFETY: the running configuration's block of this zone, still mapped (nginx frees
+        // the zones it replaces after preparing the new ones); its layout is checked.
+        if let Some(old) = unsafe { Table::at_checked(block.as_ptr(), size) } {
+            carried = old
+                .list(now)
+                .map(|(entries, _)| entries)
+                .unwrap_or_default();
+        }
+    }
+    let carried_len = carried.len();
+    for (entries, from) in [
+        (carried, "the zone it replaces"),
+        (conf.loaded.clone(), "its state file"),
+    ] {
+        if let Err(Refused::Full(max)) = table.insert(&entries, now) {
+            log_emerg(format_args!(
+                "auth_jwt_revocation_zone \"{}\" holds {max} entries, too few for those of {from} \
+                 ({} of {carried_len} carried over): enlarge it",
+                conf.name,
+                entries.len()
+            ));
+            return false;
+        }
+    }
+    true
+}
+
+/// Logs on the running cycle's log (the master's, while zones are prepared).
+fn log_emerg(args: core::fmt::Arguments) {
+    // SAFETY: nginx sets `ngx_cycle` before reading any configuration; its log is open.
+    let log = unsafe { (*ngx::ffi::ngx_cycle).log };
+    ngx::ngx_log_error!(ngx::ffi::NGX_LOG_EMERG, log, "{}", args);
 }
 
 /// Wall-clock seconds, for the master (nginx's cached time serves requests).
@@ -89,7 +126,9 @@ pub fn check(revocation: &Revocation, claims: &Claims, now: i64) -> Option<Error
     if table.is_empty() {
         return None;
     }
-    let (jti, sub) = (claims.jti(), claims.sub());
+    // A number is listed as its JSON text, as `$jwt_claim_sub` reads it.
+    let (jti, sub) = (claims.jti_text(), claims.sub_text());
+    let (jti, sub) = (jti.as_deref(), sub.as_deref());
     let lock = table.lock()?;
     if let Some(jti) = jti {
         if table.lookup(&lock, Kind::Jti, jti, now).is_some() {
@@ -130,9 +169,38 @@ fn quoted(value: &str) -> String {
     format!("\"{}\"", value.escape_debug())
 }
 
-/// Merges the list `uri` answered into `zone`, all or nothing, and saves the zone's state
-/// file if it changed; what to log beside, or why nothing was merged.
-pub fn merge(zone: &ZoneConf, uri: &str, body: &[u8]) -> Result<Vec<(u32, String)>, String> {
+thread_local! {
+    /// The digest of the list this worker last merged, by source: the same list again (each
+    /// fetch of an unchanged list) is not merged again.
+    static MERGED: RefCell<HashMap<u64, u64>> = RefCell::new(HashMap::new());
+}
+
+/// Merges the list `uri` (source `id`) answered into `zone`, all or nothing, and saves the
+/// zone's state file if it changed; what to log beside, or why nothing was merged.
+pub fn merge(
+    zone: &ZoneConf,
+    id: u64,
+    uri: &str,
+    body: &[u8],
+) -> Result<Vec<(u32, String)>, String> {
+    let digest = {
+        use std::hash::{Hash as _, Hasher as _};
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        body.hash(&mut h);
+        h.finish()
+    };
+    if MERGED.with(|m| m.borrow().get(&id) == Some(&digest)) {
+        return Ok(Vec::new());
+    }
+    let problems = merge_list(zone, uri, body)?;
+    // Merged and saved: the same list again needs nothing.
+    if problems.is_empty() {
+        MERGED.with(|m| m.borrow_mut().insert(id, digest));
+    }
+    Ok(problems)
+}
+
+fn merge_list(zone: &ZoneConf, uri: &str, body: &[u8]) -> Result<Vec<(u32, String)>, String> {
     let entries = parse_entries(body, None)
         .map_err(|e| format!("\"{uri}\" answered an unusable revocation list: {e}"))?;
     let table = table(zone).ok_or_else(|| format!("zone \"{}\" is not ready", zone.name))?;
@@ -148,7 +216,7 @@ pub fn merge(zone: &ZoneConf, uri: &str, body: &[u8]) -> Result<Vec<(u32, String
         Err(Refused::Unavailable) => return Err(format!("zone \"{}\" is not ready", zone.name)),
     };
     let mut problems = Vec::new();
-    if let (true, Some(path)) = (changed, &zone.state) {
+    if let (true, Some(path)) = (changed || table.unsaved(), &zone.state) {
         let saved = table
             .list(now())
             .map_err(|_| "the zone is not ready".to_owned())

@@ -11,6 +11,7 @@
 //! removed by the next change that sweeps (`purge`).
 
 use core::sync::atomic::{AtomicI64, AtomicPtr, AtomicU64, AtomicUsize, Ordering};
+use std::collections::HashSet;
 
 use jwt_core::revocation::{hash, Entry, Kind, MAX_VALUE};
 use ngx::ffi::ngx_slab_pool_t;
@@ -18,7 +19,7 @@ use ngx::ffi::ngx_slab_pool_t;
 use crate::ngx::shm::ShmLock;
 
 /// The value of `Table::magic` in a zone this layout wrote.
-const MAGIC: u64 = 0x6a77_7276_0001_0080;
+const MAGIC: u64 = 0x6a77_7276_0002_0118;
 
 /// How often a change sweeps expired entries out, at most: a sweep reads the whole table.
 const PURGE_EVERY: i64 = 60;
@@ -51,7 +52,11 @@ struct Slot {
     kind: u8,
     len: u8,
     value: [u8; MAX_VALUE],
+    /// To a multiple of 8 bytes, the slot's alignment.
+    _pad: [u8; SLOT_PAD],
 }
+
+const SLOT_PAD: usize = (8 - (18 + MAX_VALUE) % 8) % 8;
 
 /// Bytes per entry.
 pub const SLOT_SIZE: usize = core::mem::size_of::<Slot>();
@@ -79,6 +84,19 @@ impl Table {
     pub unsafe fn at(addr: *mut u8) -> &'static Table {
         // SAFETY: as this function's.
         unsafe { &*addr.cast::<Table>() }
+    }
+
+    /// The table at `addr` if a block of `size` bytes there holds one of this layout.
+    ///
+    /// # Safety
+    /// As `at`, for a block of `size` bytes.
+    pub unsafe fn at_checked(addr: *mut u8, size: usize) -> Option<&'static Table> {
+        // SAFETY: as this function's.
+        let table = unsafe { Table::at(addr) };
+        let slots = size.saturating_sub(HEADER) / SLOT_SIZE;
+        (table.magic.load(Ordering::Acquire) == MAGIC
+            && table.slots.load(Ordering::Acquire) == slots)
+            .then_some(table)
     }
 
     /// Prepares the block of `size` bytes at `addr`: cleared when new (or of an unknown
@@ -135,16 +153,24 @@ impl Table {
     /// expired at `now` are left out. The number of entries now in effect, and whether
     /// anything changed.
     pub fn insert(&self, entries: &[Entry], now: i64) -> Result<(usize, bool), Refused> {
-        let lock = self.lock().ok_or(Refused::Unavailable)?;
-        let live: Vec<&Entry> = entries
+        let ttl = self.ttl();
+        let live: Vec<&Entry> = entries.iter().filter(|e| now < e.expires(ttl)).collect();
+        // Each name once, counted before the lock is taken: requests wait on it.
+        let mut seen = HashSet::with_capacity(live.len());
+        let distinct: Vec<&Entry> = live
             .iter()
-            .filter(|e| now < e.expires(self.ttl()))
+            .copied()
+            .filter(|e| seen.insert((e.kind, e.value.as_str())))
             .collect();
         let max = self.slots() * 3 / 4;
-        let mut new = self.new_entries(&lock, &live);
+        if distinct.len() > max {
+            return Err(Refused::Full(max));
+        }
+        let lock = self.lock().ok_or(Refused::Unavailable)?;
+        let mut new = self.new_entries(&lock, &distinct);
         if self.count.load(Ordering::Acquire) + new > max {
             self.purge_locked(&lock, now);
-            new = self.new_entries(&lock, &live);
+            new = self.new_entries(&lock, &distinct);
             if self.count.load(Ordering::Acquire) + new > max {
                 return Err(Refused::Full(max));
             }
@@ -176,7 +202,8 @@ impl Table {
     /// The entries in effect at `now`, and the version they are of.
     pub fn list(&self, now: i64) -> Result<(Vec<Entry>, u64), Refused> {
         let lock = self.lock().ok_or(Refused::Unavailable)?;
-        let mut out = Vec::with_capacity(self.count.load(Ordering::Acquire));
+        let held = self.count.load(Ordering::Acquire).min(self.slots());
+        let mut out = Vec::with_capacity(held);
         for i in 0..self.slots() {
             let Some(slot) = self.slot(&lock, i) else {
                 break;
@@ -196,15 +223,21 @@ impl Table {
         Ok((out, self.version()))
     }
 
-    /// Records that the state file holds `version`, unless it holds a later one: whether the
-    /// file written for `version` may replace the one in place. Called with the lock held, so
-    /// that two workers' files replace each other in the order of their versions.
-    pub fn mark_written(&self, _lock: &Locked, version: u64) -> bool {
-        if self.written.load(Ordering::Acquire) >= version && version != 0 {
-            return false;
-        }
+    /// Whether a file written for `version` may replace the state file: it holds an earlier
+    /// one. Asked with the lock held, and `set_written` told under the same lock, so that two
+    /// workers' files replace each other in the order of their versions.
+    pub fn newer_than_written(&self, _lock: &Locked, version: u64) -> bool {
+        version > self.written.load(Ordering::Acquire)
+    }
+
+    pub fn set_written(&self, _lock: &Locked, version: u64) {
         self.written.store(version, Ordering::Release);
-        true
+    }
+
+    /// Whether the state file lacks a change (its last write failed): the next change through
+    /// the API or a fleet writes it, even one that changes nothing.
+    pub fn unsaved(&self) -> bool {
+        self.version() > self.written.load(Ordering::Acquire)
     }
 
     fn ttl(&self) -> i64 {
@@ -222,18 +255,11 @@ impl Table {
         }
     }
 
-    /// How many of `entries` the table does not hold (each name counted once).
+    /// How many of `entries`, each a different name, the table does not hold.
     fn new_entries(&self, lock: &Locked, entries: &[&Entry]) -> usize {
-        let mut seen: Vec<(Kind, &str)> = Vec::new();
         entries
             .iter()
-            .filter(|e| {
-                let name = (e.kind, e.value.as_str());
-                let fresh =
-                    !seen.contains(&name) && self.find(lock, e.kind, e.value.as_bytes()).is_none();
-                seen.push(name);
-                fresh
-            })
+            .filter(|e| self.find(lock, e.kind, e.value.as_bytes()).is_none())
             .count()
     }
 
@@ -270,6 +296,7 @@ impl Table {
                     kind: e.kind.byte(),
                     len,
                     value,
+                    _pad: [0; SLOT_PAD],
                 };
                 self.count.fetch_add(1, Ordering::AcqRel);
                 return true;
@@ -330,10 +357,17 @@ impl Table {
         if let Some(slot) = self.slot_mut(lock, hole) {
             slot.hash = 0;
         }
-        self.count.fetch_sub(1, Ordering::AcqRel);
+        // Saturating: a worker killed between a slot's write and the count's must not make it
+        // wrap (`purge_locked` recounts).
+        let _ = self
+            .count
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |c| {
+                Some(c.saturating_sub(1))
+            });
     }
 
-    /// Removes every entry expired at `now`; whether there was one.
+    /// Removes every entry expired at `now`, and counts the rest afresh; whether there was
+    /// one.
     fn purge_locked(&self, lock: &Locked, now: i64) -> bool {
         self.purged_at.store(now, Ordering::Release);
         let mut removed = false;
@@ -350,6 +384,10 @@ impl Table {
                 i += 1;
             }
         }
+        let held = (0..self.slots())
+            .filter(|&i| self.slot(lock, i).is_some_and(|s| s.hash != 0))
+            .count();
+        self.count.store(held, Ordering::Release);
         removed
     }
 
