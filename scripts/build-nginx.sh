@@ -147,6 +147,7 @@ serve_logout() {
       3. http://api.example.localhost:8090/v1/me                 the API: who you are, as JSON
       4. "Log out everywhere" on a page: every site asks to sign in again, and the old cookie is
          refused:  curl -i --cookie auth=OLD-COOKIE http://api.example.localhost:8090/v1/me
+         ("Log out on this device" ends that browser's session only)
       5. the revocation list:  curl http://127.0.0.1:8091/revoke
 EOF
     "$prefix/sbin/nginx" -p "$prefix" -c conf/logout-everywhere.conf -g 'daemon off; master_process on;'

@@ -12,8 +12,8 @@ standard library only).
 
 GET /login?return_url=URL shows the form; POST /login checks the user name and password and,
 when they match, sets cookie "auth" (HttpOnly, SameSite=Lax, Path=/, Domain=the parent domain,
-Secure when the page came over https) to an HS256 JWT {"sub", "iat", "exp"} and sends the
-browser back to return_url. return_url is honoured only when it is an http or https URL on the
+Secure when the page came over https) to an HS256 JWT {"sub", "iat", "exp", "jti"} and sends
+the browser back to return_url. return_url is honoured only when it is an http or https URL on the
 parent domain or one of its subdomains (no user info, no backslash, no control character):
 anything else, "//evil.example" and "javascript:" included, goes to --default-url.
 
@@ -21,9 +21,11 @@ POST /logout is "log out everywhere": it reads the user from the request's own v
 posts {"sub": USER} to the module's revocation API (--revoke-url, a location with
 auth_jwt_revocation_api), which from then on refuses every token of that user issued before
 that second, in every server that has auth_jwt_revocation, then clears the cookie (same
-Domain and Path, Max-Age=0). When the revocation API does not answer 200, logout says so,
-with a 502, and leaves the cookie: the user's sessions may still be valid, and the user can
-try again.
+Domain and Path, Max-Age=0). POST /logout-device ends this session only: it posts the
+token's {"jti", "exp"}, which the module refuses until that exp, and clears the cookie; the
+user's other sessions stay. When the revocation API does not answer 200, either logout says
+so, with a 502, and leaves the cookie: the session may still be valid, and the user can try
+again.
 
 The revocation works by the second: tokens whose iat is before the logout's second are refused,
 tokens issued within that second or later are accepted (so a new login right after a logout
@@ -44,6 +46,7 @@ import html
 import json
 import os
 import re
+import secrets
 import sys
 import time
 import urllib.error
@@ -83,18 +86,20 @@ def read_secret(path: str) -> bytes:
 
 
 def sign_token(secret: bytes, sub: str, ttl: int, now: int = None) -> str:
-    """An HS256 JWT {"sub", "iat", "exp"} for SUB, valid TTL seconds from NOW."""
+    """An HS256 JWT {"sub", "iat", "exp", "jti"} for SUB, valid TTL seconds from NOW, with a
+    jti of its own (so that this one session can be revoked)."""
     now = int(time.time()) if now is None else now
     header = {"alg": "HS256", "typ": "JWT"}
-    claims = {"sub": sub, "iat": now, "exp": now + ttl}
+    claims = {"sub": sub, "iat": now, "exp": now + ttl, "jti": secrets.token_urlsafe(16)}
     parts = [b64url(json.dumps(p, separators=(",", ":")).encode()) for p in (header, claims)]
     signing_input = ".".join(parts).encode()
     signature = hmac.new(secret, signing_input, hashlib.sha256).digest()
     return f"{signing_input.decode()}.{b64url(signature)}"
 
 
-def verified_sub(secret: bytes, token: str):
-    """The sub of TOKEN when it is an HS256 JWT signed with SECRET and not expired, else None."""
+def verified_claims(secret: bytes, token: str):
+    """The claims of TOKEN when it is an HS256 JWT signed with SECRET, not expired, with a string
+    sub, else None."""
     try:
         head, body, signature = token.split(".")
         if json.loads(b64url_decode(head)).get("alg") != "HS256":
@@ -110,7 +115,7 @@ def verified_sub(secret: bytes, token: str):
     exp = claims.get("exp")
     if not isinstance(exp, (int, float)) or exp <= time.time():
         return None
-    return claims["sub"]
+    return claims
 
 
 # --- users -------------------------------------------------------------------------------------
@@ -193,9 +198,10 @@ def cookie_value(header: str, name: str):
     return None
 
 
-def revoke(url: str, sub: str, timeout: float = 5.0):
-    """Posts {"sub": SUB} to the revocation API; None when it answered 200, else what went wrong."""
-    body = json.dumps({"sub": sub}).encode()
+def revoke(url: str, entry: dict, timeout: float = 5.0):
+    """Posts ENTRY ({"sub": …} or {"jti": …, "exp": …}) to the revocation API; None when it
+    answered 200, else what went wrong."""
+    body = json.dumps(entry).encode()
     request = urllib.request.Request(url, data=body, method="POST",
                                      headers={"Content-Type": "application/json"})
     try:
@@ -304,16 +310,18 @@ class LoginHandler(BaseHTTPRequestHandler):
             self.send(200, login_form(self.query().get("return_url", "")))
         elif self.route() == "/logout":
             self.send(200, page("Log out", """<form method="post" action="/logout">
-<button type="submit" id="logout">Log out everywhere</button></form>"""))
+<button type="submit" id="logout">Log out everywhere</button>
+<button type="submit" id="logout-device" formaction="/logout-device">Log out on this device</button>
+</form>"""))
         else:
             self.send(404, page("Not found", "<p>No such page.</p>"))
 
     def do_POST(self):
         if self.route() == "/login":
             self.login(self.form())
-        elif self.route() == "/logout":
+        elif self.route() in ("/logout", "/logout-device"):
             self.form()
-            self.logout()
+            self.logout(everywhere=self.route() == "/logout")
         else:
             self.send(404, page("Not found", "<p>No such page.</p>"))
 
@@ -331,27 +339,37 @@ class LoginHandler(BaseHTTPRequestHandler):
         self.note(f"login: {user}")
         self.redirect(target, [("Set-Cookie", self.cookie(token, c.ttl))])
 
-    def logout(self):
+    def logout(self, everywhere: bool):
+        """Revokes every session of the cookie's user (EVERYWHERE), or the cookie's own."""
         c = self.config
         token = cookie_value(self.headers.get("Cookie"), COOKIE)
-        user = verified_sub(c.secret, token) if token else None
-        if user is None:
-            self.send(200, page("Signed out", "<p id=\"message\">You were not signed in.</p>"
-                                f"<p>{link(c.default_url, 'Back to the site')}</p>"),
+        claims = verified_claims(c.secret, token) if token else None
+        back = f"<p>{link(c.default_url, 'Back to the site')}</p>"
+        if claims is None:
+            self.send(200, page("Signed out", f'<p id="message">You were not signed in.</p>{back}'),
                       [("Set-Cookie", self.cookie("", 0))])
             return
-        failure = revoke(c.revoke_url, user)
+        user = claims["sub"]
+        if everywhere:
+            failure = revoke(c.revoke_url, {"sub": user})
+        elif isinstance(claims.get("jti"), str):
+            failure = revoke(c.revoke_url, {"jti": claims["jti"], "exp": claims["exp"]})
+        else:
+            failure = "this session has no jti, so it cannot be ended alone: log out everywhere"
+        what = "every session" if everywhere else "this session"
         if failure:
-            self.note(f"logout of {user} failed: {failure}")
+            self.note(f"logout of {user} ({what}) failed: {failure}")
             self.send(502, page("Logout failed", f"""<p class="error" id="message">Logout failed: the
-revocation of your sessions was not confirmed ({html.escape(failure)}). They may still be valid,
-here and elsewhere, and this browser keeps its cookie: try again later.</p>
-<p>{link(c.default_url, 'Back to the site')}</p>"""))
+revocation of {what} was not confirmed ({html.escape(failure)}). It may still be valid, and this
+browser keeps its cookie: try again later.</p>{back}"""))
             return
-        self.note(f"logout: {user}, every session revoked")
-        self.send(200, page("Signed out everywhere", f"""<p id="message">Signed out everywhere:
-every session of {html.escape(user)} has been revoked.</p>
-<p>{link(c.default_url, 'Back to the site')}</p>"""), [("Set-Cookie", self.cookie("", 0))])
+        self.note(f"logout: {user}, {what} revoked")
+        if everywhere:
+            title, text = "Signed out everywhere", f"every session of {html.escape(user)} has been revoked."
+        else:
+            title, text = "Signed out on this device", "this session has been revoked; your other sessions go on."
+        self.send(200, page(title, f'<p id="message">{title}: {text}</p>{back}'),
+                  [("Set-Cookie", self.cookie("", 0))])
 
 
 # --- command line ------------------------------------------------------------------------------
