@@ -11,7 +11,8 @@ one that misbehaves:
   page on app → 302 to the login page → sign in → back on the exact page (path and query) →
   a page on wiki without signing in again → the API answers 200 → log out on app → app and
   wiki send the browser to the login page again, and the API answers 401 (revoked) even to
-  the old cookie replayed by curl → signing in again works.
+  the old cookie replayed by curl → signing in again works → "log out on this device" ends
+  that session only: its cookie is refused, another session of alice goes on.
 Before the browser: the login service's return_url rules and wrong passwords, over HTTP. After
 it: a logout whose revocation API is down says so (502) and keeps the cookie; the login
 service never logged the password; nginx logged no crash, [alert], [crit] or [emerg].
@@ -363,9 +364,10 @@ def the_cookie(browser: Browser, start: float) -> str:
     check(claims.get("sub") == USER, f"token sub {claims.get('sub')!r}")
     check(int(start) <= claims.get("iat", 0) <= time.time(), f"token iat {claims.get('iat')} not of this login")
     check(claims.get("exp") == claims["iat"] + TTL, f"token exp {claims.get('exp')} is not iat + {TTL}")
+    check(isinstance(claims.get("jti"), str) and len(claims["jti"]) >= 16, f"token jti {claims.get('jti')!r}")
     check(abs(c.get("expiry", 0) - claims["exp"]) <= 2, f"cookie expiry {c.get('expiry')} is not the token's exp")
     ok(f"cookie auth: Domain=.{DOMAIN}, Path=/, HttpOnly, SameSite=Lax, not readable by scripts; "
-       f"JWT sub={USER}, exp=iat+{TTL}")
+       f"JWT sub={USER}, exp=iat+{TTL}, a jti")
     return c["value"]
 
 
@@ -457,6 +459,37 @@ def sign_in_again(browser: Browser, ports: dict, page_a: str, password: str):
     ok("browser: signing in again after the logout works")
 
 
+def device_logout(browser: Browser, ports: dict, page_a: str, password: str):
+    """Log out on this device: the browser's session ends, another session of alice goes on."""
+    front, api = ports["front"], f"http://api.{DOMAIN}:{ports['front']}/v1/me"
+    token = the_cookie(browser, time.time() - 5)
+    claims = token_claims(token)
+    _, headers, _ = form_post(front, f"login.{DOMAIN}:{front}", "/login",
+                              {"username": USER, "password": password, "return_url": ""})
+    other = headers.get("set-cookie", "").split(";")[0].removeprefix("auth=")
+    check(other.startswith("ey") and other != token, "a second login over HTTP gave no token of its own")
+    check(curl(api, front, other)[0] == 200, "the second session is refused before any device logout")
+    check_page(browser, page_a, "app page before logging out on this device")
+    browser.submit({}, "logout-device")
+    check(browser.url() == f"http://login.{DOMAIN}:{front}/logout-device", f"device logout: at {browser.url()}")
+    check(browser.status() == 200, f"device logout: status {browser.status()} ({browser.text('message')!r})")
+    check(browser.text("message").startswith("Signed out on this device"),
+          f"device logout says {browser.text('message')!r}")
+    check(not [c for c in browser.cookies() if c["name"] == "auth"], "the auth cookie is still in the browser")
+    browser.shot("logged-out-on-this-device")
+    status, headers = curl(api, front, token)
+    check(status == 401 and "x-jwt-error: revoked" in headers.lower(),
+          f"the browser's old cookie after the device logout: API {status}\n{headers}")
+    check(curl(api, front, other)[0] == 200, "the other session was ended by the device logout")
+    browser.get(page_a)
+    check_at_login(browser, ports, page_a, "app page after the device logout")
+    status, _, body = request(ports["revoke"], "127.0.0.1", "GET", "/revoke")
+    check({"jti": claims["jti"], "exp": claims["exp"]} in json.loads(body),
+          f"GET /revoke does not list the session's jti: {body}")
+    ok("browser: log out on this device → its cookie refused (revoked, jti listed), "
+       "another session of alice still served")
+
+
 # --- main --------------------------------------------------------------------------------------
 
 def parse_args():
@@ -485,6 +518,7 @@ def run(args, work: Path, processes: list, browser_slot: list):
     token, page_a, iat = browser_flow(browser, ports, password)
     check_replay(ports, token, page_a, iat, time.time())
     sign_in_again(browser, ports, page_a, password)
+    device_logout(browser, ports, page_a, password)
     check_failed_logout(work, ports, password)
     check_logs(work, prefix, password)
 
