@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # Builds ngx_http_auth_jwt_module for an nginx and checks every configuration in nginx-conf/.
 #
-#   scripts/build-nginx.sh [vendored] [--serve [logout]] [--test] [--debug]
+#   scripts/build-nginx.sh [vendored] [--serve] [--test] [--debug]
 #       nginx 1.28.3 from the nginx-src crate (offline) and the module, installed as a
 #       self-contained prefix in build/nginx/ (sbin/nginx, modules/, conf/ = nginx-conf/).
-#       --serve then serves nginx-conf/quickstart.conf on 127.0.0.1:8080 (Ctrl-C stops).
-#       --serve logout serves nginx-conf/logout-everywhere.conf on 127.0.0.1:8090 and 8091 with
-#       the login service of examples/login-service/ on 127.0.0.1:8092, and prints the URLs to
-#       open in a browser and a password for user alice (Ctrl-C stops both).
+#       --serve then serves the examples: nginx-conf/quickstart.conf on 127.0.0.1:8080, and
+#       nginx-conf/logout-everywhere.conf on 127.0.0.1:8090 and 8091 with the login service of
+#       examples/login-service/ on 127.0.0.1:8092; it prints what to try, the URLs to open in a
+#       browser and a password for user alice (Ctrl-C stops them all).
 #
 #   scripts/build-nginx.sh debian [--test]
 #       The module for Debian's own nginx (/usr/sbin/nginx, no nginx rebuild): installs nginx and
@@ -36,10 +36,7 @@ while [ $# -gt 0 ]; do
     case "$1" in
         vendored|debian) mode=$1 ;;
         source) mode=source; source_dir=${2:-}; [ -n "$source_dir" ] || die "source needs a DIR"; shift ;;
-        --serve)
-            serve=quickstart
-            if [ "${2:-}" = logout ]; then serve=logout; shift; fi
-            ;;
+        --serve) serve=yes ;;
         --test) run_tests=yes ;;
         --debug) profile=debug ;;
         -h|--help) usage 0 ;;
@@ -115,16 +112,21 @@ build_vendored() {
     log "$("$prefix/sbin/nginx" -v 2>&1) with the module in $prefix"
     check_confs "$prefix/sbin/nginx" "$prefix"
     [ "$run_tests" = no ] || run_suite "$prefix/sbin/nginx" "$prefix/modules/$MODULE"
-    [ "$serve" != logout ] || serve_logout "$prefix"
-    if [ "$serve" = quickstart ]; then
-        log "serving nginx-conf/quickstart.conf on http://127.0.0.1:8080 (Ctrl-C stops)"
-        log "try:  curl -i -H \"Authorization: Bearer \$(scripts/mint-token.py alice)\" http://127.0.0.1:8080/api/"
-        exec "$prefix/sbin/nginx" -p "$prefix" -c conf/quickstart.conf -g 'daemon off; master_process on;'
-    fi
+    [ "$serve" = no ] || serve "$prefix"
 }
 
-# nginx with nginx-conf/logout-everywhere.conf and the login service of examples/login-service/
-# in the prefix given, user alice with a new password each time; Ctrl-C stops both.
+# The examples of the prefix given, until Ctrl-C: the quick start, and the login flow.
+serve() {
+    local prefix=$1
+    serve_logout "$prefix"
+    log "serving nginx-conf/quickstart.conf on http://127.0.0.1:8080 (Ctrl-C stops everything)"
+    log "try:  curl -i -H \"Authorization: Bearer \$(scripts/mint-token.py alice)\" http://127.0.0.1:8080/api/"
+    "$prefix/sbin/nginx" -p "$prefix" -c conf/quickstart.conf -g 'daemon off; master_process on;'
+}
+
+# Starts, in the background, nginx with nginx-conf/logout-everywhere.conf and the login service
+# of examples/login-service/ in the prefix given, user alice with a new password each time;
+# both are stopped when the script exits.
 serve_logout() {
     local prefix=$1 py=${PYTHON:-python3} login=examples/login-service/login.py
     local users=$prefix/logout-users.txt password
@@ -138,8 +140,10 @@ serve_logout() {
         --cookie-domain example.localhost --default-url http://app.example.localhost:8090/ \
         --revoke-url http://127.0.0.1:8091/revoke --listen 127.0.0.1:8092 &
     login_pid=$!
-    trap 'kill "$login_pid" 2>/dev/null || true; wait "$login_pid" 2>/dev/null || true' EXIT
-    log "serving nginx-conf/logout-everywhere.conf with the login service (Ctrl-C stops both)"
+    "$prefix/sbin/nginx" -p "$prefix" -c conf/logout-everywhere.conf -g 'daemon off; master_process on;' &
+    logout_nginx_pid=$!
+    trap 'kill "$login_pid" "$logout_nginx_pid" 2>/dev/null || true; wait 2>/dev/null || true' EXIT
+    log "serving nginx-conf/logout-everywhere.conf with the login service"
     cat >&2 <<EOF
     In a browser (names under .localhost are this machine), sign in as alice, password $password:
       1. http://app.example.localhost:8090/orders/42?tab=items   a page: to the login page and back
@@ -150,7 +154,6 @@ serve_logout() {
          ("Log out on this device" ends that browser's session only)
       5. the revocation list:  curl http://127.0.0.1:8091/revoke
 EOF
-    "$prefix/sbin/nginx" -p "$prefix" -c conf/logout-everywhere.conf -g 'daemon off; master_process on;'
 }
 
 # Configures a copy of nginx-dev's tree exactly as Debian configured its nginx.
