@@ -62,6 +62,10 @@ struct Ctx {
     /// `key_request::suspensions()` when it was judged: unchanged, no request of the worker
     /// has waited for keys since, so neither have the request's keys changed.
     suspensions: u64,
+    /// The revocation list's version when it was judged (`revocation::version`): a change
+    /// to the list since (a revocation while the request ran, a fleet's list merged while it
+    /// waited) is judged afresh, also for a verdict found again after an internal redirect.
+    list: u64,
     /// The request has had its keys (a key request's fetch started or found not needed)
     /// since it was judged.
     keys_had: Cell<bool>,
@@ -143,12 +147,17 @@ impl Verdicts {
         if let Some(ctx) = unsafe { slot.cast::<Ctx>().as_ref() } {
             // Only query arguments and variables can change under a verdict (a rewrite, a
             // `set`), and fetched keys, once the request has waited for them; headers cannot.
-            if ptr::eq(ctx.auth, auth) && !auth.volatile && ctx.suspensions == suspensions() {
+            if ptr::eq(ctx.auth, auth)
+                && !auth.volatile
+                && ctx.suspensions == suspensions()
+                && ctx.list == list_version(auth)
+            {
                 return Some(&ctx.verdict);
             }
         }
         let keys = keys_now(r, self.main, auth);
         let scope = keys.scope();
+        let list = list_version(auth);
         // Headers do not change under a verdict, so without a query source or a variable the
         // `Auth` alone identifies it, and the token need not be looked for again.
         let query_token = auth.volatile.then(|| read_token(main, auth));
@@ -158,6 +167,7 @@ impl Verdicts {
         let found = unsafe {
             pool_find::<Ctx>(main.pool, drop_ctx, |c| {
                 c.scope == scope
+                    && c.list == list
                     && match &query_token {
                         Some(found) => c.judged(auth, found.as_ref().ok().copied().flatten()),
                         None => ptr::eq(c.auth, auth),
@@ -180,6 +190,7 @@ impl Verdicts {
                             auth,
                             scope,
                             suspensions: suspensions(),
+                            list,
                             keys_had: Cell::new(false),
                             token,
                             verdict,
@@ -214,8 +225,14 @@ impl Verdicts {
         let auth = conf.auth.as_deref()?;
         // SAFETY: the slot is the main request's; NULL or a `Ctx` in the request's pool.
         let ctx = unsafe { (*self.slot.as_ptr()).cast::<Ctx>().as_ref() }?;
-        (ptr::eq(ctx.auth, auth) && ctx.suspensions == suspensions()).then_some(ctx)
+        let same = ctx.suspensions == suspensions() && ctx.list == list_version(auth);
+        (ptr::eq(ctx.auth, auth) && same).then_some(ctx)
     }
+}
+
+/// The version of `auth`'s revocation list; 0 without one.
+fn list_version(auth: &Auth) -> u64 {
+    auth.revocation.as_ref().map_or(0, revocation::version)
 }
 
 /// The mark of a request refused by `auth_jwt_require`.

@@ -810,3 +810,39 @@ fn a_follower_back_from_an_idle_spell_judges_with_the_list_of_now() {
         "{answers:?}"
     );
 }
+
+#[test]
+fn a_verdict_judged_before_a_revocation_is_not_reused_after_an_internal_redirect() {
+    // The upstream answers 502 slowly; meanwhile alice is revoked; the error page's location
+    // judges the token again.
+    let p = Provider::start(Answer::Slow(
+        std::time::Duration::from_millis(1500),
+        Box::new(Answer::status(502, "down")),
+    ));
+    let http = format!(
+        "auth_jwt_revocation_zone zone=logout:64k;\n{}",
+        server(&format!(
+            "auth_jwt_key {hex};\nauth_jwt_enabled on;\nauth_jwt_revocation logout;\n\
+             location / {{ proxy_pass http://127.0.0.1:{port}; proxy_intercept_errors on; \
+             error_page 502 = /fallback; }}\n\
+             location = /fallback {{ add_header X-Sub $jwt_claim_sub always; \
+             add_header X-Jwt-Error $jwt_error always; empty_gif; }}\n\
+             location = /revoke {{ auth_jwt_enabled off; auth_jwt_revocation_api logout; }}",
+            hex = secret_hex(),
+            port = p.port
+        ))
+    );
+    let n = Nginx::start(&http);
+    let old = token_of(json!({"sub": "alice", "iat": now() - 10, "exp": now() + 3600}));
+    let slow = std::thread::scope(|s| {
+        let slow = s.spawn(|| get(&n, "/", &old));
+        std::thread::sleep(std::time::Duration::from_millis(500));
+        assert_eq!(api(&n, "POST", r#"{"sub":"alice"}"#).status, 200);
+        slow.join().unwrap()
+    });
+    assert_eq!(
+        (slow.status, slow.header("X-Jwt-Error")),
+        (401, Some("revoked")),
+        "{slow:?}"
+    );
+}

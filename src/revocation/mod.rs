@@ -118,6 +118,11 @@ pub fn unix_now() -> i64 {
         .map_or(0, |d| d.as_secs() as i64)
 }
 
+/// The version of `revocation`'s list, which every change moves on; 0 before nginx maps it.
+pub fn version(revocation: &Revocation) -> u64 {
+    table_of(revocation.shm).map_or(0, Table::version)
+}
+
 /// Why `claims`, of a valid token, are refused by `revocation` at `now`: its `jti` is listed,
 /// or its subject's cutoff is later than its `iat` (or it has none). A zone not yet mapped
 /// holds nothing.
