@@ -846,3 +846,49 @@ fn a_verdict_judged_before_a_revocation_is_not_reused_after_an_internal_redirect
         "{slow:?}"
     );
 }
+
+#[test]
+fn a_change_that_reaches_a_replaced_zone_is_refused_not_lost() {
+    use std::io::{Read, Write};
+    let n = Nginx::start(&conf(""));
+    // A POST whose body is still arriving when a reload resizes the zone: the old worker
+    // finishes it against the zone the new one has already copied.
+    let body = br#"{"sub":"alice"}"#;
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", n.port)).unwrap();
+    let head = format!(
+        "POST /revoke HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    s.write_all(head.as_bytes()).unwrap();
+    s.write_all(&body[..5]).unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    let conf_path = n.prefix.join("conf/nginx.conf");
+    let text = fs::read_to_string(&conf_path).unwrap();
+    fs::write(
+        &conf_path,
+        text.replace("zone=logout:64k", "zone=logout:128k"),
+    )
+    .unwrap();
+    // The old worker cannot exit before this request ends: wait for the new one only.
+    let workers = n.workers_started().len();
+    let status = std::process::Command::new(nginx_bin())
+        .arg("-p")
+        .arg(format!("{}/", n.prefix.display()))
+        .args(["-c", "conf/nginx.conf", "-s", "reload"])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    n.wait_for("the new worker", || n.workers_started().len() > workers);
+    s.write_all(&body[5..]).unwrap();
+    let mut answer = String::new();
+    s.read_to_string(&mut answer).unwrap();
+    assert!(answer.starts_with("HTTP/1.1 503"), "{answer}");
+    assert!(answer.contains("is being replaced by a reload"), "{answer}");
+    // Sent again (the old worker takes new connections for 100 ms more, and refuses the
+    // same way), it reaches the new zone.
+    n.wait_for("the change accepted", || {
+        api(&n, "POST", r#"{"sub":"alice"}"#).status == 200
+    });
+    let old = token_of(json!({"sub": "alice", "iat": now() - 10, "exp": now() + 3600}));
+    assert_eq!(get(&n, "/", &old).header("X-Jwt-Error"), Some("revoked"));
+}

@@ -7,6 +7,7 @@ pub mod guard;
 pub mod headers;
 pub mod phases;
 pub mod pool;
+pub mod process;
 pub mod request;
 pub mod response;
 pub mod shm;

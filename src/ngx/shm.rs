@@ -10,7 +10,8 @@ use core::ptr::NonNull;
 
 use ngx::ffi::{
     ngx_conf_t, ngx_int_t, ngx_palloc, ngx_shared_memory_add, ngx_shm_zone_t, ngx_shmtx_lock,
-    ngx_shmtx_t, ngx_shmtx_unlock, ngx_slab_calloc, ngx_slab_pool_t, NGX_ERROR, NGX_OK,
+    ngx_shmtx_t, ngx_shmtx_trylock, ngx_shmtx_unlock, ngx_slab_calloc, ngx_slab_pool_t, NGX_ERROR,
+    NGX_OK,
 };
 
 use super::pool::pool_str;
@@ -107,6 +108,23 @@ pub fn previous_block(
 pub struct ShmLock(*mut ngx_shmtx_t);
 
 impl ShmLock {
+    /// Locks the mutex of `pool` if it can within `attempts` tries a millisecond apart.
+    pub fn try_of(pool: *mut ngx_slab_pool_t, attempts: usize) -> Option<ShmLock> {
+        if pool.is_null() {
+            return None;
+        }
+        // SAFETY: as in `of`.
+        let mutex = unsafe { core::ptr::addr_of_mut!((*pool).mutex) };
+        for _ in 0..attempts {
+            // SAFETY: as above.
+            if unsafe { ngx_shmtx_trylock(mutex) } != 0 {
+                return Some(ShmLock(mutex));
+            }
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+        None
+    }
+
     /// Locks the mutex of `pool`; `None` for a NULL pool (a zone not yet prepared).
     pub fn of(pool: *mut ngx_slab_pool_t) -> Option<ShmLock> {
         if pool.is_null() {

@@ -135,9 +135,10 @@ fn change(r: &mut ngx_http_request_t, zone: &ZoneConf) -> ngx_int_t {
             Ok(name) => name,
             Err(e) => return refuse(r, 400, &e),
         };
-        return match table.remove(kind, &value) {
+        return match table.remove(kind, &value, now) {
             Ok(true) => saved(r, zone, b"{\"deleted\":1}\n"),
             Ok(false) => refuse(r, 404, &format!("no entry for this {}", kind.name())),
+            Err(Refused::Retired) => reloading(r, zone),
             Err(_) => unavailable(r, zone),
         };
     }
@@ -161,8 +162,20 @@ fn change(r: &mut ngx_http_request_t, zone: &ZoneConf) -> ngx_int_t {
             let why = format!("zone \"{name}\" is full ({max} entries); nothing was stored");
             refuse(r, 507, &why)
         }
+        Err(Refused::Retired) => reloading(r, zone),
         Err(Refused::Unavailable) => unavailable(r, zone),
     }
+}
+
+/// A change made in a worker of the configuration a reload replaces, once the new zone has
+/// taken the entries over: it would be lost, so it is refused, to be sent again.
+#[cold]
+fn reloading(r: &mut ngx_http_request_t, zone: &ZoneConf) -> ngx_int_t {
+    let why = format!(
+        "zone \"{}\" is being replaced by a reload; nothing was changed, send it again",
+        zone.name
+    );
+    refuse(r, 503, &why)
 }
 
 /// Answers a change once the state file (if any) holds it.

@@ -75,29 +75,40 @@ pub unsafe fn init_zone(
     // SAFETY: as above.
     let table = unsafe { Table::at(addr) };
     let now = unix_now();
+    let mut old = None;
     let mut carried = Vec::new();
     if let (false, Some((block, size))) = (reused, conf.previous) {
         // SAFETY: the running configuration's block of this zone, still mapped (nginx frees
         // the zones it replaces after preparing the new ones); its layout is checked.
-        if let Some(old) = unsafe { Table::at_checked(block.as_ptr(), size) } {
-            carried = old
-                .list(now)
-                .map(|(entries, _)| entries)
-                .unwrap_or_default();
+        old = unsafe { Table::at_checked(block.as_ptr(), size) };
+        if let Some(old) = old {
+            let Some(entries) = old.hand_over(now) else {
+                log_emerg(format_args!(
+                    "auth_jwt_revocation_zone \"{}\": the zone it replaces stays locked",
+                    conf.name
+                ));
+                return false;
+            };
+            carried = entries;
         }
     }
-    let carried_len = carried.len();
-    for (entries, from) in [
+    let from_old = carried.len();
+    let sources = [
         (carried, "the zone it replaces"),
         (conf.loaded.clone(), "its state file"),
-    ] {
+    ];
+    for (entries, from) in sources {
         if let Err(Refused::Full(max)) = table.insert(&entries, now) {
             log_emerg(format_args!(
-                "auth_jwt_revocation_zone \"{}\" holds {max} entries, too few for those of {from} \
-                 ({} of {carried_len} carried over): enlarge it",
+                "auth_jwt_revocation_zone \"{}\" holds {max} entries, too few for the {} of \
+                 {from} ({from_old} in the zone it replaces): enlarge it",
                 conf.name,
                 entries.len()
             ));
+            // The running configuration stays, with its zone.
+            if let Some(old) = old {
+                old.take_back();
+            }
             return false;
         }
     }
@@ -219,6 +230,12 @@ fn merge_list(zone: &ZoneConf, uri: &str, body: &[u8]) -> Result<Vec<(u32, Strin
             ))
         }
         Err(Refused::Unavailable) => return Err(format!("zone \"{}\" is not ready", zone.name)),
+        Err(Refused::Retired) => {
+            return Err(format!(
+                "zone \"{}\" is being replaced by a reload",
+                zone.name
+            ))
+        }
     };
     let mut problems = Vec::new();
     if let (true, Some(path)) = (changed || table.unsaved(), &zone.state) {

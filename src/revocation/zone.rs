@@ -16,6 +16,7 @@ use std::collections::HashSet;
 use jwt_core::revocation::{hash, Entry, Kind, MAX_VALUE};
 use ngx::ffi::ngx_slab_pool_t;
 
+use crate::ngx::process::exiting;
 use crate::ngx::shm::ShmLock;
 
 /// The value of `Table::magic` in a zone this layout wrote.
@@ -41,7 +42,15 @@ pub struct Table {
     written: AtomicU64,
     /// When expired entries were last swept out.
     purged_at: AtomicI64,
+    /// When a reload's new zone of another size took the entries over (seconds; 0: never):
+    /// this table then takes no change, which the new one would not see (`retired`).
+    retired_at: AtomicI64,
 }
+
+/// How long a table handed over at a reload refuses changes in workers that are not exiting:
+/// by then those of a successful reload have been told to exit; a reload that failed left
+/// them serving, and the table is theirs again.
+const RETIRING: i64 = 5;
 
 /// One entry; `hash` 0 marks a free slot.
 #[repr(C)]
@@ -74,6 +83,8 @@ pub enum Refused {
     Full(usize),
     /// The zone is not prepared (never, once nginx has mapped it).
     Unavailable,
+    /// A reload is replacing the zone with one of another size (`hand_over`).
+    Retired,
 }
 
 impl Table {
@@ -153,6 +164,9 @@ impl Table {
     /// expired at `now` are left out. The number of entries now in effect, and whether
     /// anything changed.
     pub fn insert(&self, entries: &[Entry], now: i64) -> Result<(usize, bool), Refused> {
+        if self.retired(now) {
+            return Err(Refused::Retired);
+        }
         let ttl = self.ttl();
         let live: Vec<&Entry> = entries.iter().filter(|e| now < e.expires(ttl)).collect();
         // Each name once, counted before the lock is taken: requests wait on it.
@@ -189,7 +203,10 @@ impl Table {
     }
 
     /// Removes the entry `kind`/`value`; whether there was one.
-    pub fn remove(&self, kind: Kind, value: &str) -> Result<bool, Refused> {
+    pub fn remove(&self, kind: Kind, value: &str, now: i64) -> Result<bool, Refused> {
+        if self.retired(now) {
+            return Err(Refused::Retired);
+        }
         let lock = self.lock().ok_or(Refused::Unavailable)?;
         let Some(i) = self.find(&lock, kind, value.as_bytes()) else {
             return Ok(false);
@@ -199,13 +216,39 @@ impl Table {
         Ok(true)
     }
 
+    /// At a reload, for the new zone of another size that replaces this one: the entries in
+    /// effect at `now`, this table retired from then on. The lock is tried for at most a
+    /// second: the master runs this, and cannot release the lock of a worker that died holding
+    /// it while it reads a configuration.
+    pub fn hand_over(&self, now: i64) -> Option<Vec<Entry>> {
+        let lock = ShmLock::try_of(self.pool.load(Ordering::Acquire), 1000).map(Locked)?;
+        self.retired_at.store(now.max(1), Ordering::Release);
+        Some(self.entries(&lock, now))
+    }
+
+    /// Takes changes again: the reload that took the entries over failed.
+    pub fn take_back(&self) {
+        self.retired_at.store(0, Ordering::Release);
+    }
+
+    /// Whether the table was handed over to a new zone, in a worker that exits (or too
+    /// recently to know whether the reload failed).
+    fn retired(&self, now: i64) -> bool {
+        let at = self.retired_at.load(Ordering::Acquire);
+        at != 0 && (exiting() || now.saturating_sub(at) < RETIRING)
+    }
+
     /// The entries in effect at `now`, and the version they are of.
     pub fn list(&self, now: i64) -> Result<(Vec<Entry>, u64), Refused> {
         let lock = self.lock().ok_or(Refused::Unavailable)?;
+        Ok((self.entries(&lock, now), self.version()))
+    }
+
+    fn entries(&self, lock: &Locked, now: i64) -> Vec<Entry> {
         let held = self.count.load(Ordering::Acquire).min(self.slots());
         let mut out = Vec::with_capacity(held);
         for i in 0..self.slots() {
-            let Some(slot) = self.slot(&lock, i) else {
+            let Some(slot) = self.slot(lock, i) else {
                 break;
             };
             if slot.hash == 0 || now >= self.expires(slot) {
@@ -220,7 +263,7 @@ impl Table {
                 time: slot.time,
             });
         }
-        Ok((out, self.version()))
+        out
     }
 
     /// Whether a file written for `version` may replace the state file: it holds an earlier
