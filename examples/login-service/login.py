@@ -59,7 +59,7 @@ COOKIE = "auth"
 NO_PROXY = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 PBKDF2_ITERATIONS = 200_000
 # A URL a browser may be sent back to: no control character, space or backslash anywhere.
-URL_CHARS = re.compile(r"^[\x21-\x7e]+$")
+URL_CHARS = re.compile(r"^[\x21-\x5b\x5d-\x7e]+$")
 HOST_NAME = re.compile(r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$")
 
 
@@ -137,6 +137,10 @@ def password_matches(password: str, stored: str) -> bool:
     return hmac.compare_digest(computed, bytes.fromhex(digest))
 
 
+# Compared with when a user name is unknown, so that the answer takes as long as for a known one.
+UNKNOWN_USER = hash_password("", b"\0" * 16)
+
+
 def read_users(path: str) -> dict:
     """The users file: one `name:hash` a line (hash from add-user); # comments and blank lines."""
     users = {}
@@ -159,8 +163,12 @@ def add_user(path: str, name: str, password: str):
         raise ValueError("empty password")
     users = read_users(path) if os.path.exists(path) else {}
     users[name] = hash_password(password)
-    with open(path, "w", encoding="utf-8") as f:
+    # Password hashes are the owner's only; written whole, then put in place.
+    tmp = f"{path}.{os.getpid()}.tmp"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
         f.writelines(f"{n}:{h}\n" for n, h in users.items())
+    os.replace(tmp, path)
 
 
 # --- the rules ---------------------------------------------------------------------------------
@@ -256,11 +264,16 @@ class LoginHandler(BaseHTTPRequestHandler):
     sys_version = ""
     config = None  # the parsed serve arguments, with .secret and .users
 
+    # A connection that sends nothing for this long is closed (a slow client holds a thread).
+    timeout = 10
+
     def log_message(self, fmt, *args):
         # The default line holds the request line only: no body, so no password.
-        sys.stderr.write(f"login-service: {fmt % args}\n")
+        self.note(fmt % args)
 
     def note(self, text: str):
+        # Control characters of a client's request line or user name are escaped.
+        text = "".join(c if c.isprintable() else f"\\x{ord(c):02x}" for c in text)
         sys.stderr.write(f"login-service: {text}\n")
 
     # Responses
@@ -289,8 +302,11 @@ class LoginHandler(BaseHTTPRequestHandler):
     # Requests
 
     def form(self) -> dict:
-        length = int(self.headers.get("Content-Length") or 0)
-        if length > 16384:
+        try:
+            length = int(self.headers.get("Content-Length") or 0)
+        except ValueError:
+            return {}
+        if not 0 <= length <= 16384:
             return {}
         text = self.rfile.read(length).decode(errors="replace")
         return {k: v[0] for k, v in urllib.parse.parse_qs(text, keep_blank_values=True).items()}
@@ -316,8 +332,20 @@ class LoginHandler(BaseHTTPRequestHandler):
         else:
             self.send(404, page("Not found", "<p>No such page.</p>"))
 
+    def same_site(self) -> bool:
+        """Whether a form was posted from a page of the parent domain, when the browser says
+        where from (Origin): a page of another site cannot sign a user in or out."""
+        origin = self.headers.get("Origin")
+        if origin is None:
+            return True
+        host = urllib.parse.urlsplit(origin).hostname or ""
+        return on_site(host.lower(), self.config.cookie_domain)
+
     def do_POST(self):
-        if self.route() == "/login":
+        if not self.same_site():
+            self.note("refused a form posted from another site")
+            self.send(403, page("Refused", "<p>This form can only be sent from this site.</p>"))
+        elif self.route() == "/login":
             self.login(self.form())
         elif self.route() in ("/logout", "/logout-device"):
             self.form()
@@ -330,7 +358,8 @@ class LoginHandler(BaseHTTPRequestHandler):
         user, password = form.get("username", ""), form.get("password", "")
         return_url = form.get("return_url", "")
         stored = c.users.get(user)
-        if stored is None or not password_matches(password, stored):
+        matches = password_matches(password, stored or UNKNOWN_USER)
+        if stored is None or not matches:
             self.note(f"failed login for user {user!r}")
             self.send(401, login_form(return_url, "Wrong user name or password."))
             return

@@ -459,6 +459,29 @@ def sign_in_again(browser: Browser, ports: dict, page_a: str, password: str):
     ok("browser: signing in again after the logout works")
 
 
+def check_stolen_logout(browser: Browser, ports: dict, old_token: str, page_a: str):
+    """The revoked cookie, a stolen copy say, cannot log alice out of her new session."""
+    front = ports["front"]
+    status, headers, _ = form_post(front, f"login.{DOMAIN}:{front}", "/logout", {},
+                                   {"Cookie": f"auth={old_token}"})
+    check(status == 302, f"POST /logout with the revoked cookie: {status}, not 302 to the login page")
+    check(not [e for e in json.loads(request(ports["revoke"], "127.0.0.1", "GET", "/revoke")[2])
+               if e.get("sub") == USER and e.get("cutoff", 0) > token_claims(old_token)["iat"] + 1],
+          "the revoked cookie moved alice's cutoff on")
+    check_page(browser, page_a, "the new session, after a logout with the revoked cookie")
+    ok("POST /logout with the revoked cookie: 302 to the login page, the new session still served")
+
+
+def check_cross_site_posts(ports: dict, password: str):
+    """A form posted from a page of another site signs no one in, nor out."""
+    front = ports["front"]
+    evil = {"Origin": "http://evil.example"}
+    status, headers, _ = form_post(front, f"login.{DOMAIN}:{front}", "/login",
+                                   {"username": USER, "password": password, "return_url": ""}, evil)
+    check(status == 403 and "set-cookie" not in headers, f"cross-site POST /login: {status}")
+    ok("a login form posted from another site: 403, no cookie")
+
+
 def device_logout(browser: Browser, ports: dict, page_a: str, password: str):
     """Log out on this device: the browser's session ends, another session of alice goes on."""
     front, api = ports["front"], f"http://api.{DOMAIN}:{ports['front']}/v1/me"
@@ -513,11 +536,13 @@ def run(args, work: Path, processes: list, browser_slot: list):
     ok(f"nginx on 127.0.0.1:{ports['front']} and :{ports['revoke']}, login service on :{ports['login']}")
     check_refusals(ports, page_url(ports))
     check_login_rules(ports, password)
+    check_cross_site_posts(ports, password)
     browser_slot.append(Browser(args.chromium, args.chromedriver, work / "screenshots"))
     browser = browser_slot[0]
     token, page_a, iat = browser_flow(browser, ports, password)
     check_replay(ports, token, page_a, iat, time.time())
     sign_in_again(browser, ports, page_a, password)
+    check_stolen_logout(browser, ports, token, page_a)
     device_logout(browser, ports, page_a, password)
     check_failed_logout(work, ports, password)
     check_logs(work, prefix, password)
