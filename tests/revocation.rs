@@ -892,3 +892,18 @@ fn a_change_that_reaches_a_replaced_zone_is_refused_not_lost() {
     let old = token_of(json!({"sub": "alice", "iat": now() - 10, "exp": now() + 3600}));
     assert_eq!(get(&n, "/", &old).header("X-Jwt-Error"), Some("revoked"));
 }
+
+#[test]
+fn a_new_ttl_applies_from_the_reload_that_sets_it() {
+    let n = Nginx::start(&conf("ttl=1h"));
+    let old = token_of(json!({"sub": "alice", "iat": now() - 10, "exp": now() + 3600}));
+    assert_eq!(api(&n, "POST", r#"{"sub":"alice"}"#).status, 200);
+    std::thread::sleep(std::time::Duration::from_millis(2100));
+    assert_eq!(get(&n, "/", &old).header("X-Jwt-Error"), Some("revoked"));
+    // A ttl of 1 s: the cutoff, 2 s old, no longer counts.
+    let conf_path = n.prefix.join("conf/nginx.conf");
+    let text = fs::read_to_string(&conf_path).unwrap();
+    fs::write(&conf_path, text.replace("ttl=1h", "ttl=1s")).unwrap();
+    n.reload();
+    assert_eq!(get(&n, "/", &old).status, 200);
+}

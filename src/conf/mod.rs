@@ -357,8 +357,10 @@ impl LocConf {
                     .revocation_zones
                     .iter()
                     .position(|z| z.name == *name);
-                let shm = index.and_then(|i| cx.main.revocation_zones.get(i)?.shm);
-                index.zip(shm)
+                let zone = index.and_then(|i| cx.main.revocation_zones.get(i));
+                let shm = zone.and_then(|z| z.shm);
+                let ttl = zone.map_or(0, |z| z.ttl);
+                index.zip(shm).map(|(i, shm)| (i, shm, ttl))
             }
             _ => {
                 if let Some(At { pos, .. }) = &self.verify.revocation_request {

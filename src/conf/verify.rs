@@ -128,6 +128,8 @@ pub struct FetchSource {
 /// `auth_jwt_revocation NAME` as compiled into an `Auth`.
 pub struct Revocation {
     pub shm: NonNull<ngx_shm_zone_t>,
+    /// The zone's `ttl=`, in seconds.
+    pub ttl: i64,
     /// The zone's index in `MainConf::revocation_zones`.
     pub zone: usize,
     /// `auth_jwt_revocation_request`.
@@ -186,7 +188,7 @@ impl VerifyConf {
     pub fn compile(
         &self,
         chosen: Vec<Rc<KeySource>>,
-        revocation: Option<(usize, NonNull<ngx_shm_zone_t>)>,
+        revocation: Option<(usize, NonNull<ngx_shm_zone_t>, i64)>,
         keys: &KeyRegistry,
         server: &ServerPos,
         warnings: &mut Warnings,
@@ -237,8 +239,9 @@ impl VerifyConf {
             timing: self.key_cache.unwrap_or(DEFAULT_KEY_CACHE),
             algorithm: self.algorithm,
         });
-        let revocation = revocation.map(|(zone, shm)| Revocation {
+        let revocation = revocation.map(|(zone, shm, ttl)| Revocation {
             shm,
+            ttl,
             zone,
             follow: self.revocation_request.as_ref().map(
                 |At {

@@ -26,7 +26,7 @@ use crate::ngx::guard::guard;
 use crate::ngx::request::{log, now};
 use crate::ngx::response::send;
 
-use super::zone::Refused;
+use super::zone::{Refused, When};
 use crate::conf::ZoneConf;
 
 use super::table;
@@ -112,7 +112,7 @@ fn list(r: &mut ngx_http_request_t, zone: &ZoneConf) -> ngx_int_t {
     let Some(table) = table(zone) else {
         return unavailable(r, zone);
     };
-    match table.list(now()) {
+    match table.list(when_of(zone)) {
         Ok((entries, _)) => send(r, 200, JSON, to_json(&entries).as_bytes(), &[]),
         Err(_) => unavailable(r, zone),
     }
@@ -147,7 +147,7 @@ fn change(r: &mut ngx_http_request_t, zone: &ZoneConf) -> ngx_int_t {
         Ok(entries) => entries,
         Err(e) => return refuse(r, 400, &e),
     };
-    match table.insert(&entries, now) {
+    match table.insert(&entries, when_of(zone)) {
         Ok((stored, changed)) => {
             let answer = format!("{{\"stored\":{stored}}}\n");
             // Also a change the state file missed (its last write failed), retried.
@@ -182,7 +182,7 @@ fn reloading(r: &mut ngx_http_request_t, zone: &ZoneConf) -> ngx_int_t {
 fn saved(r: &mut ngx_http_request_t, zone: &ZoneConf, answer: &[u8]) -> ngx_int_t {
     if let (Some(path), Some(table)) = (&zone.state, table(zone)) {
         let written = table
-            .list(now())
+            .list(when_of(zone))
             .map_err(|_| "the zone is not ready".to_owned())
             .and_then(|(entries, version)| super::state::save(path, table, &entries, version));
         if let Err(e) = written {
@@ -192,6 +192,14 @@ fn saved(r: &mut ngx_http_request_t, zone: &ZoneConf, answer: &[u8]) -> ngx_int_
         }
     }
     send(r, 200, JSON, answer, &[])
+}
+
+/// Now, for `zone`'s table.
+fn when_of(zone: &ZoneConf) -> When {
+    When {
+        now: now(),
+        ttl: zone.ttl,
+    }
 }
 
 /// The request body, whole in memory; `None` when nginx kept part of it in a file.

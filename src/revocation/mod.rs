@@ -27,7 +27,7 @@ use crate::conf::{Revocation, ZoneConf};
 use crate::ngx::request::now;
 use crate::ngx::shm::zone_memory;
 
-use zone::{Refused, Table};
+use zone::{Refused, Table, When};
 
 /// The owner of every revocation zone, for nginx's check that a zone name is not declared
 /// for two uses.
@@ -71,10 +71,13 @@ pub unsafe fn init_zone(
         .map_or(0, |d| d.as_nanos() as u64)
         ^ u64::from(std::process::id()).rotate_left(32);
     // SAFETY: as this function's: the zone's block of `conf.size` bytes.
-    unsafe { Table::init(addr, conf.size, pool, conf.ttl, seed) };
+    unsafe { Table::init(addr, conf.size, pool, seed) };
     // SAFETY: as above.
     let table = unsafe { Table::at(addr) };
-    let now = unix_now();
+    let when = When {
+        now: unix_now(),
+        ttl: conf.ttl,
+    };
     let mut old = None;
     let mut carried = Vec::new();
     if let (false, Some((block, size))) = (reused, conf.previous) {
@@ -82,7 +85,7 @@ pub unsafe fn init_zone(
         // the zones it replaces after preparing the new ones); its layout is checked.
         old = unsafe { Table::at_checked(block.as_ptr(), size) };
         if let Some(old) = old {
-            let Some(entries) = old.hand_over(now) else {
+            let Some(entries) = old.hand_over(when) else {
                 log_emerg(format_args!(
                     "auth_jwt_revocation_zone \"{}\": the zone it replaces stays locked",
                     conf.name
@@ -98,7 +101,7 @@ pub unsafe fn init_zone(
         (conf.loaded.clone(), "its state file"),
     ];
     for (entries, from) in sources {
-        if let Err(Refused::Full(max)) = table.insert(&entries, now) {
+        if let Err(Refused::Full(max)) = table.insert(&entries, when) {
             log_emerg(format_args!(
                 "auth_jwt_revocation_zone \"{}\" holds {max} entries, too few for the {} of \
                  {from} ({from_old} in the zone it replaces): enlarge it",
@@ -145,14 +148,18 @@ pub fn check(revocation: &Revocation, claims: &Claims, now: i64) -> Option<Error
     // A number is listed as its JSON text, as `$jwt_claim_sub` reads it.
     let (jti, sub) = (claims.jti_text(), claims.sub_text());
     let (jti, sub) = (jti.as_deref(), sub.as_deref());
+    let when = When {
+        now,
+        ttl: revocation.ttl,
+    };
     let lock = table.lock()?;
     if let Some(jti) = jti {
-        if table.lookup(&lock, Kind::Jti, jti, now).is_some() {
+        if table.lookup(&lock, Kind::Jti, jti, when).is_some() {
             drop(lock);
             return Some(revoked(format_args!("jti {} is revoked", quoted(jti))));
         }
     }
-    let cutoff = sub.and_then(|sub| table.lookup(&lock, Kind::Sub, sub, now));
+    let cutoff = sub.and_then(|sub| table.lookup(&lock, Kind::Sub, sub, when));
     drop(lock);
     let (Some(sub), Some(cutoff)) = (sub, cutoff) else {
         return None;
@@ -220,7 +227,11 @@ fn merge_list(zone: &ZoneConf, uri: &str, body: &[u8]) -> Result<Vec<(u32, Strin
     let entries = parse_entries(body, None)
         .map_err(|e| format!("\"{uri}\" answered an unusable revocation list: {e}"))?;
     let table = table(zone).ok_or_else(|| format!("zone \"{}\" is not ready", zone.name))?;
-    let changed = match table.insert(&entries, now()) {
+    let when = When {
+        now: now(),
+        ttl: zone.ttl,
+    };
+    let changed = match table.insert(&entries, when) {
         Ok((_, changed)) => changed,
         Err(Refused::Full(max)) => {
             return Err(format!(
@@ -240,7 +251,7 @@ fn merge_list(zone: &ZoneConf, uri: &str, body: &[u8]) -> Result<Vec<(u32, Strin
     let mut problems = Vec::new();
     if let (true, Some(path)) = (changed || table.unsaved(), &zone.state) {
         let saved = table
-            .list(now())
+            .list(when)
             .map_err(|_| "the zone is not ready".to_owned())
             .and_then(|(entries, version)| state::save(path, table, &entries, version));
         if let Err(e) = saved {

@@ -20,7 +20,7 @@ use crate::ngx::process::exiting;
 use crate::ngx::shm::ShmLock;
 
 /// The value of `Table::magic` in a zone this layout wrote.
-const MAGIC: u64 = 0x6a77_7276_0002_0118;
+const MAGIC: u64 = 0x6a77_7276_0003_0118;
 
 /// How often a change sweeps expired entries out, at most: a sweep reads the whole table.
 const PURGE_EVERY: i64 = 60;
@@ -35,8 +35,6 @@ pub struct Table {
     slots: AtomicUsize,
     /// Entries held, expired ones not yet swept included.
     count: AtomicUsize,
-    /// `ttl=`: how long a subject's cutoff counts.
-    ttl: AtomicI64,
     /// Bumped by every change; the state file records the one it holds.
     version: AtomicU64,
     written: AtomicU64,
@@ -76,6 +74,15 @@ pub fn capacity(size: usize) -> usize {
     size.saturating_sub(HEADER) / SLOT_SIZE * 3 / 4
 }
 
+/// The clock a table is read and changed by: now, and the configuration's `ttl=` (how long a
+/// subject's cutoff counts), which stays the configuration's, so that a reload that fails
+/// changes nothing of the zone the running one uses.
+#[derive(Clone, Copy, Debug)]
+pub struct When {
+    pub now: i64,
+    pub ttl: i64,
+}
+
 /// Why a change could not be made.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Refused {
@@ -111,18 +118,12 @@ impl Table {
     }
 
     /// Prepares the block of `size` bytes at `addr`: cleared when new (or of an unknown
-    /// layout), kept over a reload, with `ttl` (seconds) the configuration's.
+    /// layout), kept over a reload.
     ///
     /// # Safety
     /// `addr` has `size` writable bytes of shared memory, zeroed or written by this module;
     /// called by the master before the configuration's workers start.
-    pub unsafe fn init(
-        addr: *mut u8,
-        size: usize,
-        pool: *mut ngx_slab_pool_t,
-        ttl: i64,
-        seed: u64,
-    ) {
+    pub unsafe fn init(addr: *mut u8, size: usize, pool: *mut ngx_slab_pool_t, seed: u64) {
         // SAFETY: as this function's; all-zero is a valid header.
         let table = unsafe { Table::at(addr) };
         let slots = size.saturating_sub(HEADER) / SLOT_SIZE;
@@ -135,7 +136,6 @@ impl Table {
             table.seed.store(seed, Ordering::Release);
             table.magic.store(MAGIC, Ordering::Release);
         }
-        table.ttl.store(ttl, Ordering::Release);
         table.pool.store(pool, Ordering::Release);
     }
 
@@ -149,10 +149,10 @@ impl Table {
     }
 
     /// The time of the entry `kind`/`value` while it counts at `now`.
-    pub fn lookup(&self, lock: &Locked, kind: Kind, value: &str, now: i64) -> Option<i64> {
+    pub fn lookup(&self, lock: &Locked, kind: Kind, value: &str, when: When) -> Option<i64> {
         let i = self.find(lock, kind, value.as_bytes())?;
         let slot = self.slot(lock, i)?;
-        (now < self.expires(slot)).then_some(slot.time)
+        (when.now < expires(slot, when.ttl)).then_some(slot.time)
     }
 
     /// Holds the zone's lock for a series of reads or a change.
@@ -163,11 +163,12 @@ impl Table {
     /// Adds `entries`, all or none; an entry already held keeps the later time. Entries
     /// expired at `now` are left out. The number of entries now in effect, and whether
     /// anything changed.
-    pub fn insert(&self, entries: &[Entry], now: i64) -> Result<(usize, bool), Refused> {
+    pub fn insert(&self, entries: &[Entry], when: When) -> Result<(usize, bool), Refused> {
+        let now = when.now;
         if self.retired(now) {
             return Err(Refused::Retired);
         }
-        let ttl = self.ttl();
+        let ttl = when.ttl;
         let live: Vec<&Entry> = entries.iter().filter(|e| now < e.expires(ttl)).collect();
         // Each name once, counted before the lock is taken: requests wait on it.
         let mut seen = HashSet::with_capacity(live.len());
@@ -183,7 +184,7 @@ impl Table {
         let lock = self.lock().ok_or(Refused::Unavailable)?;
         let mut new = self.new_entries(&lock, &distinct);
         if self.count.load(Ordering::Acquire) + new > max {
-            self.purge_locked(&lock, now);
+            self.purge_locked(&lock, when);
             new = self.new_entries(&lock, &distinct);
             if self.count.load(Ordering::Acquire) + new > max {
                 return Err(Refused::Full(max));
@@ -194,7 +195,7 @@ impl Table {
             changed |= self.put(&lock, e);
         }
         if self.purged_at.load(Ordering::Acquire) + PURGE_EVERY <= now {
-            changed |= self.purge_locked(&lock, now);
+            changed |= self.purge_locked(&lock, when);
         }
         if changed {
             self.version.fetch_add(1, Ordering::AcqRel);
@@ -220,10 +221,10 @@ impl Table {
     /// effect at `now`, this table retired from then on. The lock is tried for at most a
     /// second: the master runs this, and cannot release the lock of a worker that died holding
     /// it while it reads a configuration.
-    pub fn hand_over(&self, now: i64) -> Option<Vec<Entry>> {
+    pub fn hand_over(&self, when: When) -> Option<Vec<Entry>> {
         let lock = ShmLock::try_of(self.pool.load(Ordering::Acquire), 1000).map(Locked)?;
-        self.retired_at.store(now.max(1), Ordering::Release);
-        Some(self.entries(&lock, now))
+        self.retired_at.store(when.now.max(1), Ordering::Release);
+        Some(self.entries(&lock, when))
     }
 
     /// Takes changes again: the reload that took the entries over failed.
@@ -239,19 +240,19 @@ impl Table {
     }
 
     /// The entries in effect at `now`, and the version they are of.
-    pub fn list(&self, now: i64) -> Result<(Vec<Entry>, u64), Refused> {
+    pub fn list(&self, when: When) -> Result<(Vec<Entry>, u64), Refused> {
         let lock = self.lock().ok_or(Refused::Unavailable)?;
-        Ok((self.entries(&lock, now), self.version()))
+        Ok((self.entries(&lock, when), self.version()))
     }
 
-    fn entries(&self, lock: &Locked, now: i64) -> Vec<Entry> {
+    fn entries(&self, lock: &Locked, when: When) -> Vec<Entry> {
         let held = self.count.load(Ordering::Acquire).min(self.slots());
         let mut out = Vec::with_capacity(held);
         for i in 0..self.slots() {
             let Some(slot) = self.slot(lock, i) else {
                 break;
             };
-            if slot.hash == 0 || now >= self.expires(slot) {
+            if slot.hash == 0 || when.now >= expires(slot, when.ttl) {
                 continue;
             }
             let (Some(kind), Some(value)) = (Kind::from_byte(slot.kind), slot_value(slot)) else {
@@ -283,19 +284,8 @@ impl Table {
         self.version() > self.written.load(Ordering::Acquire)
     }
 
-    fn ttl(&self) -> i64 {
-        self.ttl.load(Ordering::Acquire)
-    }
-
     fn slots(&self) -> usize {
         self.slots.load(Ordering::Acquire)
-    }
-
-    fn expires(&self, slot: &Slot) -> i64 {
-        match Kind::from_byte(slot.kind) {
-            Some(Kind::Sub) => slot.time.saturating_add(self.ttl()),
-            _ => slot.time,
-        }
     }
 
     /// How many of `entries`, each a different name, the table does not hold.
@@ -411,15 +401,15 @@ impl Table {
 
     /// Removes every entry expired at `now`, and counts the rest afresh; whether there was
     /// one.
-    fn purge_locked(&self, lock: &Locked, now: i64) -> bool {
-        self.purged_at.store(now, Ordering::Release);
+    fn purge_locked(&self, lock: &Locked, when: When) -> bool {
+        self.purged_at.store(when.now, Ordering::Release);
         let mut removed = false;
         let mut i = 0;
         while i < self.slots() {
             let Some(slot) = self.slot(lock, i) else {
                 break;
             };
-            if slot.hash != 0 && now >= self.expires(slot) {
+            if slot.hash != 0 && when.now >= expires(slot, when.ttl) {
                 // The entry moved into `i` is looked at next.
                 self.delete(lock, i);
                 removed = true;
@@ -474,4 +464,12 @@ fn home(h: u64, n: usize) -> usize {
 
 fn slot_value(slot: &Slot) -> Option<&[u8]> {
     slot.value.get(..usize::from(slot.len))
+}
+
+/// When the entry of `slot` stops counting (`Entry::expires`).
+fn expires(slot: &Slot, ttl: i64) -> i64 {
+    match Kind::from_byte(slot.kind) {
+        Some(Kind::Sub) => slot.time.saturating_add(ttl),
+        _ => slot.time,
+    }
 }
