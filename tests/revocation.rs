@@ -31,6 +31,26 @@ fn conf(zone: &str) -> String {
     )
 }
 
+/// Replaces `from` by `to` in the running nginx's configuration file.
+fn edit_conf(n: &Nginx, from: &str, to: &str) {
+    let path = n.prefix.join("conf/nginx.conf");
+    let text = fs::read_to_string(&path).unwrap();
+    assert!(text.contains(from), "{from} not in the configuration");
+    fs::write(&path, text.replace(from, to)).unwrap();
+}
+
+/// `nginx -s reload`, without waiting for its outcome (`Nginx::reload` waits for the old
+/// workers' exit).
+fn signal_reload(n: &Nginx) {
+    let status = std::process::Command::new(nginx_bin())
+        .arg("-p")
+        .arg(format!("{}/", n.prefix.display()))
+        .args(["-c", "conf/nginx.conf", "-s", "reload"])
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
 fn token_of(claims: serde_json::Value) -> String {
     hs256(SECRET, claims)
 }
@@ -649,37 +669,20 @@ fn a_reload_that_resizes_the_zone_carries_every_entry_over_or_fails() {
     );
     assert_eq!(api(&n, "POST", r#"{"sub":"alice"}"#).status, 200);
     // Enlarged (a 507 asks for it): a new zone, which takes the entries over.
-    let conf_path = n.prefix.join("conf/nginx.conf");
-    let text = fs::read_to_string(&conf_path).unwrap();
-    fs::write(
-        &conf_path,
-        text.replace("zone=logout:64k", "zone=logout:128k"),
-    )
-    .unwrap();
+    edit_conf(&n, "zone=logout:64k", "zone=logout:128k");
     n.reload();
     assert_eq!(get(&n, "/", &old).header("X-Jwt-Error"), Some("revoked"));
     let listed: serde_json::Value = serde_json::from_str(&api(&n, "GET", "").body).unwrap();
     assert_eq!(listed.as_array().unwrap().len(), 81);
     // Shrunk below what it holds: the reload fails, said, and the running list stays.
-    let text = fs::read_to_string(&conf_path).unwrap();
-    fs::write(
-        &conf_path,
-        text.replace("zone=logout:128k", "zone=logout:16k"),
-    )
-    .unwrap();
-    let status = std::process::Command::new(nginx_bin())
-        .arg("-p")
-        .arg(format!("{}/", n.prefix.display()))
-        .args(["-c", "conf/nginx.conf", "-s", "reload"])
-        .status()
-        .unwrap();
-    assert!(status.success());
+    edit_conf(&n, "zone=logout:128k", "zone=logout:16k");
+    signal_reload(&n);
     n.wait_for("the refused reload", || {
         n.error_log()
             .contains("auth_jwt_revocation_zone \"logout\" holds 42 entries, too few")
     });
     assert_eq!(get(&n, "/", &old).header("X-Jwt-Error"), Some("revoked"));
-    fs::write(&conf_path, text).unwrap();
+    edit_conf(&n, "zone=logout:16k", "zone=logout:128k");
     // The refusal is meant: the log check at the end must not take it for a failure.
     let log = n.prefix.join("logs/error.log");
     let text = fs::read_to_string(&log)
@@ -862,22 +865,10 @@ fn a_change_that_reaches_a_replaced_zone_is_refused_not_lost() {
     s.write_all(head.as_bytes()).unwrap();
     s.write_all(&body[..5]).unwrap();
     std::thread::sleep(std::time::Duration::from_millis(200));
-    let conf_path = n.prefix.join("conf/nginx.conf");
-    let text = fs::read_to_string(&conf_path).unwrap();
-    fs::write(
-        &conf_path,
-        text.replace("zone=logout:64k", "zone=logout:128k"),
-    )
-    .unwrap();
+    edit_conf(&n, "zone=logout:64k", "zone=logout:128k");
     // The old worker cannot exit before this request ends: wait for the new one only.
     let workers = n.workers_started().len();
-    let status = std::process::Command::new(nginx_bin())
-        .arg("-p")
-        .arg(format!("{}/", n.prefix.display()))
-        .args(["-c", "conf/nginx.conf", "-s", "reload"])
-        .status()
-        .unwrap();
-    assert!(status.success());
+    signal_reload(&n);
     n.wait_for("the new worker", || n.workers_started().len() > workers);
     s.write_all(&body[5..]).unwrap();
     let mut answer = String::new();
@@ -901,9 +892,7 @@ fn a_new_ttl_applies_from_the_reload_that_sets_it() {
     std::thread::sleep(std::time::Duration::from_millis(2100));
     assert_eq!(get(&n, "/", &old).header("X-Jwt-Error"), Some("revoked"));
     // A ttl of 1 s: the cutoff, 2 s old, no longer counts.
-    let conf_path = n.prefix.join("conf/nginx.conf");
-    let text = fs::read_to_string(&conf_path).unwrap();
-    fs::write(&conf_path, text.replace("ttl=1h", "ttl=1s")).unwrap();
+    edit_conf(&n, "ttl=1h", "ttl=1s");
     n.reload();
     assert_eq!(get(&n, "/", &old).status, 200);
 }
