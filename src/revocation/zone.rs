@@ -4,11 +4,12 @@
 //! The zone is a fixed-size hash table (linear probing, removal by backward shift, so no
 //! tombstones) of fixed-size entries, filled to at most three quarters. Every access holds the
 //! zone's slab mutex (nginx's, which the master releases when a worker dies holding it); a
-//! zone without entries is answered from one atomic load. Nothing here allocates but a listing.
+//! zone without entries is answered from one atomic load. A lookup allocates nothing; a change
+//! and a listing do.
 //!
 //! Times are seconds since the epoch, as in tokens. A `jti` entry holds the token's `exp`, a
 //! `sub` entry its cutoff; an entry past its expiry (`Entry::expires`) no longer counts and is
-//! removed by the next change that sweeps (`purge`).
+//! removed by the next change that sweeps (`purge_locked`).
 
 use core::sync::atomic::{AtomicI64, AtomicPtr, AtomicU64, AtomicUsize, Ordering};
 use std::collections::HashSet;
@@ -71,7 +72,12 @@ const HEADER: usize = core::mem::size_of::<Table>().next_multiple_of(SLOT_SIZE);
 
 /// Entries a zone of `size` bytes holds.
 pub fn capacity(size: usize) -> usize {
-    size.saturating_sub(HEADER) / SLOT_SIZE * 3 / 4
+    slots_for(size) * 3 / 4
+}
+
+/// The entry slots of a zone of `size` bytes, after the header.
+fn slots_for(size: usize) -> usize {
+    size.saturating_sub(HEADER) / SLOT_SIZE
 }
 
 /// The clock a table is read and changed by: now, and the configuration's `ttl=` (how long a
@@ -111,10 +117,9 @@ impl Table {
     pub unsafe fn at_checked(addr: *mut u8, size: usize) -> Option<&'static Table> {
         // SAFETY: as this function's.
         let table = unsafe { Table::at(addr) };
-        let slots = size.saturating_sub(HEADER) / SLOT_SIZE;
         (table.magic.load(Ordering::Acquire) == MAGIC
-            && table.slots.load(Ordering::Acquire) == slots)
-            .then_some(table)
+            && table.slots.load(Ordering::Acquire) == slots_for(size))
+        .then_some(table)
     }
 
     /// Prepares the block of `size` bytes at `addr`: cleared when new (or of an unknown
@@ -126,13 +131,11 @@ impl Table {
     pub unsafe fn init(addr: *mut u8, size: usize, pool: *mut ngx_slab_pool_t, seed: u64) {
         // SAFETY: as this function's; all-zero is a valid header.
         let table = unsafe { Table::at(addr) };
-        let slots = size.saturating_sub(HEADER) / SLOT_SIZE;
-        let known = table.magic.load(Ordering::Acquire) == MAGIC
-            && table.slots.load(Ordering::Acquire) == slots;
-        if !known {
+        // SAFETY: as this function's.
+        if unsafe { Table::at_checked(addr, size) }.is_none() {
             // SAFETY: `addr` has `size` bytes, nothing else's; zero is an empty table.
             unsafe { core::ptr::write_bytes(addr, 0, size) };
-            table.slots.store(slots, Ordering::Release);
+            table.slots.store(slots_for(size), Ordering::Release);
             table.seed.store(seed, Ordering::Release);
             table.magic.store(MAGIC, Ordering::Release);
         }
