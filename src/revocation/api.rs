@@ -26,10 +26,10 @@ use crate::ngx::guard::guard;
 use crate::ngx::request::{log, now};
 use crate::ngx::response::send;
 
-use super::zone::{Refused, When};
+use super::zone::{Refused, Table};
 use crate::conf::ZoneConf;
 
-use super::table;
+use super::{clock, persist, table};
 
 const JSON: &[u8] = b"application/json";
 
@@ -112,7 +112,7 @@ fn list(r: &mut ngx_http_request_t, zone: &ZoneConf) -> ngx_int_t {
     let Some(table) = table(zone) else {
         return unavailable(r, zone);
     };
-    match table.list(when_of(zone)) {
+    match table.list(clock(zone)) {
         Ok((entries, _)) => send(r, 200, JSON, to_json(&entries).as_bytes(), &[]),
         Err(_) => unavailable(r, zone),
     }
@@ -136,7 +136,7 @@ fn change(r: &mut ngx_http_request_t, zone: &ZoneConf) -> ngx_int_t {
             Err(e) => return refuse(r, 400, &e),
         };
         return match table.remove(kind, &value, now) {
-            Ok(true) => saved(r, zone, b"{\"deleted\":1}\n"),
+            Ok(true) => saved(r, zone, table, true, b"{\"deleted\":1}\n"),
             Ok(false) => refuse(r, 404, &format!("no entry for this {}", kind.name())),
             Err(Refused::Retired) => reloading(r, zone),
             Err(_) => unavailable(r, zone),
@@ -147,15 +147,10 @@ fn change(r: &mut ngx_http_request_t, zone: &ZoneConf) -> ngx_int_t {
         Ok(entries) => entries,
         Err(e) => return refuse(r, 400, &e),
     };
-    match table.insert(&entries, when_of(zone)) {
+    match table.insert(&entries, clock(zone)) {
         Ok((stored, changed)) => {
             let answer = format!("{{\"stored\":{stored}}}\n");
-            // Also a change the state file missed (its last write failed), retried.
-            if changed || table.unsaved() {
-                saved(r, zone, answer.as_bytes())
-            } else {
-                send(r, 200, JSON, answer.as_bytes(), &[])
-            }
+            saved(r, zone, table, changed, answer.as_bytes())
         }
         Err(Refused::Full(max)) => {
             let name = &zone.name;
@@ -178,28 +173,20 @@ fn reloading(r: &mut ngx_http_request_t, zone: &ZoneConf) -> ngx_int_t {
     refuse(r, 503, &why)
 }
 
-/// Answers a change once the state file (if any) holds it.
-fn saved(r: &mut ngx_http_request_t, zone: &ZoneConf, answer: &[u8]) -> ngx_int_t {
-    if let (Some(path), Some(table)) = (&zone.state, table(zone)) {
-        let written = table
-            .list(when_of(zone))
-            .map_err(|_| "the zone is not ready".to_owned())
-            .and_then(|(entries, version)| super::state::save(path, table, &entries, version));
-        if let Err(e) = written {
-            let why =
-                format!("the change is in effect but not saved, a restart would lose it: {e}");
-            return refuse(r, 500, &why);
-        }
+/// Answers a change (or a request that changed nothing, `changed` false) once the state file,
+/// if any, holds it, and any change it missed before.
+fn saved(
+    r: &mut ngx_http_request_t,
+    zone: &ZoneConf,
+    table: &Table,
+    changed: bool,
+    answer: &[u8],
+) -> ngx_int_t {
+    if let Err(e) = persist(zone, table, changed) {
+        let why = format!("the change is in effect but not saved, a restart would lose it: {e}");
+        return refuse(r, 500, &why);
     }
     send(r, 200, JSON, answer, &[])
-}
-
-/// Now, for `zone`'s table.
-fn when_of(zone: &ZoneConf) -> When {
-    When {
-        now: now(),
-        ttl: zone.ttl,
-    }
 }
 
 /// The request body, whole in memory; `None` when nginx kept part of it in a file.

@@ -36,6 +36,29 @@ pub static TAG: u8 = 0;
 /// The largest list fetched by `auth_jwt_revocation_request`: 16 MiB, some 250,000 entries.
 pub const MAX_LIST: usize = 16 * 1024 * 1024;
 
+/// Now, for `zone`'s table.
+pub fn clock(zone: &ZoneConf) -> When {
+    When {
+        now: now(),
+        ttl: zone.ttl,
+    }
+}
+
+/// Writes `zone`'s state file, if it has one, after a change (`changed`) or when it lacks an
+/// earlier one (its last write failed).
+pub fn persist(zone: &ZoneConf, table: &Table, changed: bool) -> Result<(), String> {
+    let Some(path) = &zone.state else {
+        return Ok(());
+    };
+    if !changed && !table.unsaved() {
+        return Ok(());
+    }
+    let (entries, version) = table
+        .list(clock(zone))
+        .map_err(|_| "the zone is not ready".to_owned())?;
+    state::save(path, table, &entries, version)
+}
+
 /// The table of `zone`; `None` before nginx maps it.
 pub fn table(zone: &ZoneConf) -> Option<&'static Table> {
     table_of(zone.shm?)
@@ -227,11 +250,7 @@ fn merge_list(zone: &ZoneConf, uri: &str, body: &[u8]) -> Result<Vec<(u32, Strin
     let entries = parse_entries(body, None)
         .map_err(|e| format!("\"{uri}\" answered an unusable revocation list: {e}"))?;
     let table = table(zone).ok_or_else(|| format!("zone \"{}\" is not ready", zone.name))?;
-    let when = When {
-        now: now(),
-        ttl: zone.ttl,
-    };
-    let changed = match table.insert(&entries, when) {
+    let changed = match table.insert(&entries, clock(zone)) {
         Ok((_, changed)) => changed,
         Err(Refused::Full(max)) => {
             return Err(format!(
@@ -249,17 +268,11 @@ fn merge_list(zone: &ZoneConf, uri: &str, body: &[u8]) -> Result<Vec<(u32, Strin
         }
     };
     let mut problems = Vec::new();
-    if let (true, Some(path)) = (changed || table.unsaved(), &zone.state) {
-        let saved = table
-            .list(when)
-            .map_err(|_| "the zone is not ready".to_owned())
-            .and_then(|(entries, version)| state::save(path, table, &entries, version));
-        if let Err(e) = saved {
-            problems.push((
-                NGX_LOG_ERR,
-                format!("merged, but not saved (a restart would lose it): {e}"),
-            ));
-        }
+    if let Err(e) = persist(zone, table, changed) {
+        problems.push((
+            NGX_LOG_ERR,
+            format!("merged, but not saved (a restart would lose it): {e}"),
+        ));
     }
     Ok(problems)
 }
