@@ -509,6 +509,13 @@ pub fn start_claimed(
     Started::Failed
 }
 
+/// Why a fetch brought nothing: what to log, and whether this server refused it (`here`), not
+/// the source, which then is not backed off.
+struct NoAnswer {
+    why: String,
+    here: bool,
+}
+
 /// What a fetch brings.
 pub enum Purpose {
     /// A JWK set, kept in the zone for the requests of `auth_jwt_key_request`.
@@ -598,22 +605,17 @@ impl Fetch {
         let (zone, i, id) = (self.zone, self.slot, self.id);
         let what = fetch_of(&self.purpose);
         let uri = &self.uri;
-        // A failed subrequest or another status than 200 with no upstream is this server's
-        // refusal (the location's own rules, which a client's request may trip), not the
-        // source's failure; what the answer holds is always the source's.
-        let (status, _) = subrequest::answer(sr, rc);
-        let refused_here = sr.upstream.is_null()
-            && self.too_big.is_none()
-            && (rc == NGX_ERROR as ngx_int_t || status != 200);
-        let outcome = self.answer(sr, rc).and_then(|body| match &self.purpose {
-            Purpose::Keys { algorithm, .. } => {
-                let warnings = key_set(uri, body, *algorithm)?;
-                Ok((Finish::Body(body), warnings))
-            }
-            Purpose::Revocations { zone } => {
-                let problems = merge(zone, self.id, uri, body)?;
-                Ok((Finish::Done, problems))
-            }
+        let outcome = self.answer(sr, rc).and_then(|body| {
+            // What the answer holds is always the source's.
+            let used = match &self.purpose {
+                Purpose::Keys { algorithm, .. } => {
+                    key_set(uri, body, *algorithm).map(|warnings| (Finish::Body(body), warnings))
+                }
+                Purpose::Revocations { zone } => {
+                    merge(zone, self.id, uri, body).map(|problems| (Finish::Done, problems))
+                }
+            };
+            used.map_err(|why| NoAnswer { why, here: false })
         });
         match outcome {
             Ok((finish, notes)) => {
@@ -633,7 +635,7 @@ impl Fetch {
                 }
             }
             // Not the provider's failure: no back-off for every request.
-            Err(why) if refused_here => {
+            Err(NoAnswer { why, here: true }) => {
                 zone.finish(i, id, self.start, now, Finish::Abandoned);
                 log(
                     sr,
@@ -641,7 +643,7 @@ impl Fetch {
                     format_args!("auth_jwt: {what}: {why}, from this server, not the provider"),
                 );
             }
-            Err(why) => {
+            Err(NoAnswer { why, .. }) => {
                 zone.finish(i, id, self.start, now, Finish::Failed);
                 let then = zone
                     .snapshot(i, id, now)
@@ -657,41 +659,49 @@ impl Fetch {
     }
 
     /// The body the subrequest answered, whole, with 200 and no content coding; or why not.
-    fn answer<'s>(&self, sr: &'s ngx_http_request_t, rc: ngx_int_t) -> Result<&'s [u8], String> {
+    fn answer<'s>(&self, sr: &'s ngx_http_request_t, rc: ngx_int_t) -> Result<&'s [u8], NoAnswer> {
         let uri = &self.uri;
         let (what, limit) = self.purpose.limit();
+        // A failed subrequest or another status than 200 with no upstream is this server's
+        // refusal (the location's own rules, which a client's request may trip).
+        let here = sr.upstream.is_null();
+        let source = |why| NoAnswer { why, here: false };
         if let Some(max) = self.too_big {
-            return Err(format!(
+            return Err(source(format!(
                 "\"{uri}\" answered more than {max} bytes, the most {what} may have here \
                  ({} KiB, and no more than the location's \"subrequest_output_buffer_size\")",
                 limit / 1024
-            ));
+            )));
         }
         if rc == NGX_ERROR as ngx_int_t {
-            return Err(format!(
-                "the subrequest to \"{uri}\" failed (as one whose body exceeds its location's \
-                 \"subrequest_output_buffer_size\" does)"
-            ));
+            return Err(NoAnswer {
+                why: format!(
+                    "the subrequest to \"{uri}\" failed (as one whose body exceeds its \
+                     location's \"subrequest_output_buffer_size\" does)"
+                ),
+                here,
+            });
         }
         let (status, body) = subrequest::answer(sr, rc);
         if status != 200 {
-            return Err(format!("\"{uri}\" answered {status}, not 200"));
+            let why = format!("\"{uri}\" answered {status}, not 200");
+            return Err(NoAnswer { why, here });
         }
         if let Some(encoding) = subrequest::content_encoding(sr) {
             if !encoding.eq_ignore_ascii_case(b"identity") {
-                return Err(format!(
+                return Err(source(format!(
                     "\"{uri}\" answered with Content-Encoding \"{}\": {what} must come \
                      uncompressed",
                     String::from_utf8_lossy(encoding).escape_debug()
-                ));
+                )));
             }
         }
         if body.len() > limit {
-            return Err(format!(
+            return Err(source(format!(
                 "\"{uri}\" answered {} bytes, more than the {} KiB {what} may have",
                 body.len(),
                 limit / 1024
-            ));
+            )));
         }
         Ok(body)
     }
