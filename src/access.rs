@@ -139,11 +139,7 @@ unsafe fn keys<L: Lookup>(r: *mut ngx_http_request_t, server: bool) -> ngx_int_t
         }
         return declined;
     }
-    let fetched = conf
-        .loc
-        .auth
-        .as_deref()
-        .is_some_and(|a| a.fetched.is_some() || follows(a));
+    let fetched = conf.loc.auth.as_deref().is_some_and(Auth::fetches);
     if !fetched || server && !conf.main.has_rewrites(r) {
         return declined;
     }
@@ -249,7 +245,7 @@ fn check(
         return NGX_HTTP_INTERNAL_SERVER_ERROR as ngx_int_t;
     };
     // Keys fetched over HTTP, or a followed revocation list: the request may have to wait.
-    if auth.fetched.is_some() || follows(auth) {
+    if auth.fetches() {
         if let Some(wait) = have_keys(r, conf, verdicts) {
             return wait;
         }
@@ -291,11 +287,6 @@ fn check(
         }
         None => NGX_HTTP_INTERNAL_SERVER_ERROR as ngx_int_t,
     }
-}
-
-/// Whether `auth` checks tokens against a followed revocation list.
-fn follows(auth: &Auth) -> bool {
-    auth.revocation.as_ref().is_some_and(|r| r.follow.is_some())
 }
 
 /// Whether the check applies to this request.

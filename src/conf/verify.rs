@@ -104,6 +104,14 @@ pub struct Auth {
     pub revocation: Option<Revocation>,
 }
 
+impl Auth {
+    /// Whether a request may have to fetch before its token is judged: keys of
+    /// `auth_jwt_key_request`, or a followed revocation list.
+    pub fn fetches(&self) -> bool {
+        self.fetched.is_some() || self.revocation.as_ref().is_some_and(|r| r.follow.is_some())
+    }
+}
+
 /// The key requests of an `Auth`: `keys` and `scope` then hold only the keys of files, and
 /// each request combines them with the sets fetched (see `key_request`).
 pub struct Fetched {
