@@ -901,3 +901,43 @@ fn a_new_ttl_applies_from_the_reload_that_sets_it() {
     n.reload();
     assert_eq!(get(&n, "/", &old).status, 200);
 }
+
+#[test]
+fn head_lists_nothing_and_a_body_nginx_kept_in_a_file_is_refused() {
+    let n = Nginx::start(&format!("client_body_buffer_size 1k;\n{}", conf("")));
+    assert_eq!(api(&n, "POST", r#"{"sub":"alice"}"#).status, 200);
+    let r = n.request("HEAD", "/revoke", &[]);
+    assert_eq!((r.status, r.body.as_str()), (200, ""));
+    assert_eq!(r.header("Content-Type"), Some("application/json"));
+    // Some 20 KB: more than nginx reads along with the headers, kept in a file past 1k.
+    let entries: Vec<String> = (0..1000)
+        .map(|i| format!(r#"{{"sub":"user-{i}"}}"#))
+        .collect();
+    let r = api(&n, "POST", &format!("[{}]", entries.join(",")));
+    assert_eq!(r.status, 413, "{}", r.body);
+    assert!(r.body.contains("client_body_buffer_size"), "{}", r.body);
+    let listed: serde_json::Value = serde_json::from_str(&api(&n, "GET", "").body).unwrap();
+    assert_eq!(
+        listed.as_array().unwrap().len(),
+        1,
+        "nothing of the refused body"
+    );
+}
+
+#[test]
+fn a_reload_merges_what_the_state_file_holds() {
+    let dir = std::env::temp_dir().join(format!("ngx-jwt-reloadstate-{}", std::process::id()));
+    let _ = fs::remove_dir_all(&dir);
+    fs::create_dir_all(&dir).unwrap();
+    fs::set_permissions(&dir, fs::Permissions::from_mode(0o777)).unwrap();
+    let state = dir.join("revoked.json");
+    let n = Nginx::start(&conf(&format!("state={}", state.display())));
+    let bob = token_of(json!({"sub": "bob", "iat": now() - 10, "exp": now() + 3600}));
+    assert_eq!(get(&n, "/", &bob).status, 200);
+    // An entry written to the file by hand (another tool, a restore) applies at the reload.
+    fs::write(&state, format!(r#"[{{"sub":"bob","cutoff":{}}}]"#, now())).unwrap();
+    n.reload();
+    assert_eq!(get(&n, "/", &bob).header("X-Jwt-Error"), Some("revoked"));
+    drop(n);
+    fs::remove_dir_all(&dir).unwrap();
+}
