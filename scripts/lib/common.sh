@@ -203,6 +203,20 @@ bench_tokens() {
     [ "$bad" != "$hs" ] || bad=${hs%?}B
 }
 
+# A wrk script sending GET / with each token of stdin (one a line) in turn, as a Bearer token.
+bearer_cycle_lua() {
+    echo "tokens = {"
+    sed 's/.*/  "&",/'
+    echo "}"
+    cat <<'EOF_LUA'
+local i = 0
+request = function()
+  i = i + 1
+  return wrk.format("GET", "/", {["Authorization"] = "Bearer " .. tokens[(i % #tokens) + 1]})
+end
+EOF_LUA
+}
+
 # N distinct RS256 tokens for bench_locations' /rs256/, one a line.
 unique_rs256_tokens() { # N
     mint_token bench --ttl 86400 --alg RS256 --key "$ROOT/testdata/keys/rsa2048.pk8.pem" --count "$1"

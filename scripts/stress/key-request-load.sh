@@ -39,20 +39,11 @@ json.dump({"keys": [{"kty": "oct", "kid": "k1", "alg": "HS256", "k": k}]},
           open(f"{dir}/provider/keys", "w"))
 EOF_PY
 {
-    echo "tokens = {"
-    mint_token load --secret "$bench_secret" --header kid=k1 --count 50 | sed 's/.*/  "&",/'
+    mint_token load --secret "$bench_secret" --header kid=k1 --count 50
     for i in $(seq 50); do
-        mint_token load --secret "$bench_secret" --header "kid=made-up-$i" | sed 's/.*/  "&",/'
+        mint_token load --secret "$bench_secret" --header "kid=made-up-$i"
     done
-    echo "}"
-    cat <<'EOF_LUA'
-local i = 0
-request = function()
-  i = i + 1
-  return wrk.format("GET", "/", {["Authorization"] = "Bearer " .. tokens[(i % #tokens) + 1]})
-end
-EOF_LUA
-} > "$dir/load.lua"
+} | bearer_cycle_lua > "$dir/load.lua"
 
 "${PYTHON:-python3}" -m http.server "$provider_port" --bind 127.0.0.1 \
     --directory "$dir/provider" > "$dir/logs/provider.log" 2>&1 &

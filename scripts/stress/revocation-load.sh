@@ -40,18 +40,7 @@ for i in range(100):
     claims = {"sub": f"user-{i}", "jti": f"jti-{i}", "iat": now - 60, "exp": now + 3600}
     print(claims["sub"], claims["jti"], mint.mint(claims, "HS256", secret))
 EOF_PY
-{
-    echo "tokens = {"
-    awk '{ printf "  \"%s\",\n", $3 }' "$dir/tokens.txt"
-    echo "}"
-    cat <<'EOF_LUA'
-local i = 0
-request = function()
-  i = i + 1
-  return wrk.format("GET", "/", {["Authorization"] = "Bearer " .. tokens[(i % #tokens) + 1]})
-end
-EOF_LUA
-} > "$dir/load.lua"
+awk '{ print $3 }' "$dir/tokens.txt" | bearer_cycle_lua > "$dir/load.lua"
 
 write_nginx_conf "$dir/conf/nginx.conf" "$module" 'worker_processes 2;' <<EOF
     access_log off;
