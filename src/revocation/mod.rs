@@ -97,10 +97,8 @@ pub unsafe fn init_zone(
     unsafe { Table::init(addr, conf.size, pool, seed) };
     // SAFETY: as above.
     let table = unsafe { Table::at(addr) };
-    let when = When {
-        now: unix_now(),
-        ttl: conf.ttl,
-    };
+    // nginx's cached clock, which the master keeps as the workers do.
+    let when = clock(conf);
     let mut old = None;
     let mut carried = Vec::new();
     if let (false, Some((block, size))) = (reused, conf.previous) {
@@ -146,13 +144,6 @@ fn log_emerg(args: core::fmt::Arguments) {
     // SAFETY: nginx sets `ngx_cycle` before reading any configuration; its log is open.
     let log = unsafe { (*ngx::ffi::ngx_cycle).log };
     ngx::ngx_log_error!(ngx::ffi::NGX_LOG_EMERG, log, "{}", args);
-}
-
-/// Wall-clock seconds, for the master (nginx's cached time serves requests).
-pub fn unix_now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64)
 }
 
 /// The version of `revocation`'s list, which every change moves on; 0 before nginx maps it.
