@@ -51,6 +51,16 @@ fn signal_reload(n: &Nginx) {
     assert!(status.success());
 }
 
+/// A new empty directory for a state file, of `mode` (0o777: the workers, which run as an
+/// unprivileged user, may write in it; 0o755: only root may).
+fn state_dir(name: &str, mode: u32) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("ngx-jwt-{name}-{}", std::process::id()));
+    let _ = fs::remove_dir_all(&dir);
+    fs::create_dir_all(&dir).unwrap();
+    fs::set_permissions(&dir, fs::Permissions::from_mode(mode)).unwrap();
+    dir
+}
+
 fn token_of(claims: serde_json::Value) -> String {
     hs256(SECRET, claims)
 }
@@ -229,11 +239,8 @@ fn a_full_zone_refuses_the_whole_request_and_evicts_nothing() {
 
 #[test]
 fn the_state_file_keeps_every_acknowledged_change_across_a_restart() {
-    let dir = std::env::temp_dir().join(format!("ngx-jwt-state-{}", std::process::id()));
-    let _ = fs::remove_dir_all(&dir);
-    fs::create_dir_all(&dir).unwrap();
     // Workers run as an unprivileged user: the directory is theirs to write in.
-    fs::set_permissions(&dir, fs::Permissions::from_mode(0o777)).unwrap();
+    let dir = state_dir("state", 0o777);
     let state = dir.join("revoked.json");
     let zone = format!("state={} ttl=1d", state.display());
     let old =
@@ -267,9 +274,7 @@ fn the_state_file_keeps_every_acknowledged_change_across_a_restart() {
 
 #[test]
 fn a_state_file_that_cannot_be_used_fails_nginx_t_naming_it() {
-    let dir = std::env::temp_dir().join(format!("ngx-jwt-badstate-{}", std::process::id()));
-    let _ = fs::remove_dir_all(&dir);
-    fs::create_dir_all(&dir).unwrap();
+    let dir = state_dir("badstate", 0o755);
     let corrupt = dir.join("corrupt.json");
     fs::write(&corrupt, r#"[{"sub":"alice"}]"#).unwrap();
     let (ok, log) = nginx_t(&conf(&format!("state={}", corrupt.display())));
@@ -630,11 +635,8 @@ fn entries_expire_on_their_own_a_subject_after_ttl_a_token_at_its_exp() {
 
 #[test]
 fn a_state_file_the_workers_cannot_write_is_said_at_start_and_a_change_is_not_acknowledged() {
-    let dir = std::env::temp_dir().join(format!("ngx-jwt-rostate-{}", std::process::id()));
-    let _ = fs::remove_dir_all(&dir);
-    fs::create_dir_all(&dir).unwrap();
     // Root's, not writable by the workers' user.
-    fs::set_permissions(&dir, fs::Permissions::from_mode(0o755)).unwrap();
+    let dir = state_dir("rostate", 0o755);
     let state = dir.join("revoked.json");
     let n = Nginx::start(&conf(&format!("state={}", state.display())));
     n.wait_for("the worker's warning", || {
@@ -723,10 +725,7 @@ fn names_up_to_255_bytes_are_listed() {
 
 #[test]
 fn a_change_the_state_file_missed_is_saved_by_the_next_request() {
-    let dir = std::env::temp_dir().join(format!("ngx-jwt-retry-{}", std::process::id()));
-    let _ = fs::remove_dir_all(&dir);
-    fs::create_dir_all(&dir).unwrap();
-    fs::set_permissions(&dir, fs::Permissions::from_mode(0o755)).unwrap();
+    let dir = state_dir("retry", 0o755);
     let state = dir.join("revoked.json");
     let n = Nginx::start(&conf(&format!("state={}", state.display())));
     assert_eq!(api(&n, "POST", r#"{"sub":"alice"}"#).status, 500);
@@ -926,10 +925,7 @@ fn head_lists_nothing_and_a_body_nginx_kept_in_a_file_is_refused() {
 
 #[test]
 fn a_reload_merges_what_the_state_file_holds() {
-    let dir = std::env::temp_dir().join(format!("ngx-jwt-reloadstate-{}", std::process::id()));
-    let _ = fs::remove_dir_all(&dir);
-    fs::create_dir_all(&dir).unwrap();
-    fs::set_permissions(&dir, fs::Permissions::from_mode(0o777)).unwrap();
+    let dir = state_dir("reloadstate", 0o777);
     let state = dir.join("revoked.json");
     let n = Nginx::start(&conf(&format!("state={}", state.display())));
     let bob = token_of(json!({"sub": "bob", "iat": now() - 10, "exp": now() + 3600}));
